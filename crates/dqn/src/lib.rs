@@ -1,0 +1,1 @@
+//! DQN family (in progress).

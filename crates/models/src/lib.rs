@@ -1,0 +1,56 @@
+//! Neural networks for eirl's agents, on [dfdx](https://docs.rs/dfdx) 0.13.
+//!
+//! Every paper in eirl needs the same few pieces: an MLP torso whose widths come from a config
+//! file, a head that turns features into Q-values (plain or dueling), policy distributions
+//! (categorical, diagonal Gaussian) with log-probabilities, entropies and KL divergences,
+//! optimizers with global-norm gradient clipping, Polyak averaging (DQN target networks, ACER's
+//! average policy network, STEVE/DDPG targets) and checkpoints. This crate keeps dfdx's tensor
+//! plumbing behind those names so agent crates read as RL.
+//!
+//! Shapes are runtime values (`(batch, features)`), so network widths are plain config numbers.
+//! Tensors are row-major `[B, D]`. Randomness comes only from the seeds passed in.
+//!
+//! ```
+//! use eirl_models::{Activation, Adam, AdamConfig, QNetwork, QNetworkConfig, TdLoss};
+//!
+//! let cfg = QNetworkConfig { hidden: vec![32, 32], activation: Activation::Relu, dueling: true };
+//! let mut q = QNetwork::new(4, 2, &cfg, 0)?;
+//! let mut opt = Adam::new(AdamConfig::default());
+//! let obs = vec![0.1_f32; 3 * 4];
+//! let values = q.q_values(&obs, 3)?;          // [3, 2], row-major
+//! assert_eq!(values.len(), 6);
+//! let stats = q.regression_step(&mut opt, &obs, &[0, 1, 1], &[1.0, 0.5, 0.0], None, TdLoss::Huber { delta: 1.0 }, Some(10.0))?;
+//! assert!(stats.loss.is_finite());
+//! # Ok::<(), eirl_models::ModelError>(())
+//! ```
+//!
+//! The `cuda` feature runs the same code on dfdx's CUDA device; it needs `nvcc` when building.
+
+mod checkpoint;
+mod device;
+mod distributions;
+mod error;
+mod linear;
+mod mlp;
+mod optim;
+mod param;
+mod qnet;
+
+pub use checkpoint::Checkpoint;
+pub use device::{Device, Matrix, Vector, device, matrix_from_slice};
+pub use distributions::{Categorical, DiagGaussian};
+pub use error::ModelError;
+pub use linear::Linear;
+pub use mlp::{Activation, Mlp};
+pub use optim::{Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig, global_grad_norm};
+pub use param::{ParamMut, ParamRef, Parameterized, copy_params, polyak_update};
+pub use qnet::{QNetwork, QNetworkConfig, RegressionStats, TdLoss};
+
+/// Gradients of a scalar loss with respect to every parameter that took part in computing it.
+pub type Gradients = dfdx::tensor::Gradients<f32, Device>;
+
+/// dfdx's tensor vocabulary, for agents that write their own losses on top of this crate's
+/// networks (`Tape`, `OwnedTape`, axis markers, tensor ops).
+pub mod tensor {
+    pub use dfdx::prelude::*;
+}

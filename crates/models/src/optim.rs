@@ -1,0 +1,294 @@
+//! Optimizers over [`Parameterized`] networks, with global-norm gradient clipping.
+//!
+//! dfdx 0.13's own optimizers walk compile-time-shaped modules; eirl's networks have
+//! runtime widths, so the update rules are applied here with dfdx tensor ops (they run on
+//! whichever [`Device`] the network lives on).
+
+use dfdx::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::Gradients;
+use crate::device::{Device, Matrix, Vector};
+use crate::error::ModelError;
+use crate::param::{ParamMut, Parameterized};
+
+/// One parameter's gradient (or optimizer moment), shaped like the parameter.
+#[derive(Clone)]
+enum Slot {
+    Matrix(Matrix),
+    Vector(Vector),
+}
+
+impl Slot {
+    fn zeros_like(&self) -> Slot {
+        match self {
+            Slot::Matrix(t) => {
+                let mut z = t.clone();
+                z.fill_with_zeros();
+                Slot::Matrix(z)
+            }
+            Slot::Vector(t) => {
+                let mut z = t.clone();
+                z.fill_with_zeros();
+                Slot::Vector(z)
+            }
+        }
+    }
+
+    fn sum_sq(&self) -> f32 {
+        match self {
+            Slot::Matrix(t) => t.clone().square().sum::<Rank0, _>().array(),
+            Slot::Vector(t) => t.clone().square().sum::<Rank0, _>().array(),
+        }
+    }
+}
+
+/// Gradients of each parameter in enumeration order; absent ones are zero.
+fn collect_grads<N: Parameterized + ?Sized>(net: &mut N, grads: &mut Gradients) -> Vec<Slot> {
+    net.params_mut()
+        .into_iter()
+        .map(|p| match p {
+            ParamMut::Matrix(t) => {
+                let g = grads.try_alloc_for(&*t).map(|_| grads.get(&*t));
+                Slot::Matrix(g.unwrap_or_else(|_| {
+                    let mut z = t.clone();
+                    z.fill_with_zeros();
+                    z
+                }))
+            }
+            ParamMut::Vector(t) => {
+                let g = grads.try_alloc_for(&*t).map(|_| grads.get(&*t));
+                Slot::Vector(g.unwrap_or_else(|_| {
+                    let mut z = t.clone();
+                    z.fill_with_zeros();
+                    z
+                }))
+            }
+        })
+        .collect()
+}
+
+fn global_norm(slots: &[Slot]) -> f32 {
+    slots.iter().map(Slot::sum_sq).sum::<f32>().sqrt()
+}
+
+/// The global L2 norm `‖g‖ = sqrt(Σ_i ‖g_i‖²)` of a network's gradients.
+pub fn global_grad_norm<N: Parameterized + ?Sized>(net: &mut N, grads: &mut Gradients) -> f32 {
+    global_norm(&collect_grads(net, grads))
+}
+
+/// Scale that clips the global norm to `max_norm` (`min(1, max/‖g‖)`), and the norm itself.
+fn clip_scale(slots: &[Slot], max_norm: Option<f32>) -> Result<(f32, f32), ModelError> {
+    let norm = global_norm(slots);
+    if !norm.is_finite() {
+        return Err(ModelError::NonFinite("gradient"));
+    }
+    let scale = match max_norm {
+        Some(m) if norm > m && norm > 0.0 => m / norm,
+        _ => 1.0,
+    };
+    Ok((norm, scale))
+}
+
+/// A first-order optimizer.
+pub trait Optimizer {
+    /// Applies one update from `grads`, first scaling them so their global norm is at most
+    /// `max_grad_norm`. Returns the gradient norm before clipping. Non-finite gradients are an
+    /// error and leave the parameters unchanged.
+    fn step<N: Parameterized + ?Sized>(
+        &mut self,
+        net: &mut N,
+        grads: &mut Gradients,
+        max_grad_norm: Option<f32>,
+    ) -> Result<f32, ModelError>;
+
+    /// Changes the learning rate (schedules).
+    fn set_lr(&mut self, lr: f32);
+}
+
+/// Adam's hyperparameters (Kingma & Ba 2015); defaults are the paper's.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AdamConfig {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
+
+/// Adam with bias-corrected moments (PyTorch's formulation).
+pub struct Adam {
+    pub cfg: AdamConfig,
+    t: i32,
+    m: Vec<Slot>,
+    v: Vec<Slot>,
+}
+
+impl Adam {
+    pub fn new(cfg: AdamConfig) -> Self {
+        Adam {
+            cfg,
+            t: 0,
+            m: Vec::new(),
+            v: Vec::new(),
+        }
+    }
+
+    /// Number of updates applied so far.
+    pub fn steps(&self) -> i32 {
+        self.t
+    }
+}
+
+fn adam_update<S: Shape>(
+    p: &mut Tensor<S, f32, Device>,
+    g: &Tensor<S, f32, Device>,
+    m: &mut Tensor<S, f32, Device>,
+    v: &mut Tensor<S, f32, Device>,
+    cfg: &AdamConfig,
+    t: i32,
+    scale: f32,
+) {
+    m.axpy(cfg.beta1, g, (1.0 - cfg.beta1) * scale);
+    v.axpy(cfg.beta2, &g.clone().square(), (1.0 - cfg.beta2) * scale * scale);
+    let bc1 = 1.0 - cfg.beta1.powi(t);
+    let bc2 = 1.0 - cfg.beta2.powi(t);
+    let denom = v.clone().sqrt() * (1.0 / bc2.sqrt()) + cfg.eps;
+    let update = m.clone() / denom;
+    p.axpy(1.0, &update, -cfg.lr / bc1);
+}
+
+impl Optimizer for Adam {
+    fn step<N: Parameterized + ?Sized>(
+        &mut self,
+        net: &mut N,
+        grads: &mut Gradients,
+        max_grad_norm: Option<f32>,
+    ) -> Result<f32, ModelError> {
+        let g = collect_grads(net, grads);
+        let (norm, scale) = clip_scale(&g, max_grad_norm)?;
+        if self.m.len() != g.len() {
+            self.m = g.iter().map(Slot::zeros_like).collect();
+            self.v = g.iter().map(Slot::zeros_like).collect();
+            self.t = 0;
+        }
+        self.t += 1;
+        let cfg = self.cfg;
+        let t = self.t;
+        for (((p, g), m), v) in net
+            .params_mut()
+            .into_iter()
+            .zip(&g)
+            .zip(&mut self.m)
+            .zip(&mut self.v)
+        {
+            match (p, g, m, v) {
+                (ParamMut::Matrix(p), Slot::Matrix(g), Slot::Matrix(m), Slot::Matrix(v)) => {
+                    adam_update(p, g, m, v, &cfg, t, scale)
+                }
+                (ParamMut::Vector(p), Slot::Vector(g), Slot::Vector(m), Slot::Vector(v)) => {
+                    adam_update(p, g, m, v, &cfg, t, scale)
+                }
+                _ => return Err(ModelError::Config("optimizer state does not match the network".into())),
+            }
+        }
+        Ok(norm)
+    }
+
+    fn set_lr(&mut self, lr: f32) {
+        self.cfg.lr = lr;
+    }
+}
+
+/// RMSProp's hyperparameters. Defaults follow ACER/A3C (openai/baselines: decay 0.99,
+/// ε = 1e-5 inside the square root, TensorFlow's formulation).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RmsPropConfig {
+    pub lr: f32,
+    /// Decay of the running mean of squared gradients.
+    pub alpha: f32,
+    pub eps: f32,
+    /// `true`: `θ ← θ − lr·g/sqrt(E[g²] + ε)` (TensorFlow); `false`: `θ ← θ − lr·g/(sqrt(E[g²]) + ε)` (PyTorch).
+    pub eps_inside_sqrt: bool,
+}
+
+impl Default for RmsPropConfig {
+    fn default() -> Self {
+        RmsPropConfig {
+            lr: 7e-4,
+            alpha: 0.99,
+            eps: 1e-5,
+            eps_inside_sqrt: true,
+        }
+    }
+}
+
+/// RMSProp (Tieleman & Hinton 2012).
+pub struct RmsProp {
+    pub cfg: RmsPropConfig,
+    sq: Vec<Slot>,
+}
+
+impl RmsProp {
+    pub fn new(cfg: RmsPropConfig) -> Self {
+        RmsProp {
+            cfg,
+            sq: Vec::new(),
+        }
+    }
+}
+
+fn rmsprop_update<S: Shape>(
+    p: &mut Tensor<S, f32, Device>,
+    g: &Tensor<S, f32, Device>,
+    sq: &mut Tensor<S, f32, Device>,
+    cfg: &RmsPropConfig,
+    scale: f32,
+) {
+    sq.axpy(cfg.alpha, &g.clone().square(), (1.0 - cfg.alpha) * scale * scale);
+    let denom = if cfg.eps_inside_sqrt {
+        (sq.clone() + cfg.eps).sqrt()
+    } else {
+        sq.clone().sqrt() + cfg.eps
+    };
+    let update = g.clone() / denom;
+    p.axpy(1.0, &update, -cfg.lr * scale);
+}
+
+impl Optimizer for RmsProp {
+    fn step<N: Parameterized + ?Sized>(
+        &mut self,
+        net: &mut N,
+        grads: &mut Gradients,
+        max_grad_norm: Option<f32>,
+    ) -> Result<f32, ModelError> {
+        let g = collect_grads(net, grads);
+        let (norm, scale) = clip_scale(&g, max_grad_norm)?;
+        if self.sq.len() != g.len() {
+            self.sq = g.iter().map(Slot::zeros_like).collect();
+        }
+        let cfg = self.cfg;
+        for ((p, g), sq) in net.params_mut().into_iter().zip(&g).zip(&mut self.sq) {
+            match (p, g, sq) {
+                (ParamMut::Matrix(p), Slot::Matrix(g), Slot::Matrix(s)) => rmsprop_update(p, g, s, &cfg, scale),
+                (ParamMut::Vector(p), Slot::Vector(g), Slot::Vector(s)) => rmsprop_update(p, g, s, &cfg, scale),
+                _ => return Err(ModelError::Config("optimizer state does not match the network".into())),
+            }
+        }
+        Ok(norm)
+    }
+
+    fn set_lr(&mut self, lr: f32) {
+        self.cfg.lr = lr;
+    }
+}

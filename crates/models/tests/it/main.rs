@@ -1,0 +1,6 @@
+//! Integration tests of eirl-models: gradients against finite differences, distributions against
+//! closed forms, optimizers, averaging and checkpoints.
+
+mod checkpoint;
+mod distributions;
+mod training;
