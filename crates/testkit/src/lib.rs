@@ -39,7 +39,7 @@ pub fn isclose<F: Float>(actual: F, expected: F, tol: Tol) -> bool {
         return a.is_nan() && e.is_nan();
     }
     if a.is_infinite() || e.is_infinite() {
-        return a == e;
+        return a.is_infinite() && e.is_infinite() && a.is_sign_positive() == e.is_sign_positive();
     }
     (a - e).abs() <= tol.atol + tol.rtol * e.abs()
 }
