@@ -1,1 +1,82 @@
-fn main() {}
+//! `eirl`: train, evaluate and inspect RL agents from the command line.
+//!
+//! ```text
+//! eirl train <algo> --env <id> [--config file.toml] [--seed N] [--steps N] [--out runs/] [--resume DIR]
+//! eirl eval --run <dir> [--episodes N] [--seed N]
+//! eirl envs
+//! ```
+
+mod agent;
+mod config;
+mod envs_cmd;
+mod eval;
+mod train;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "eirl", version, about = "Efficient & Imitation RL: faithful agents for six papers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train an agent; writes runs/<algo>-<env>-<seed>-<time>/.
+    Train(train::TrainArgs),
+    /// Evaluate a trained run's best checkpoint; the last line is
+    /// `mean_return=<x> std_return=<y> episodes=<n>`.
+    Eval {
+        /// Run directory written by `eirl train`.
+        #[arg(long)]
+        run: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        episodes: usize,
+        /// Seed of the evaluation environments (env i gets seed + i).
+        #[arg(long, default_value_t = 1_000_000)]
+        seed: u64,
+    },
+    /// List environment ids with their observation and action spaces.
+    Envs,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => train::run(args),
+        Command::Eval {
+            run,
+            episodes,
+            seed,
+        } => eval::run(&run, episodes, seed),
+        Command::Envs => envs_cmd::run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", format_chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One line: the error and its causes joined by ": ".
+fn format_chain(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+        .replace('\n', " ")
+}

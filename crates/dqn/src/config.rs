@@ -1,0 +1,167 @@
+//! DQN hyperparameters. Defaults are Stable-Baselines3's DQN defaults, which follow
+//! Mnih et al. (2015) where that paper's Atari settings carry over (γ, Huber loss, ε-greedy
+//! schedule shape, hard target updates); per-env presets live in `configs/dqn/<env>.toml`.
+
+use eirl_models::{Activation, QNetworkConfig, TdLoss};
+use serde::{Deserialize, Serialize};
+
+use crate::DqnError;
+
+/// Proportional prioritized replay (Schaul et al. 2016).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrioritizedConfig {
+    /// Priority exponent α (Schaul et al. 2016, Table 2: 0.6).
+    pub alpha: f64,
+    /// Initial importance-sampling exponent β₀, annealed linearly to 1 over training (paper: 0.4).
+    pub beta0: f64,
+    /// Added to |δ| so no transition has zero probability.
+    pub eps: f64,
+}
+
+impl Default for PrioritizedConfig {
+    fn default() -> Self {
+        PrioritizedConfig {
+            alpha: 0.6,
+            beta0: 0.4,
+            eps: 1e-6,
+        }
+    }
+}
+
+/// Every DQN hyperparameter. Step counts are environment steps summed over all envs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DqnConfig {
+    /// Q-network architecture (SB3 default MLP: [64, 64], ReLU).
+    pub network: QNetworkConfig,
+    /// Double DQN targets `r + γ Q_target(s', argmax_a Q(s', a))` (van Hasselt et al. 2016).
+    pub double_q: bool,
+    /// Discount γ (Mnih et al. 2015: 0.99).
+    pub gamma: f32,
+    /// Adam learning rate (SB3: 1e-4).
+    pub learning_rate: f32,
+    /// Adam ε (PyTorch default 1e-8).
+    pub adam_eps: f32,
+    /// Minibatch size (Mnih et al. 2015: 32).
+    pub batch_size: usize,
+    /// Replay capacity (Mnih et al. 2015: 1M).
+    pub buffer_size: usize,
+    /// Steps of pure ε-greedy collection before learning starts (SB3: 100).
+    pub learning_starts: u64,
+    /// Train every `train_freq` env steps (Mnih et al. 2015: 4).
+    pub train_freq: u64,
+    /// Gradient steps per training round (SB3: 1); −1 = as many as env steps since the last round.
+    pub gradient_steps: i32,
+    /// Update the target network every this many env steps (SB3: 10000).
+    pub target_update_interval: u64,
+    /// Target update `θ⁻ ← τθ + (1−τ)θ⁻`; 1 = hard copy (Mnih et al. 2015).
+    pub tau: f32,
+    /// Fraction of training over which ε decays linearly (SB3: 0.1).
+    pub exploration_fraction: f32,
+    /// ε at step 0 (1.0).
+    pub exploration_initial_eps: f32,
+    /// ε after the decay (SB3: 0.05).
+    pub exploration_final_eps: f32,
+    /// TD loss (Huber with δ = 1, i.e. SB3's smooth-L1).
+    pub loss: TdLoss,
+    /// Global gradient-norm clip (SB3: 10).
+    pub max_grad_norm: Option<f32>,
+    /// n-step returns (1 = standard DQN; Hessel et al. 2018 use 3).
+    pub n_step: usize,
+    /// Prioritized replay; absent = uniform.
+    pub prioritized: Option<PrioritizedConfig>,
+    /// Parallel environments stepped as one batch.
+    pub num_envs: usize,
+    /// Total env steps of a run (overridden by `--steps`).
+    pub total_steps: u64,
+    /// Evaluate the greedy policy every this many env steps.
+    pub eval_interval: u64,
+    /// Episodes per evaluation.
+    pub eval_episodes: usize,
+}
+
+impl Default for DqnConfig {
+    fn default() -> Self {
+        DqnConfig {
+            network: QNetworkConfig {
+                hidden: vec![64, 64],
+                activation: Activation::Relu,
+                dueling: false,
+            },
+            double_q: false,
+            gamma: 0.99,
+            learning_rate: 1e-4,
+            adam_eps: 1e-8,
+            batch_size: 32,
+            buffer_size: 1_000_000,
+            learning_starts: 100,
+            train_freq: 4,
+            gradient_steps: 1,
+            target_update_interval: 10_000,
+            tau: 1.0,
+            exploration_fraction: 0.1,
+            exploration_initial_eps: 1.0,
+            exploration_final_eps: 0.05,
+            loss: TdLoss::Huber { delta: 1.0 },
+            max_grad_norm: Some(10.0),
+            n_step: 1,
+            prioritized: None,
+            num_envs: 1,
+            total_steps: 100_000,
+            eval_interval: 5_000,
+            eval_episodes: 20,
+        }
+    }
+}
+
+fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), DqnError> {
+    if ok { Ok(()) } else { Err(DqnError::Config(msg())) }
+}
+
+impl DqnConfig {
+    /// Rejects out-of-range values with a message naming the field.
+    pub fn validate(&self) -> Result<(), DqnError> {
+        check((0.0..=1.0).contains(&self.gamma), || format!("gamma must be in [0, 1], got {}", self.gamma))?;
+        check(self.learning_rate > 0.0 && self.learning_rate.is_finite(), || {
+            format!("learning_rate must be positive, got {}", self.learning_rate)
+        })?;
+        check(self.adam_eps > 0.0, || format!("adam_eps must be positive, got {}", self.adam_eps))?;
+        check(self.batch_size > 0, || "batch_size must be positive".into())?;
+        check(self.buffer_size >= self.batch_size, || {
+            format!("buffer_size ({}) must be at least batch_size ({})", self.buffer_size, self.batch_size)
+        })?;
+        check(self.train_freq > 0, || "train_freq must be positive".into())?;
+        check(self.gradient_steps >= 1 || self.gradient_steps == -1, || {
+            format!("gradient_steps must be ≥ 1 or −1, got {}", self.gradient_steps)
+        })?;
+        check(self.target_update_interval > 0, || "target_update_interval must be positive".into())?;
+        check(self.tau > 0.0 && self.tau <= 1.0, || format!("tau must be in (0, 1], got {}", self.tau))?;
+        check((0.0..=1.0).contains(&self.exploration_fraction), || {
+            format!("exploration_fraction must be in [0, 1], got {}", self.exploration_fraction)
+        })?;
+        for (name, e) in [
+            ("exploration_initial_eps", self.exploration_initial_eps),
+            ("exploration_final_eps", self.exploration_final_eps),
+        ] {
+            check((0.0..=1.0).contains(&e), || format!("{name} must be in [0, 1], got {e}"))?;
+        }
+        if let TdLoss::Huber { delta } = self.loss {
+            check(delta > 0.0, || format!("loss.delta must be positive, got {delta}"))?;
+        }
+        if let Some(m) = self.max_grad_norm {
+            check(m > 0.0, || format!("max_grad_norm must be positive, got {m}"))?;
+        }
+        check(self.n_step >= 1, || "n_step must be at least 1".into())?;
+        check(self.num_envs >= 1, || "num_envs must be at least 1".into())?;
+        check(self.eval_episodes >= 1, || "eval_episodes must be at least 1".into())?;
+        check(self.eval_interval >= 1, || "eval_interval must be at least 1".into())?;
+        check(!self.network.hidden.contains(&0), || "network.hidden widths must be positive".into())?;
+        if let Some(p) = &self.prioritized {
+            check(p.alpha >= 0.0, || format!("prioritized.alpha must be ≥ 0, got {}", p.alpha))?;
+            check((0.0..=1.0).contains(&p.beta0), || format!("prioritized.beta0 must be in [0, 1], got {}", p.beta0))?;
+            check(p.eps > 0.0, || format!("prioritized.eps must be positive, got {}", p.eps))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,70 @@
+//! The [`Env`] trait and the result of one step.
+
+use crate::{Action, BoxSpace, EnvError, Space};
+
+/// The outcome of one [`Env::step`] (Gymnasium's `(obs, reward, terminated, truncated, info)`
+/// without `info`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The observation after the step: the float64 state cast to float32 (or a float32 function
+    /// of it), exactly as Gymnasium returns it.
+    pub obs: Vec<f32>,
+    /// The reward for the transition.
+    pub reward: f64,
+    /// The MDP reached a terminal state: do not bootstrap.
+    pub terminated: bool,
+    /// The episode was cut short (time limit): bootstrap from `obs`.
+    pub truncated: bool,
+}
+
+/// A Gymnasium-style environment.
+///
+/// Implementations hold their physical state in `f64` (NumPy float64) and draw reset states from
+/// their own [`rand_chacha::ChaCha8Rng`]; they reproduce Gymnasium's dynamics, rewards and
+/// termination exactly, but not NumPy's random streams.
+pub trait Env: Send {
+    /// The registered id, e.g. `"CartPole-v1"`.
+    fn id(&self) -> &'static str;
+
+    /// The observation space (Gymnasium's `observation_space`).
+    fn observation_space(&self) -> &BoxSpace;
+
+    /// The action space (Gymnasium's `action_space`).
+    fn action_space(&self) -> &Space;
+
+    /// Starts a new episode and returns its first observation.
+    ///
+    /// `Some(seed)` reseeds the environment's RNG (ChaCha8) first; `None` continues the stream
+    /// started at construction (seed 0) or at the last seeded reset.
+    fn reset(&mut self, seed: Option<u64>) -> Vec<f32>;
+
+    /// Applies one action.
+    ///
+    /// # Errors
+    /// [`EnvError::InvalidAction`] for the wrong kind of action, an out-of-range discrete index,
+    /// or a continuous action of the wrong length or with non-finite entries. The environment is
+    /// left unchanged.
+    fn step(&mut self, action: Action<'_>) -> Result<Step, EnvError>;
+
+    /// The observation of the current state: what `reset` or `step` returned last, or, after
+    /// [`Env::set_state`], what Gymnasium's observation function gives for the new state.
+    ///
+    /// The default casts [`Env::state`] to float32, which is right for envs whose observation is
+    /// their state; envs with another observation function override it.
+    fn observation(&self) -> Vec<f32> {
+        self.state().iter().map(|&v| v as f32).collect()
+    }
+
+    /// The physical state, as Gymnasium's `env.unwrapped.state`.
+    fn state(&self) -> Vec<f64>;
+
+    /// Replaces the physical state (like assigning `env.unwrapped.state`).
+    ///
+    /// # Errors
+    /// [`EnvError::InvalidState`] when the length is wrong or an entry is not finite; the
+    /// environment is left unchanged.
+    fn set_state(&mut self, state: &[f64]) -> Result<(), EnvError>;
+
+    /// The time limit applied by a [`TimeLimit`](crate::TimeLimit) wrapper, `None` when unlimited.
+    fn max_episode_steps(&self) -> Option<usize>;
+}

@@ -1,0 +1,60 @@
+//! Gymnasium-style environments for eirl: the [`Env`] trait, the five classic-control tasks
+//! reproduced bit for bit from Gymnasium 1.x ([`CartPole`], [`MountainCar`],
+//! [`MountainCarContinuous`], [`Pendulum`], [`Acrobot`]), the [`TimeLimit`] wrapper that
+//! [`make`] applies as Gymnasium registers it, and a batched [`VecEnv`] with same-step
+//! auto-reset.
+//!
+//! These are the control benchmarks of the papers eirl reproduces: DQN and ACER (CartPole,
+//! Acrobot, MountainCar), GAIL and causal confusion in imitation learning (classic-control
+//! experts and demonstrations), SVP's structured value-based planning (each env exposes a pure
+//! `transition` function and [`Env::set_state`] for planning over state grids), STEVE and SEED
+//! RL (batched acting through [`VecEnv`]).
+//!
+//! Dynamics, rewards, termination and truncation match Gymnasium exactly: the state is kept in
+//! f64 and updated in Python's order of operations, with NumPy's float32 promotion for
+//! continuous actions; observations are the float64 state cast to float32. Reset states follow
+//! Gymnasium's distributions but are drawn from [`rand_chacha::ChaCha8Rng`], not NumPy's PCG64.
+//!
+//! ```
+//! use eirl_envs::{make, Action, Env};
+//!
+//! let mut env = make("CartPole-v1")?;
+//! let mut obs = env.reset(Some(42));
+//! let mut episode_return = 0.0;
+//! loop {
+//!     let push_right = obs[2] > 0.0; // lean with the pole
+//!     let step = env.step(Action::Discrete(usize::from(push_right)))?;
+//!     episode_return += step.reward;
+//!     obs = step.obs;
+//!     if step.terminated || step.truncated {
+//!         break;
+//!     }
+//! }
+//! assert!(episode_return >= 1.0);
+//! # Ok::<(), eirl_envs::EnvError>(())
+//! ```
+
+mod acrobot;
+mod cartpole;
+mod env;
+mod error;
+mod mountain_car;
+pub mod mountain_car_continuous;
+mod numeric;
+mod pendulum;
+mod registry;
+mod space;
+mod time_limit;
+mod vec_env;
+
+pub use acrobot::Acrobot;
+pub use cartpole::CartPole;
+pub use env::{Env, Step};
+pub use error::EnvError;
+pub use mountain_car::MountainCar;
+pub use mountain_car_continuous::{MountainCarContinuous, Precision};
+pub use pendulum::{Pendulum, angle_normalize};
+pub use registry::{EnvSpec, make, make_unlimited, registry, spec};
+pub use space::{Action, BoxSpace, Space};
+pub use time_limit::TimeLimit;
+pub use vec_env::{EpisodeStats, VecEnv, VecStep};

@@ -1,0 +1,246 @@
+//! [`VecEnv`]: N copies of one env stepped as a batch, with same-step auto-reset.
+
+use crate::{Action, BoxSpace, Env, EnvError, Space, make};
+
+/// One episode that ended during a [`VecEnv`] step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpisodeStats {
+    /// Which env (row) it ran in.
+    pub env: usize,
+    /// The undiscounted sum of its rewards (accumulated in f64).
+    pub episode_return: f64,
+    /// Its number of steps.
+    pub length: usize,
+}
+
+/// The outcome of one [`VecEnv`] step. Every slice is row-major over the N envs.
+#[derive(Debug, Clone, Copy)]
+pub struct VecStep<'a> {
+    /// `[N * obs_dim]`. For envs that ended this step this is already the first observation of
+    /// their next episode (same-step auto-reset).
+    pub obs: &'a [f32],
+    /// `[N]` rewards of this step.
+    pub rewards: &'a [f32],
+    /// `[N]` terminal flags of this step (do not bootstrap).
+    pub terminated: &'a [bool],
+    /// `[N]` truncation flags of this step (bootstrap from `final_obs`).
+    pub truncated: &'a [bool],
+    /// `[N * obs_dim]`: the true last observation of envs that ended this step; equal to `obs`
+    /// for the others.
+    pub final_obs: &'a [f32],
+    /// The episodes that ended during this step, in env order.
+    pub finished: &'a [EpisodeStats],
+}
+
+/// N envs of one id (each wrapped in its registered [`TimeLimit`](crate::TimeLimit)) stepped
+/// together, with contiguous row-major buffers.
+///
+/// **Seeding**: env `i` is reset with seed `seed + i` (wrapping) in [`VecEnv::new`], so row `i`
+/// of the first [`VecEnv::reset`] equals `make(id)?.reset(Some(seed + i))`. Later resets (and
+/// auto-resets) continue each env's own RNG stream.
+///
+/// **Auto-reset convention: same step, with `final_obs`** (Stable-Baselines3's, and
+/// Gymnasium 1.x's `AutoresetMode.SAME_STEP`). When env `i` terminates or is truncated, the same
+/// call resets it: `obs` row `i` holds the new episode's first observation, `final_obs` row `i`
+/// the observation the episode ended in, and `rewards`/`terminated`/`truncated` belong to the
+/// ending transition. Gymnasium 1.x's *default* (`NEXT_STEP`) differs: it returns the final
+/// observation and resets on the following call, ignoring that call's action. Here every action
+/// is used, and a truncated transition can bootstrap from `final_obs`.
+pub struct VecEnv {
+    envs: Vec<Box<dyn Env>>,
+    obs_dim: usize,
+    observation_space: BoxSpace,
+    action_space: Space,
+    obs: Vec<f32>,
+    final_obs: Vec<f32>,
+    rewards: Vec<f32>,
+    terminated: Vec<bool>,
+    truncated: Vec<bool>,
+    finished: Vec<EpisodeStats>,
+    episode_returns: Vec<f64>,
+    episode_lengths: Vec<usize>,
+    /// True until the first step: `reset` then returns the seeded first observations.
+    fresh: bool,
+}
+
+impl VecEnv {
+    /// `num_envs` envs of `id`, env `i` seeded with `seed + i` and reset.
+    ///
+    /// # Errors
+    /// [`EnvError::UnknownEnv`] for an unregistered id, [`EnvError::InvalidArgument`] for
+    /// `num_envs == 0`.
+    pub fn new(id: &str, num_envs: usize, seed: u64) -> Result<Self, EnvError> {
+        if num_envs == 0 {
+            return Err(EnvError::InvalidArgument {
+                reason: "VecEnv needs at least one env".to_string(),
+            });
+        }
+        let mut envs = Vec::with_capacity(num_envs);
+        for _ in 0..num_envs {
+            envs.push(make(id)?);
+        }
+        let observation_space = envs[0].observation_space().clone();
+        let action_space = envs[0].action_space().clone();
+        let obs_dim = observation_space.dim();
+        let mut obs = Vec::with_capacity(num_envs * obs_dim);
+        for (i, env) in envs.iter_mut().enumerate() {
+            obs.extend(env.reset(Some(seed.wrapping_add(i as u64))));
+        }
+        Ok(VecEnv {
+            envs,
+            obs_dim,
+            observation_space,
+            action_space,
+            final_obs: obs.clone(),
+            obs,
+            rewards: vec![0.0; num_envs],
+            terminated: vec![false; num_envs],
+            truncated: vec![false; num_envs],
+            finished: Vec::new(),
+            episode_returns: vec![0.0; num_envs],
+            episode_lengths: vec![0; num_envs],
+            fresh: true,
+        })
+    }
+
+    /// N.
+    pub fn num_envs(&self) -> usize {
+        self.envs.len()
+    }
+
+    /// The length of one observation row.
+    pub fn obs_dim(&self) -> usize {
+        self.obs_dim
+    }
+
+    /// The observation space of one env.
+    pub fn observation_space(&self) -> &BoxSpace {
+        &self.observation_space
+    }
+
+    /// The action space of one env.
+    pub fn action_space(&self) -> &Space {
+        &self.action_space
+    }
+
+    /// Starts a new episode in every env and returns the `[N * obs_dim]` observations.
+    ///
+    /// The first call after [`VecEnv::new`] (before any step) returns the seeded first
+    /// observations; later calls continue each env's RNG stream.
+    pub fn reset(&mut self) -> &[f32] {
+        if !self.fresh {
+            let d = self.obs_dim;
+            for (env, row) in self.envs.iter_mut().zip(self.obs.chunks_exact_mut(d)) {
+                row.copy_from_slice(&env.reset(None));
+            }
+        }
+        self.fresh = false;
+        self.episode_returns.fill(0.0);
+        self.episode_lengths.fill(0);
+        &self.obs
+    }
+
+    /// Steps every env with one discrete action each (`actions`: `[N]`).
+    ///
+    /// # Errors
+    /// [`EnvError::InvalidAction`] when the action space is not discrete, `actions.len() != N`
+    /// or an action is out of range; no env is stepped then.
+    pub fn step_discrete(&mut self, actions: &[usize]) -> Result<VecStep<'_>, EnvError> {
+        let env_id = self.envs[0].id();
+        let Some(n) = self.action_space.n() else {
+            return Err(invalid(
+                env_id,
+                "step_discrete called on an env with a continuous action space".into(),
+            ));
+        };
+        if actions.len() != self.num_envs() {
+            return Err(invalid(
+                env_id,
+                format!("got {} actions for {} envs", actions.len(), self.num_envs()),
+            ));
+        }
+        if let Some(i) = actions.iter().position(|&a| a >= n) {
+            return Err(invalid(
+                env_id,
+                format!("action {} of env {i} is out of range 0..{n}", actions[i]),
+            ));
+        }
+        self.step_all(|i| Action::Discrete(actions[i]))
+    }
+
+    /// Steps every env with one continuous action each (`actions`: `[N * act_dim]`, row-major).
+    ///
+    /// # Errors
+    /// [`EnvError::InvalidAction`] when the action space is discrete, the length is not
+    /// `N * act_dim` or an entry is not finite; no env is stepped then.
+    pub fn step_continuous(&mut self, actions: &[f32]) -> Result<VecStep<'_>, EnvError> {
+        let env_id = self.envs[0].id();
+        if self.action_space.is_discrete() {
+            return Err(invalid(
+                env_id,
+                "step_continuous called on an env with a discrete action space".into(),
+            ));
+        }
+        let act_dim = self.action_space.dim();
+        if actions.len() != self.num_envs() * act_dim {
+            return Err(invalid(
+                env_id,
+                format!(
+                    "got {} action values, expected {} envs x {act_dim}",
+                    actions.len(),
+                    self.num_envs()
+                ),
+            ));
+        }
+        if let Some(i) = actions.iter().position(|a| !a.is_finite()) {
+            return Err(invalid(
+                env_id,
+                format!("action value {i} is not finite ({})", actions[i]),
+            ));
+        }
+        self.step_all(|i| Action::Continuous(&actions[i * act_dim..(i + 1) * act_dim]))
+    }
+
+    fn step_all<'a>(
+        &mut self,
+        action: impl Fn(usize) -> Action<'a>,
+    ) -> Result<VecStep<'_>, EnvError> {
+        self.fresh = false;
+        self.finished.clear();
+        let d = self.obs_dim;
+        for (i, env) in self.envs.iter_mut().enumerate() {
+            let step = env.step(action(i))?;
+            let row = i * d..(i + 1) * d;
+            self.final_obs[row.clone()].copy_from_slice(&step.obs);
+            self.rewards[i] = step.reward as f32;
+            self.terminated[i] = step.terminated;
+            self.truncated[i] = step.truncated;
+            self.episode_returns[i] += step.reward;
+            self.episode_lengths[i] += 1;
+            if step.terminated || step.truncated {
+                self.finished.push(EpisodeStats {
+                    env: i,
+                    episode_return: self.episode_returns[i],
+                    length: self.episode_lengths[i],
+                });
+                self.episode_returns[i] = 0.0;
+                self.episode_lengths[i] = 0;
+                self.obs[row].copy_from_slice(&env.reset(None));
+            } else {
+                self.obs[row].copy_from_slice(&step.obs);
+            }
+        }
+        Ok(VecStep {
+            obs: &self.obs,
+            rewards: &self.rewards,
+            terminated: &self.terminated,
+            truncated: &self.truncated,
+            final_obs: &self.final_obs,
+            finished: &self.finished,
+        })
+    }
+}
+
+fn invalid(env: &'static str, reason: String) -> EnvError {
+    EnvError::InvalidAction { env, reason }
+}

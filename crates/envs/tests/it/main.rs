@@ -1,0 +1,6 @@
+//! Integration tests of eirl-envs: Gymnasium conformance vectors, the public API, VecEnv.
+
+mod api;
+mod conformance;
+mod properties;
+mod vec_env;

@@ -1,0 +1,210 @@
+//! `runs/<algo>-<env>-<seed>-<timestamp>/`: one training run's folder and its small files.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::atomic::atomic_write;
+use crate::error::{Error, Result};
+
+/// File names inside a run directory.
+pub const CONFIG_FILE: &str = "config.toml";
+pub const RUN_INFO_FILE: &str = "run.json";
+pub const METRICS_FILE: &str = "metrics.csv";
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+
+/// `run.json`: what produced the run, written once when it is created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub algo: String,
+    pub env: String,
+    pub seed: u64,
+    /// RFC 3339 local time of creation.
+    pub created: String,
+    /// Version of the eirl workspace that wrote the run.
+    pub version: String,
+}
+
+/// A training run's directory. Cheap to clone; holds only its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates `root/<algo>-<env>-<seed>-<YYYYmmdd-HHMMSS>/` (with `-1`, `-2`, … appended if that
+    /// exists), its `checkpoints/` folder and `run.json`.
+    pub fn create(root: &Path, algo: &str, env_id: &str, seed: u64) -> io::Result<RunDir> {
+        fs::create_dir_all(root)?;
+        let now = chrono::Local::now();
+        let base = format!(
+            "{}-{}-{seed}-{}",
+            path_safe(algo),
+            path_safe(env_id),
+            now.format("%Y%m%d-%H%M%S")
+        );
+        let mut n = 0u32;
+        let path = loop {
+            let name = if n == 0 {
+                base.clone()
+            } else {
+                format!("{base}-{n}")
+            };
+            let path = root.join(name);
+            match fs::create_dir(&path) {
+                Ok(()) => break path,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 10_000 => n += 1,
+                Err(e) => return Err(e),
+            }
+        };
+        let run = RunDir { path };
+        fs::create_dir_all(run.checkpoints_dir())?;
+        let info = RunInfo {
+            algo: algo.to_string(),
+            env: env_id.to_string(),
+            seed,
+            created: now.to_rfc3339(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        run.write_run_info(&info).map_err(into_io)?;
+        Ok(run)
+    }
+
+    /// Opens an existing run directory (to resume or evaluate it).
+    pub fn open(path: &Path) -> io::Result<RunDir> {
+        if !fs::metadata(path)?.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("{} is not a run directory", path.display()),
+            ));
+        }
+        Ok(RunDir {
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `checkpoints/`, created by [`RunDir::create`].
+    pub fn checkpoints_dir(&self) -> PathBuf {
+        self.path.join(CHECKPOINTS_DIR)
+    }
+
+    pub fn metrics_path(&self) -> PathBuf {
+        self.path.join(METRICS_FILE)
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path.join(CONFIG_FILE)
+    }
+
+    /// Writes `config.toml` atomically.
+    pub fn write_config<T: Serialize>(&self, cfg: &T) -> Result<()> {
+        let text = toml::to_string_pretty(cfg)?;
+        let path = self.config_path();
+        atomic_write(&path, text.as_bytes()).map_err(|e| Error::io(&path, e))
+    }
+
+    pub fn read_config<T: DeserializeOwned>(&self) -> Result<T> {
+        let path = self.config_path();
+        let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        toml::from_str(&text).map_err(|source| Error::TomlDe { path, source })
+    }
+
+    /// Writes `run.json` atomically.
+    pub fn write_run_info(&self, info: &RunInfo) -> Result<()> {
+        let path = self.path.join(RUN_INFO_FILE);
+        let json = serde_json::to_vec_pretty(info).map_err(|source| Error::Json {
+            path: path.clone(),
+            source,
+        })?;
+        atomic_write(&path, &json).map_err(|e| Error::io(&path, e))
+    }
+
+    pub fn read_run_info(&self) -> Result<RunInfo> {
+        let path = self.path.join(RUN_INFO_FILE);
+        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_slice(&bytes).map_err(|source| Error::Json { path, source })
+    }
+}
+
+/// Env ids such as `ALE/Pong-v5` contain path separators; keep names one path component.
+fn path_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn into_io(e: Error) -> io::Error {
+    match e {
+        Error::Io { source, .. } => source,
+        other => io::Error::other(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Cfg {
+        lr: f64,
+        batch_size: usize,
+        name: String,
+    }
+
+    #[test]
+    fn create_names_and_uniquifies() -> Result<()> {
+        let root = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let a =
+            RunDir::create(root.path(), "dqn", "ALE/Pong-v5", 7).map_err(|e| Error::io("a", e))?;
+        let b =
+            RunDir::create(root.path(), "dqn", "ALE/Pong-v5", 7).map_err(|e| Error::io("b", e))?;
+        assert_ne!(a.path(), b.path());
+        let name = a
+            .path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        assert!(name.starts_with("dqn-ALE_Pong-v5-7-"), "{name}");
+        assert!(a.checkpoints_dir().is_dir());
+        let info = a.read_run_info()?;
+        assert_eq!(
+            (info.algo.as_str(), info.env.as_str(), info.seed),
+            ("dqn", "ALE/Pong-v5", 7)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn config_round_trips_and_reopens() -> Result<()> {
+        let root = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let run = RunDir::create(root.path(), "dqn", "CartPole-v1", 0)
+            .map_err(|e| Error::io("create", e))?;
+        let cfg = Cfg {
+            lr: 2.5e-4,
+            batch_size: 32,
+            name: "nature".into(),
+        };
+        run.write_config(&cfg)?;
+        let reopened = RunDir::open(run.path()).map_err(|e| Error::io("open", e))?;
+        assert_eq!(reopened.read_config::<Cfg>()?, cfg);
+        Ok(())
+    }
+
+    #[test]
+    fn open_missing_dir_fails() {
+        assert!(RunDir::open(Path::new("/definitely/not/here")).is_err());
+    }
+}

@@ -1,0 +1,99 @@
+//! The CLI's view of an agent: step it, evaluate it, checkpoint it. One adapter per algorithm.
+
+use anyhow::Result;
+use eirl_dqn::{Dqn, DqnConfig};
+use eirl_envs::EpisodeStats;
+use eirl_models::Checkpoint;
+
+/// What a training step reports to the run loop.
+pub struct StepReport {
+    pub finished: Vec<EpisodeStats>,
+    /// Named training scalars (losses, norms), when an update ran.
+    pub train: Vec<(&'static str, f64)>,
+}
+
+/// Returns of an evaluation.
+pub struct Evaluation {
+    pub returns: Vec<f64>,
+}
+
+impl Evaluation {
+    pub fn mean(&self) -> f64 {
+        self.returns.iter().sum::<f64>() / self.returns.len().max(1) as f64
+    }
+    pub fn std(&self) -> f64 {
+        let m = self.mean();
+        (self.returns.iter().map(|r| (r - m).powi(2)).sum::<f64>()
+            / self.returns.len().max(1) as f64)
+            .sqrt()
+    }
+}
+
+pub trait Agent {
+    fn step(&mut self) -> Result<StepReport>;
+    fn env_steps(&self) -> u64;
+    fn total_steps(&self) -> u64;
+    fn eval_interval(&self) -> u64;
+    fn eval_episodes(&self) -> usize;
+    fn evaluate(&self, episodes: usize, seed: u64) -> Result<Evaluation>;
+    fn checkpoint(&self) -> Checkpoint;
+    fn restore(&mut self, ck: &Checkpoint) -> Result<()>;
+}
+
+impl Agent for Dqn {
+    fn step(&mut self) -> Result<StepReport> {
+        let info = Dqn::step(self)?;
+        let train = info
+            .train
+            .map(|t| {
+                vec![
+                    ("loss", t.loss as f64),
+                    ("grad_norm", t.grad_norm as f64),
+                    ("mean_q_target", t.mean_q_target as f64),
+                    ("epsilon", self.epsilon() as f64),
+                ]
+            })
+            .unwrap_or_default();
+        Ok(StepReport {
+            finished: info.finished,
+            train,
+        })
+    }
+    fn env_steps(&self) -> u64 {
+        Dqn::env_steps(self)
+    }
+    fn total_steps(&self) -> u64 {
+        self.config().total_steps
+    }
+    fn eval_interval(&self) -> u64 {
+        self.config().eval_interval
+    }
+    fn eval_episodes(&self) -> usize {
+        self.config().eval_episodes
+    }
+    fn evaluate(&self, episodes: usize, seed: u64) -> Result<Evaluation> {
+        Ok(Evaluation {
+            returns: Dqn::evaluate(self, episodes, seed)?.returns,
+        })
+    }
+    fn checkpoint(&self) -> Checkpoint {
+        Dqn::checkpoint(self)
+    }
+    fn restore(&mut self, ck: &Checkpoint) -> Result<()> {
+        Ok(Dqn::restore(self, ck)?)
+    }
+}
+
+/// Algorithms the CLI can train.
+pub const ALGOS: &[&str] = &["dqn"];
+
+/// Builds an agent from a resolved TOML config.
+pub fn build(algo: &str, env_id: &str, config: &toml::Table, seed: u64) -> Result<Box<dyn Agent>> {
+    match algo {
+        "dqn" => {
+            let cfg: DqnConfig = config.clone().try_into()?;
+            Ok(Box::new(Dqn::new(env_id, cfg, seed)?))
+        }
+        other => anyhow::bail!("unknown algorithm `{other}` (available: {})", ALGOS.join(", ")),
+    }
+}

@@ -1,0 +1,42 @@
+//! `cargo xtask`: orchestration for the eirl workspace (checks, benchmarks, paper reproductions).
+//! It shells out to cargo, python and the `eirl` binary; no RL logic lives here.
+
+mod bench;
+mod ci;
+mod cmd;
+mod criterion;
+mod machine;
+mod report;
+mod repro;
+mod rlax;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "eirl workspace tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// fmt --check, clippy -D warnings, then the README's test command.
+    Ci,
+    /// Run criterion benches and write BENCHMARKS.md.
+    Bench(bench::BenchArgs),
+    /// Reproduce a paper's headline result with the `eirl` binary.
+    Repro {
+        /// Which paper, e.g. `dqn`.
+        paper: String,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().task {
+        Task::Ci => ci::run(),
+        Task::Bench(args) => bench::run(&args),
+        Task::Repro { paper } => repro::run(&paper),
+    }
+}
