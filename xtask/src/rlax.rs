@@ -13,24 +13,17 @@ pub const SCRIPT: &str = "crates/returns/benches/rlax_bench.py";
 pub const VENV: &str = ".venv-rlax";
 
 /// rlax function name → eirl criterion id, where the id is not the default
-/// `returns/<rlax name>/T100_B256`. Edit here when the returns benches are named differently.
+/// `returns_T100/<rlax name>/256`. Edit here when the returns benches are named differently.
 pub const NAME_MAP: &[(&str, &str)] = &[
-    ("vtrace", "returns/vtrace/T100_B256"),
-    ("lambda_returns", "returns/lambda_returns/T100_B256"),
-    ("n_step_bootstrapped_returns", "returns/n_step/T100_B256"),
-    (
-        "truncated_generalized_advantage_estimation",
-        "returns/gae/T100_B256",
-    ),
-    (
-        "general_off_policy_returns_from_action_values",
-        "returns/retrace/T100_B256",
-    ),
+    ("vtrace", "returns_T100/vtrace/256"),
+    ("lambda_returns", "returns_T100/lambda_returns/256"),
+    ("gae", "returns_T100/gae/256"),
+    ("retrace_4_actions", "returns_T100/retrace_4_actions/256"),
 ];
 
 fn eirl_id(rlax_name: &str) -> String {
     NAME_MAP.iter().find(|(r, _)| *r == rlax_name).map_or_else(
-        || format!("returns/{rlax_name}/T100_B256"),
+        || format!("returns_T100/{rlax_name}/256"),
         |(_, id)| id.to_string(),
     )
 }
@@ -136,7 +129,7 @@ mod tests {
 
     #[test]
     fn default_id_for_unmapped_names() {
-        assert_eq!(eirl_id("td_learning"), "returns/td_learning/T100_B256");
-        assert_eq!(eirl_id("vtrace"), "returns/vtrace/T100_B256");
+        assert_eq!(eirl_id("td_learning"), "returns_T100/td_learning/256");
+        assert_eq!(eirl_id("vtrace"), "returns_T100/vtrace/256");
     }
 }

@@ -1,0 +1,144 @@
+//! End-to-end tests of the `eirl` binary: train → files on disk → eval → resume, and clear
+//! one-line errors for bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn eirl(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eirl"))
+        .args(args)
+        .current_dir(cwd)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run eirl")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+const TINY: &str = r#"
+learning_starts = 100
+batch_size = 16
+buffer_size = 2000
+train_freq = 4
+target_update_interval = 100
+eval_interval = 300
+eval_episodes = 3
+[network]
+hidden = [16]
+"#;
+
+fn only_run_dir(root: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .expect("runs dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
+#[test]
+fn train_eval_resume() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cfg = tmp.path().join("tiny.toml");
+    std::fs::write(&cfg, TINY).expect("write cfg");
+    let cfg_s = cfg.to_str().expect("utf8");
+    let out = eirl(
+        &["train", "dqn", "--env", "CartPole-v1", "--config", cfg_s, "--steps", "600", "--seed", "3", "--out", "runs"],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = only_run_dir(&tmp.path().join("runs"));
+    let name = run.file_name().and_then(|n| n.to_str()).expect("name");
+    assert!(name.starts_with("dqn-CartPole-v1-3-"), "{name}");
+    for f in ["config.toml", "run.json", "metrics.csv", "learning_curve.png", "checkpoints/latest.safetensors", "checkpoints/best.safetensors"] {
+        assert!(run.join(f).is_file(), "missing {f}");
+    }
+    let events = std::fs::read_dir(&run)
+        .expect("run")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("events.out.tfevents"))
+        .count();
+    assert_eq!(events, 1);
+    // The resolved config keeps the preset's numbers and the user's overrides.
+    let resolved = std::fs::read_to_string(run.join("config.toml")).expect("config");
+    assert!(resolved.contains("total_steps = 600") && resolved.contains("batch_size = 16"), "{resolved}");
+    let rows = eirl_runlog::read_metrics(&run.join("metrics.csv")).expect("metrics");
+    assert!(rows.iter().any(|r| r.name == "episode_return"));
+    assert_eq!(rows.iter().filter(|r| r.name == "eval_mean_return").count(), 2);
+
+    let run_s = run.to_str().expect("utf8");
+    let ev = eirl(&["eval", "--run", run_s, "--episodes", "4", "--seed", "7"], tmp.path());
+    assert!(ev.status.success(), "{}", stderr(&ev));
+    let text = stdout(&ev);
+    let last = text.lines().last().expect("a line");
+    let fields: Vec<&str> = last.split(' ').collect();
+    assert_eq!(fields.len(), 3, "{last}");
+    assert!(fields[0].strip_prefix("mean_return=").and_then(|v| v.parse::<f64>().ok()).is_some(), "{last}");
+    assert!(fields[1].strip_prefix("std_return=").and_then(|v| v.parse::<f64>().ok()).is_some(), "{last}");
+    assert_eq!(fields[2], "episodes=4");
+    // Same seed, same evaluation.
+    let again = eirl(&["eval", "--run", run_s, "--episodes", "4", "--seed", "7"], tmp.path());
+    assert_eq!(stdout(&again).lines().last(), Some(last));
+
+    let res = eirl(&["train", "dqn", "--resume", run_s, "--steps", "900"], tmp.path());
+    assert!(res.status.success(), "{}", stderr(&res));
+    let rows = eirl_runlog::read_metrics(&run.join("metrics.csv")).expect("metrics");
+    assert!(rows.iter().any(|r| r.step > 600), "resume logged nothing new");
+    assert!(rows.iter().filter(|r| r.name == "eval_mean_return").count() >= 3);
+    let ck = eirl_models::Checkpoint::load(&run.join("checkpoints/latest.safetensors")).expect("ck");
+    assert_eq!(ck.meta("env_steps"), Some("900"));
+    // Nothing further to do: a clear error, not a silent success.
+    let done = eirl(&["train", "dqn", "--resume", run_s, "--steps", "900"], tmp.path());
+    assert!(!done.status.success());
+}
+
+#[test]
+fn bad_input_is_a_one_line_error() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let write = |name: &str, text: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p.to_str().expect("utf8").to_string()
+    };
+    let bad_toml = write("bad.toml", "gamma = [");
+    let unknown_key = write("unknown.toml", "gama = 0.9");
+    let out_of_range = write("range.toml", "gamma = 3.0");
+    let wrong_type = write("type.toml", "batch_size = \"big\"");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["train", "dqn", "--env", "Nope-v0"], "Nope-v0"),
+        (vec!["train", "ppo9", "--env", "CartPole-v1"], "ppo9"),
+        (vec!["train", "dqn", "--config", &bad_toml], "bad.toml"),
+        (vec!["train", "dqn", "--config", &unknown_key], "gama"),
+        (vec!["train", "dqn", "--config", &out_of_range], "gamma"),
+        (vec!["train", "dqn", "--config", &wrong_type], "batch_size"),
+        (vec!["train", "dqn", "--env", "Pendulum-v1"], "discrete"),
+        (vec!["train", "dqn", "--steps", "0"], "steps"),
+        (vec!["eval", "--run", "no/such/run"], "no/such/run"),
+    ];
+    for (args, needle) in cases {
+        let out = eirl(&args, tmp.path());
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: not one line: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    // No run directory was created for any failed start.
+    assert!(!tmp.path().join("runs").exists());
+}
+
+#[test]
+fn envs_lists_every_id() {
+    let out = eirl(&["envs"], Path::new("."));
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for id in ["CartPole-v1", "MountainCar-v0", "MountainCarContinuous-v0", "Pendulum-v1", "Acrobot-v1"] {
+        assert!(text.contains(id), "{id} missing from {text}");
+    }
+}
