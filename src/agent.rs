@@ -94,6 +94,9 @@ pub fn build(algo: &str, env_id: &str, config: &toml::Table, seed: u64) -> Resul
             let cfg: DqnConfig = config.clone().try_into()?;
             Ok(Box::new(Dqn::new(env_id, cfg, seed)?))
         }
-        other => anyhow::bail!("unknown algorithm `{other}` (available: {})", ALGOS.join(", ")),
+        other => anyhow::bail!(
+            "unknown algorithm `{other}` (available: {})",
+            ALGOS.join(", ")
+        ),
     }
 }

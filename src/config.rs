@@ -8,8 +8,16 @@ use eirl_dqn::DqnConfig;
 
 /// Presets compiled into the binary so `eirl train` works from any directory.
 const PRESETS: &[(&str, &str, &str)] = &[
-    ("dqn", "CartPole-v1", include_str!("../configs/dqn/CartPole-v1.toml")),
-    ("dqn", "Acrobot-v1", include_str!("../configs/dqn/Acrobot-v1.toml")),
+    (
+        "dqn",
+        "CartPole-v1",
+        include_str!("../configs/dqn/CartPole-v1.toml"),
+    ),
+    (
+        "dqn",
+        "Acrobot-v1",
+        include_str!("../configs/dqn/Acrobot-v1.toml"),
+    ),
 ];
 
 fn defaults(algo: &str) -> Result<toml::Table> {
@@ -59,15 +67,18 @@ pub fn resolve(
     if let Some(path) = user_file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config {}", path.display()))?;
-        let t: toml::Table = toml::from_str(&text)
-            .with_context(|| format!("parsing config {}", path.display()))?;
+        let t: toml::Table =
+            toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
         merge(&mut table, t);
     }
     if let Some(s) = steps {
         if s == 0 {
             bail!("--steps must be positive");
         }
-        table.insert("total_steps".into(), toml::Value::Integer(i64::try_from(s)?));
+        table.insert(
+            "total_steps".into(),
+            toml::Value::Integer(i64::try_from(s)?),
+        );
     }
     Ok(table)
 }

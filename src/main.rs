@@ -18,7 +18,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "eirl", version, about = "Efficient & Imitation RL: faithful agents for six papers")]
+#[command(
+    name = "eirl",
+    version,
+    about = "Efficient & Imitation RL: faithful agents for six papers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -58,7 +58,10 @@ fn setup(args: TrainArgs) -> Result<Setup> {
         let info = run.read_run_info()?;
         let mut table: toml::Table = run.read_config()?;
         if let Some(s) = args.steps {
-            table.insert("total_steps".into(), toml::Value::Integer(i64::try_from(s)?));
+            table.insert(
+                "total_steps".into(),
+                toml::Value::Integer(i64::try_from(s)?),
+            );
         }
         return Ok(Setup {
             run,
@@ -104,11 +107,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .meta("best_eval_mean")
             .and_then(|b| b.parse().ok())
             .unwrap_or(f64::NEG_INFINITY);
-        info!(steps = agent.env_steps(), "resumed {}", s.run.path().display());
+        info!(
+            steps = agent.env_steps(),
+            "resumed {}",
+            s.run.path().display()
+        );
     }
     let total = agent.total_steps();
     if agent.env_steps() >= total {
-        bail!("the run already has {} of {total} steps; pass a larger --steps", agent.env_steps());
+        bail!(
+            "the run already has {} of {total} steps; pass a larger --steps",
+            agent.env_steps()
+        );
     }
     info!("run directory {}", s.run.path().display());
     let mut log = MetricsLogger::open(&s.run)?;
@@ -136,7 +146,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
             recent.push_back(ep.episode_return);
             log.log_many(
                 step,
-                &[("episode_return", ep.episode_return), ("episode_length", ep.length as f64)],
+                &[
+                    ("episode_return", ep.episode_return),
+                    ("episode_length", ep.length as f64),
+                ],
             )?;
         }
         if !report.train.is_empty() && (step / 1000 != before / 1000) {
@@ -146,24 +159,38 @@ pub fn run(args: TrainArgs) -> Result<()> {
         if due {
             let eval = agent.evaluate(agent.eval_episodes(), EVAL_SEED)?;
             last_eval = eval.mean();
-            log.log_many(step, &[("eval_mean_return", eval.mean()), ("eval_std_return", eval.std())])?;
+            log.log_many(
+                step,
+                &[
+                    ("eval_mean_return", eval.mean()),
+                    ("eval_std_return", eval.std()),
+                ],
+            )?;
             if eval.mean() > best {
                 best = eval.mean();
                 save(agent.as_ref(), &ck_dir, BEST, best)?;
             }
             save(agent.as_ref(), &ck_dir, LATEST, best)?;
             log.flush()?;
-            bar.println(format!(
+            let line = format!(
                 "step {step}: eval mean {:.2} ± {:.2} over {} episodes (best {best:.2})",
                 eval.mean(),
                 eval.std(),
                 eval.returns.len()
-            ));
+            );
+            // Without a terminal the bar is hidden; keep the evaluations in the log instead.
+            if bar.is_hidden() {
+                info!("{line}");
+            } else {
+                bar.println(line);
+            }
         }
         bar.set_position(step);
         if let Some(r) = recent.back() {
             let mean = recent.iter().sum::<f64>() / recent.len() as f64;
-            bar.set_message(format!("return {r:.1} (mean100 {mean:.1}) eval {last_eval:.1}"));
+            bar.set_message(format!(
+                "return {r:.1} (mean100 {mean:.1}) eval {last_eval:.1}"
+            ));
         }
     }
     bar.finish();

@@ -49,52 +49,110 @@ fn train_eval_resume() {
     std::fs::write(&cfg, TINY).expect("write cfg");
     let cfg_s = cfg.to_str().expect("utf8");
     let out = eirl(
-        &["train", "dqn", "--env", "CartPole-v1", "--config", cfg_s, "--steps", "600", "--seed", "3", "--out", "runs"],
+        &[
+            "train",
+            "dqn",
+            "--env",
+            "CartPole-v1",
+            "--config",
+            cfg_s,
+            "--steps",
+            "600",
+            "--seed",
+            "3",
+            "--out",
+            "runs",
+        ],
         tmp.path(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let run = only_run_dir(&tmp.path().join("runs"));
     let name = run.file_name().and_then(|n| n.to_str()).expect("name");
     assert!(name.starts_with("dqn-CartPole-v1-3-"), "{name}");
-    for f in ["config.toml", "run.json", "metrics.csv", "learning_curve.png", "checkpoints/latest.safetensors", "checkpoints/best.safetensors"] {
+    for f in [
+        "config.toml",
+        "run.json",
+        "metrics.csv",
+        "learning_curve.png",
+        "checkpoints/latest.safetensors",
+        "checkpoints/best.safetensors",
+    ] {
         assert!(run.join(f).is_file(), "missing {f}");
     }
     let events = std::fs::read_dir(&run)
         .expect("run")
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("events.out.tfevents"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("events.out.tfevents")
+        })
         .count();
     assert_eq!(events, 1);
     // The resolved config keeps the preset's numbers and the user's overrides.
     let resolved = std::fs::read_to_string(run.join("config.toml")).expect("config");
-    assert!(resolved.contains("total_steps = 600") && resolved.contains("batch_size = 16"), "{resolved}");
+    assert!(
+        resolved.contains("total_steps = 600") && resolved.contains("batch_size = 16"),
+        "{resolved}"
+    );
     let rows = eirl_runlog::read_metrics(&run.join("metrics.csv")).expect("metrics");
     assert!(rows.iter().any(|r| r.name == "episode_return"));
-    assert_eq!(rows.iter().filter(|r| r.name == "eval_mean_return").count(), 2);
+    assert_eq!(
+        rows.iter().filter(|r| r.name == "eval_mean_return").count(),
+        2
+    );
 
     let run_s = run.to_str().expect("utf8");
-    let ev = eirl(&["eval", "--run", run_s, "--episodes", "4", "--seed", "7"], tmp.path());
+    let ev = eirl(
+        &["eval", "--run", run_s, "--episodes", "4", "--seed", "7"],
+        tmp.path(),
+    );
     assert!(ev.status.success(), "{}", stderr(&ev));
     let text = stdout(&ev);
     let last = text.lines().last().expect("a line");
     let fields: Vec<&str> = last.split(' ').collect();
     assert_eq!(fields.len(), 3, "{last}");
-    assert!(fields[0].strip_prefix("mean_return=").and_then(|v| v.parse::<f64>().ok()).is_some(), "{last}");
-    assert!(fields[1].strip_prefix("std_return=").and_then(|v| v.parse::<f64>().ok()).is_some(), "{last}");
+    assert!(
+        fields[0]
+            .strip_prefix("mean_return=")
+            .and_then(|v| v.parse::<f64>().ok())
+            .is_some(),
+        "{last}"
+    );
+    assert!(
+        fields[1]
+            .strip_prefix("std_return=")
+            .and_then(|v| v.parse::<f64>().ok())
+            .is_some(),
+        "{last}"
+    );
     assert_eq!(fields[2], "episodes=4");
     // Same seed, same evaluation.
-    let again = eirl(&["eval", "--run", run_s, "--episodes", "4", "--seed", "7"], tmp.path());
+    let again = eirl(
+        &["eval", "--run", run_s, "--episodes", "4", "--seed", "7"],
+        tmp.path(),
+    );
     assert_eq!(stdout(&again).lines().last(), Some(last));
 
-    let res = eirl(&["train", "dqn", "--resume", run_s, "--steps", "900"], tmp.path());
+    let res = eirl(
+        &["train", "dqn", "--resume", run_s, "--steps", "900"],
+        tmp.path(),
+    );
     assert!(res.status.success(), "{}", stderr(&res));
     let rows = eirl_runlog::read_metrics(&run.join("metrics.csv")).expect("metrics");
-    assert!(rows.iter().any(|r| r.step > 600), "resume logged nothing new");
+    assert!(
+        rows.iter().any(|r| r.step > 600),
+        "resume logged nothing new"
+    );
     assert!(rows.iter().filter(|r| r.name == "eval_mean_return").count() >= 3);
-    let ck = eirl_models::Checkpoint::load(&run.join("checkpoints/latest.safetensors")).expect("ck");
+    let ck =
+        eirl_models::Checkpoint::load(&run.join("checkpoints/latest.safetensors")).expect("ck");
     assert_eq!(ck.meta("env_steps"), Some("900"));
     // Nothing further to do: a clear error, not a silent success.
-    let done = eirl(&["train", "dqn", "--resume", run_s, "--steps", "900"], tmp.path());
+    let done = eirl(
+        &["train", "dqn", "--resume", run_s, "--steps", "900"],
+        tmp.path(),
+    );
     assert!(!done.status.success());
 }
 
@@ -126,7 +184,11 @@ fn bad_input_is_a_one_line_error() {
         let err = stderr(&out);
         assert!(!out.status.success(), "{args:?} succeeded");
         assert!(err.contains(needle), "{args:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: not one line: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: not one line: {err}"
+        );
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
     // No run directory was created for any failed start.
@@ -138,7 +200,13 @@ fn envs_lists_every_id() {
     let out = eirl(&["envs"], Path::new("."));
     assert!(out.status.success());
     let text = stdout(&out);
-    for id in ["CartPole-v1", "MountainCar-v0", "MountainCarContinuous-v0", "Pendulum-v1", "Acrobot-v1"] {
+    for id in [
+        "CartPole-v1",
+        "MountainCar-v0",
+        "MountainCarContinuous-v0",
+        "Pendulum-v1",
+        "Acrobot-v1",
+    ] {
         assert!(text.contains(id), "{id} missing from {text}");
     }
 }

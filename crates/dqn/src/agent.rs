@@ -144,7 +144,9 @@ impl Dqn {
 
     /// Evaluates the greedy policy on fresh environments (env `i` seeded `seed + i`).
     pub fn evaluate(&self, episodes: usize, seed: u64) -> Result<EvalStats, DqnError> {
-        evaluate_discrete(&self.env_id, episodes, seed, |obs, n| greedy(&self.online, obs, n))
+        evaluate_discrete(&self.env_id, episodes, seed, |obs, n| {
+            greedy(&self.online, obs, n)
+        })
     }
 
     /// One ε-greedy step of every environment, then a training round when one is due.
@@ -160,7 +162,7 @@ impl Dqn {
         let step = self.env.step_discrete(&actions)?;
         self.pending.clear();
         let d = self.obs_dim;
-        for i in 0..n {
+        for (i, &action) in actions.iter().enumerate() {
             let done = step.terminated[i] || step.truncated[i];
             let next = if done {
                 &step.final_obs[i * d..(i + 1) * d]
@@ -169,7 +171,7 @@ impl Dqn {
             };
             self.nstep[i].push(
                 &self.obs[i * d..(i + 1) * d],
-                actions[i],
+                action,
                 step.rewards[i],
                 next,
                 step.terminated[i],
@@ -180,8 +182,13 @@ impl Dqn {
         let finished = step.finished.to_vec();
         self.obs.copy_from_slice(step.obs);
         for t in &self.pending {
-            self.replay
-                .push(&t.obs, &[t.action as f32], t.reward, t.discount, &t.next_obs)?;
+            self.replay.push(
+                &t.obs,
+                &[t.action as f32],
+                t.reward,
+                t.discount,
+                &t.next_obs,
+            )?;
         }
         let before = self.steps;
         self.steps += n as u64;
@@ -232,7 +239,8 @@ impl Dqn {
                 next_online.as_deref(),
                 self.num_actions,
             );
-            let weights = matches!(self.replay, AnyReplay::Prioritized(_)).then_some(&self.batch.weights[..]);
+            let weights =
+                matches!(self.replay, AnyReplay::Prioritized(_)).then_some(&self.batch.weights[..]);
             let stats = self.online.regression_step(
                 &mut self.opt,
                 &self.batch.obs,
@@ -283,7 +291,10 @@ impl Dqn {
         };
         self.steps = parse("env_steps")?;
         self.updates = parse("updates")?;
-        self.cfg.learning_starts = self.cfg.learning_starts.max(self.steps + self.cfg.batch_size as u64);
+        self.cfg.learning_starts = self
+            .cfg
+            .learning_starts
+            .max(self.steps + self.cfg.batch_size as u64);
         for nb in &mut self.nstep {
             nb.clear();
         }
@@ -294,5 +305,8 @@ impl Dqn {
 /// `argmax_a Q(s, a)` per row.
 pub fn greedy(q: &QNetwork, obs: &[f32], n: usize) -> Result<Vec<usize>, DqnError> {
     let values = q.q_values(obs, n)?;
-    Ok(values.chunks(q.num_actions()).map(Categorical::argmax).collect())
+    Ok(values
+        .chunks(q.num_actions())
+        .map(Categorical::argmax)
+        .collect())
 }

@@ -17,7 +17,8 @@ impl EvalStats {
     /// Population standard deviation of the returns.
     pub fn std(&self) -> f64 {
         let m = self.mean();
-        (self.returns.iter().map(|r| (r - m).powi(2)).sum::<f64>() / self.returns.len().max(1) as f64)
+        (self.returns.iter().map(|r| (r - m).powi(2)).sum::<f64>()
+            / self.returns.len().max(1) as f64)
             .sqrt()
     }
 }

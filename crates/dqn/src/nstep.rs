@@ -54,6 +54,7 @@ impl NStepBuffer {
 
     /// Records `(s_t, a_t, r_t)` followed by `next_obs` (the true last observation when the
     /// episode ended). Appends every transition that became complete to `out`.
+    #[allow(clippy::too_many_arguments)] // one env step's fields, as the env hands them over
     pub fn push(
         &mut self,
         obs: &[f32],
@@ -91,9 +92,15 @@ mod tests {
         (0..t_max)
             .map(|t| {
                 let end = (t + n).min(t_max);
-                let ret: f32 = (t..end).map(|k| gamma.powi((k - t) as i32) * rewards[k]).sum();
+                let ret: f32 = (t..end)
+                    .map(|k| gamma.powi((k - t) as i32) * rewards[k])
+                    .sum();
                 let m = (end - t) as i32;
-                let disc = if end == t_max && terminated { 0.0 } else { gamma.powi(m) };
+                let disc = if end == t_max && terminated {
+                    0.0
+                } else {
+                    gamma.powi(m)
+                };
                 (ret, disc)
             })
             .collect()

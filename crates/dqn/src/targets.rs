@@ -38,8 +38,14 @@ mod tests {
         let next_online = [3.0, 0.0, 0.0, 4.0];
         let y = q_targets(&[1.0, 0.5], &[0.9, 0.0], &next_target, None, 2);
         assert!((y[0] - (1.0 + 0.9 * 5.0)).abs() < 1e-6 && (y[1] - 0.5).abs() < 1e-6);
-        let y = q_targets(&[1.0, 0.5], &[0.9, 0.5], &next_target, Some(&next_online), 2);
+        let y = q_targets(
+            &[1.0, 0.5],
+            &[0.9, 0.5],
+            &next_target,
+            Some(&next_online),
+            2,
+        );
         assert!((y[0] - (1.0 + 0.9 * 1.0)).abs() < 1e-6);
-        assert!((y[1] - (0.5 + 0.5 * -1.0)).abs() < 1e-6);
+        assert!((y[1] - (0.5 - 0.5)).abs() < 1e-6);
     }
 }

@@ -74,9 +74,10 @@ impl Checkpoint {
         let mut values = Vec::with_capacity(want);
         for i in 0..want {
             let name = format!("{prefix}.{i}");
-            let (s, v) = self.tensors.get(&name).ok_or_else(|| {
-                ModelError::Config(format!("checkpoint has no tensor {name}"))
-            })?;
+            let (s, v) = self
+                .tensors
+                .get(&name)
+                .ok_or_else(|| ModelError::Config(format!("checkpoint has no tensor {name}")))?;
             values.push((s.clone(), v.clone()));
         }
         if self.tensors.contains_key(&format!("{prefix}.{want}")) {
@@ -124,7 +125,10 @@ impl Checkpoint {
         }
         for (name, view) in st.tensors() {
             if view.dtype() != Dtype::F32 {
-                return Err(err(path, format!("tensor {name} is {:?}, not F32", view.dtype())));
+                return Err(err(
+                    path,
+                    format!("tensor {name} is {:?}, not F32", view.dtype()),
+                ));
             }
             let values: Vec<f32> = view
                 .data()

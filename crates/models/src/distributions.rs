@@ -16,7 +16,9 @@ pub struct Categorical;
 impl Categorical {
     /// `log π(a_i | s_i)` for each row: `[B, A] → [B]`.
     pub fn log_prob<T: Tape<f32, Device>>(logits: Matrix<T>, actions: &[usize]) -> Vector<T> {
-        let idx = logits.device().tensor_from_vec(actions.to_vec(), (actions.len(),));
+        let idx = logits
+            .device()
+            .tensor_from_vec(actions.to_vec(), (actions.len(),));
         logits.log_softmax::<Axis<1>>().select(idx)
     }
 
@@ -96,7 +98,11 @@ impl DiagGaussian {
             .put_tape(tape)
             .broadcast_like::<(usize, usize), Axis<0>>(&shape)
             .split_tape();
-        let (ls_sum, tape) = ls.clone().put_tape(tape).sum::<(usize,), Axis<1>>().split_tape();
+        let (ls_sum, tape) = ls
+            .clone()
+            .put_tape(tape)
+            .sum::<(usize,), Axis<1>>()
+            .split_tape();
         let (inv_std, tape) = ls.put_tape(tape).negate().exp().split_tape();
         let z = (mean.put_tape(tape).negate() + a) * inv_std;
         z.square().sum::<(usize,), Axis<1>>() * -0.5 - ls_sum - HALF_LN_2PI * shape.1 as f32

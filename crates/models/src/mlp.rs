@@ -50,7 +50,9 @@ impl Mlp {
             )));
         }
         if let Some(i) = sizes.iter().position(|&s| s == 0) {
-            return Err(ModelError::Config(format!("layer {i} has width 0 in {sizes:?}")));
+            return Err(ModelError::Config(format!(
+                "layer {i} has width 0 in {sizes:?}"
+            )));
         }
         let layers = sizes
             .windows(2)
@@ -99,6 +101,9 @@ impl Parameterized for Mlp {
         self.layers.iter().flat_map(Linear::params).collect()
     }
     fn params_mut(&mut self) -> Vec<ParamMut<'_>> {
-        self.layers.iter_mut().flat_map(Linear::params_mut).collect()
+        self.layers
+            .iter_mut()
+            .flat_map(Linear::params_mut)
+            .collect()
     }
 }

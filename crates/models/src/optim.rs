@@ -160,7 +160,11 @@ fn adam_update<S: Shape>(
     scale: f32,
 ) {
     m.axpy(cfg.beta1, g, (1.0 - cfg.beta1) * scale);
-    v.axpy(cfg.beta2, &g.clone().square(), (1.0 - cfg.beta2) * scale * scale);
+    v.axpy(
+        cfg.beta2,
+        &g.clone().square(),
+        (1.0 - cfg.beta2) * scale * scale,
+    );
     let bc1 = 1.0 - cfg.beta1.powi(t);
     let bc2 = 1.0 - cfg.beta2.powi(t);
     let denom = v.clone().sqrt() * (1.0 / bc2.sqrt()) + cfg.eps;
@@ -199,7 +203,11 @@ impl Optimizer for Adam {
                 (ParamMut::Vector(p), Slot::Vector(g), Slot::Vector(m), Slot::Vector(v)) => {
                     adam_update(p, g, m, v, &cfg, t, scale)
                 }
-                _ => return Err(ModelError::Config("optimizer state does not match the network".into())),
+                _ => {
+                    return Err(ModelError::Config(
+                        "optimizer state does not match the network".into(),
+                    ));
+                }
             }
         }
         Ok(norm)
@@ -255,7 +263,11 @@ fn rmsprop_update<S: Shape>(
     cfg: &RmsPropConfig,
     scale: f32,
 ) {
-    sq.axpy(cfg.alpha, &g.clone().square(), (1.0 - cfg.alpha) * scale * scale);
+    sq.axpy(
+        cfg.alpha,
+        &g.clone().square(),
+        (1.0 - cfg.alpha) * scale * scale,
+    );
     let denom = if cfg.eps_inside_sqrt {
         (sq.clone() + cfg.eps).sqrt()
     } else {
@@ -280,9 +292,17 @@ impl Optimizer for RmsProp {
         let cfg = self.cfg;
         for ((p, g), sq) in net.params_mut().into_iter().zip(&g).zip(&mut self.sq) {
             match (p, g, sq) {
-                (ParamMut::Matrix(p), Slot::Matrix(g), Slot::Matrix(s)) => rmsprop_update(p, g, s, &cfg, scale),
-                (ParamMut::Vector(p), Slot::Vector(g), Slot::Vector(s)) => rmsprop_update(p, g, s, &cfg, scale),
-                _ => return Err(ModelError::Config("optimizer state does not match the network".into())),
+                (ParamMut::Matrix(p), Slot::Matrix(g), Slot::Matrix(s)) => {
+                    rmsprop_update(p, g, s, &cfg, scale)
+                }
+                (ParamMut::Vector(p), Slot::Vector(g), Slot::Vector(s)) => {
+                    rmsprop_update(p, g, s, &cfg, scale)
+                }
+                _ => {
+                    return Err(ModelError::Config(
+                        "optimizer state does not match the network".into(),
+                    ));
+                }
             }
         }
         Ok(norm)

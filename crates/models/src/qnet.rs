@@ -56,11 +56,13 @@ pub struct RegressionStats {
 
 enum Head {
     Plain(Mlp),
-    Dueling {
-        torso: Mlp,
-        value: Linear,
-        advantage: Linear,
-    },
+    Dueling(Box<DuelingHead>),
+}
+
+struct DuelingHead {
+    torso: Mlp,
+    value: Linear,
+    advantage: Linear,
 }
 
 /// A network `s ↦ Q(s, ·) ∈ ℝ^A` over flat observations.
@@ -76,15 +78,11 @@ impl Clone for QNetwork {
     fn clone(&self) -> Self {
         let head = match &self.head {
             Head::Plain(m) => Head::Plain(m.clone()),
-            Head::Dueling {
-                torso,
-                value,
-                advantage,
-            } => Head::Dueling {
-                torso: torso.clone(),
-                value: value.clone(),
-                advantage: advantage.clone(),
-            },
+            Head::Dueling(d) => Head::Dueling(Box::new(DuelingHead {
+                torso: d.torso.clone(),
+                value: d.value.clone(),
+                advantage: d.advantage.clone(),
+            })),
         };
         QNetwork {
             dev: self.dev.clone(),
@@ -119,11 +117,11 @@ impl QNetwork {
             };
             let mut sizes = vec![obs_dim];
             sizes.extend(&cfg.hidden);
-            Head::Dueling {
+            Head::Dueling(Box::new(DuelingHead {
                 torso: Mlp::new(&dev, &sizes, cfg.activation, true, &mut rng)?,
                 value: Linear::new(&dev, features, 1, &mut rng),
                 advantage: Linear::new(&dev, features, num_actions, &mut rng),
-            }
+            }))
         } else {
             let mut sizes = vec![obs_dim];
             sizes.extend(&cfg.hidden);
@@ -155,11 +153,12 @@ impl QNetwork {
     pub fn forward<T: Tape<f32, Device>>(&self, x: Matrix<T>) -> Matrix<T> {
         match &self.head {
             Head::Plain(mlp) => mlp.forward(x),
-            Head::Dueling {
-                torso,
-                value,
-                advantage,
-            } => {
+            Head::Dueling(d) => {
+                let DuelingHead {
+                    torso,
+                    value,
+                    advantage,
+                } = d.as_ref();
                 let shape = (x.shape().0, self.num_actions);
                 let (f, tape) = torso.forward(x).split_tape();
                 let (a, tape) = advantage.forward(f.clone().put_tape(tape)).split_tape();
@@ -248,14 +247,10 @@ impl Parameterized for QNetwork {
     fn params(&self) -> Vec<ParamRef<'_>> {
         match &self.head {
             Head::Plain(m) => m.params(),
-            Head::Dueling {
-                torso,
-                value,
-                advantage,
-            } => {
-                let mut p = torso.params();
-                p.extend(value.params());
-                p.extend(advantage.params());
+            Head::Dueling(d) => {
+                let mut p = d.torso.params();
+                p.extend(d.value.params());
+                p.extend(d.advantage.params());
                 p
             }
         }
@@ -263,11 +258,12 @@ impl Parameterized for QNetwork {
     fn params_mut(&mut self) -> Vec<ParamMut<'_>> {
         match &mut self.head {
             Head::Plain(m) => m.params_mut(),
-            Head::Dueling {
-                torso,
-                value,
-                advantage,
-            } => {
+            Head::Dueling(d) => {
+                let DuelingHead {
+                    torso,
+                    value,
+                    advantage,
+                } = d.as_mut();
                 let mut p = torso.params_mut();
                 p.extend(value.params_mut());
                 p.extend(advantage.params_mut());

@@ -20,9 +20,15 @@ pub struct Tol {
 
 impl Tol {
     /// Tolerance for float64 conformance against reference peers.
-    pub const F64: Tol = Tol { atol: 1e-10, rtol: 1e-10 };
+    pub const F64: Tol = Tol {
+        atol: 1e-10,
+        rtol: 1e-10,
+    };
     /// Tolerance for float32 computations.
-    pub const F32: Tol = Tol { atol: 1e-4, rtol: 1e-4 };
+    pub const F32: Tol = Tol {
+        atol: 1e-4,
+        rtol: 1e-4,
+    };
 
     pub const fn new(atol: f64, rtol: f64) -> Self {
         Tol { atol, rtol }
@@ -55,7 +61,12 @@ pub fn allclose<F: Float>(actual: &[F], expected: &[F], tol: Tol) -> bool {
 
 /// Panics with the first mismatching index and both values when the slices are not close.
 #[track_caller]
-pub fn assert_allclose<F: Float + std::fmt::Debug>(actual: &[F], expected: &[F], tol: Tol, what: &str) {
+pub fn assert_allclose<F: Float + std::fmt::Debug>(
+    actual: &[F],
+    expected: &[F],
+    tol: Tol,
+    what: &str,
+) {
     assert_eq!(
         actual.len(),
         expected.len(),

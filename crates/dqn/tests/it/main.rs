@@ -10,7 +10,11 @@ const EVAL_SEED: u64 = 1_000_000;
 /// CartPole with the rl-zoo preset's shape, scaled to a 20k-step budget.
 fn short_cartpole() -> DqnConfig {
     DqnConfig {
-        network: QNetworkConfig { hidden: vec![64, 64], activation: Activation::Relu, dueling: false },
+        network: QNetworkConfig {
+            hidden: vec![64, 64],
+            activation: Activation::Relu,
+            dueling: false,
+        },
         learning_rate: 2.3e-3,
         batch_size: 64,
         buffer_size: 20_000,
@@ -27,9 +31,11 @@ fn short_cartpole() -> DqnConfig {
 
 fn random_policy_mean(env: &str, n_actions: usize) -> f64 {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    evaluate_discrete::<DqnError>(env, 20, EVAL_SEED, |_, n| Ok((0..n).map(|_| rng.gen_range(0..n_actions)).collect()))
-        .expect("random eval")
-        .mean()
+    evaluate_discrete::<DqnError>(env, 20, EVAL_SEED, |_, n| {
+        Ok((0..n).map(|_| rng.gen_range(0..n_actions)).collect())
+    })
+    .expect("random eval")
+    .mean()
 }
 
 /// Trains for `cfg.total_steps`, evaluating the greedy policy (20 episodes) every 2k steps, and
@@ -41,13 +47,16 @@ fn train(cfg: DqnConfig, seed: u64) -> f64 {
     let mut curve = Vec::new();
     while agent.env_steps() < total {
         agent.step().expect("step");
-        if agent.env_steps() % 2_000 == 0 || agent.env_steps() >= total {
+        if agent.env_steps().is_multiple_of(2_000) || agent.env_steps() >= total {
             let m = agent.evaluate(20, EVAL_SEED).expect("eval").mean();
             curve.push(format!("{:.0}", m));
             best = best.max(m);
         }
     }
-    eprintln!("seed {seed}: eval curve every 2k steps [{}]", curve.join(", "));
+    eprintln!(
+        "seed {seed}: eval curve every 2k steps [{}]",
+        curve.join(", ")
+    );
     best
 }
 
@@ -66,18 +75,28 @@ fn double_dueling_prioritized_nstep_beats_random() {
         double_q: true,
         n_step: 3,
         prioritized: Some(PrioritizedConfig::default()),
-        network: QNetworkConfig { hidden: vec![64, 64], activation: Activation::Relu, dueling: true },
+        network: QNetworkConfig {
+            hidden: vec![64, 64],
+            activation: Activation::Relu,
+            dueling: true,
+        },
         ..short_cartpole()
     };
     let random = random_policy_mean("CartPole-v1", 2);
     let trained = train(cfg, 1);
-    eprintln!("CartPole: random {random:.1}, Double+Dueling+PER+3-step after 20k steps {trained:.1}");
+    eprintln!(
+        "CartPole: random {random:.1}, Double+Dueling+PER+3-step after 20k steps {trained:.1}"
+    );
     assert!(trained > 150.0, "trained mean {trained} vs random {random}");
 }
 
 #[test]
 fn same_seed_same_run() {
-    let cfg = DqnConfig { total_steps: 1_500, learning_starts: 200, ..short_cartpole() };
+    let cfg = DqnConfig {
+        total_steps: 1_500,
+        learning_starts: 200,
+        ..short_cartpole()
+    };
     let a = train(cfg.clone(), 5);
     let b = train(cfg, 5);
     assert!((a - b).abs() < 1e-9, "{a} vs {b}");
@@ -85,16 +104,25 @@ fn same_seed_same_run() {
 
 #[test]
 fn continuous_env_is_a_clear_error() {
-    let err = Dqn::new("Pendulum-v1", DqnConfig::default(), 0).err().expect("must fail");
+    let err = Dqn::new("Pendulum-v1", DqnConfig::default(), 0)
+        .err()
+        .expect("must fail");
     assert!(err.to_string().contains("discrete"), "{err}");
-    let bad = DqnConfig { gamma: 1.5, ..DqnConfig::default() };
+    let bad = DqnConfig {
+        gamma: 1.5,
+        ..DqnConfig::default()
+    };
     assert!(Dqn::new("CartPole-v1", bad, 0).is_err());
     assert!(Dqn::new("NoSuchEnv-v9", DqnConfig::default(), 0).is_err());
 }
 
 #[test]
 fn checkpoint_round_trip_keeps_the_policy() {
-    let cfg = DqnConfig { total_steps: 2_000, learning_starts: 200, ..short_cartpole() };
+    let cfg = DqnConfig {
+        total_steps: 2_000,
+        learning_starts: 200,
+        ..short_cartpole()
+    };
     let mut a = Dqn::new("CartPole-v1", cfg.clone(), 2).expect("agent");
     while a.env_steps() < 2_000 {
         a.step().expect("step");
@@ -104,7 +132,10 @@ fn checkpoint_round_trip_keeps_the_policy() {
     b.restore(&ck).expect("restore");
     assert_eq!(b.env_steps(), a.env_steps());
     let obs: Vec<f32> = (0..40).map(|i| (i as f32 * 0.37).sin() * 0.1).collect();
-    assert_eq!(a.greedy_actions(&obs, 10).expect("a"), b.greedy_actions(&obs, 10).expect("b"));
+    assert_eq!(
+        a.greedy_actions(&obs, 10).expect("a"),
+        b.greedy_actions(&obs, 10).expect("b")
+    );
     let ea = a.evaluate(5, 7).expect("eval a").mean();
     let eb = b.evaluate(5, 7).expect("eval b").mean();
     assert!((ea - eb).abs() < 1e-9);

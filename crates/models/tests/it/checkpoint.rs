@@ -1,7 +1,11 @@
 use eirl_models::{Activation, Checkpoint, Parameterized, QNetwork, QNetworkConfig};
 
 fn net(seed: u64, hidden: usize) -> QNetwork {
-    let cfg = QNetworkConfig { hidden: vec![hidden], activation: Activation::Relu, dueling: true };
+    let cfg = QNetworkConfig {
+        hidden: vec![hidden],
+        activation: Activation::Relu,
+        dueling: true,
+    };
     QNetwork::new(4, 3, &cfg, seed).expect("network")
 }
 
@@ -36,7 +40,10 @@ fn corrupt_files_are_errors_not_panics() {
     let bytes = ck.to_bytes().expect("bytes");
     // Every truncation, and a header claiming an enormous length.
     for cut in [0, 1, 7, 8, 9, bytes.len() / 2, bytes.len() - 1] {
-        assert!(Checkpoint::from_bytes(&bytes[..cut], &path).is_err(), "cut {cut}");
+        assert!(
+            Checkpoint::from_bytes(&bytes[..cut], &path).is_err(),
+            "cut {cut}"
+        );
     }
     let mut hostile = bytes.clone();
     hostile[..8].copy_from_slice(&u64::MAX.to_le_bytes());
@@ -57,7 +64,10 @@ fn save_replaces_atomically() {
     ck.insert("x", vec![2], vec![3.0, 4.0]);
     ck.save(&path).expect("save 2");
     let loaded = Checkpoint::load(&path).expect("load");
-    assert_eq!(loaded.get("x").map(|(_, v)| v.to_vec()), Some(vec![3.0, 4.0]));
+    assert_eq!(
+        loaded.get("x").map(|(_, v)| v.to_vec()),
+        Some(vec![3.0, 4.0])
+    );
     // No temporary files left behind.
     let files: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
     assert_eq!(files.len(), 1);

@@ -16,10 +16,15 @@ fn host_log_softmax(row: &[f32]) -> Vec<f32> {
 fn categorical_matches_closed_forms() {
     let dev = device(0);
     let (b, a) = (3, 4);
-    let logits: Vec<f32> = (0..b * a).map(|i| ((i * 7 % 5) as f32 - 2.0) * 0.7).collect();
-    let other: Vec<f32> = (0..b * a).map(|i| ((i * 3 % 7) as f32 - 3.0) * 0.4).collect();
+    let logits: Vec<f32> = (0..b * a)
+        .map(|i| ((i * 7 % 5) as f32 - 2.0) * 0.7)
+        .collect();
+    let other: Vec<f32> = (0..b * a)
+        .map(|i| ((i * 3 % 7) as f32 - 3.0) * 0.4)
+        .collect();
     let actions = [0, 3, 2];
-    let lp = Categorical::log_prob(matrix_from_slice(&dev, &logits, b, a).expect("m"), &actions).as_vec();
+    let lp = Categorical::log_prob(matrix_from_slice(&dev, &logits, b, a).expect("m"), &actions)
+        .as_vec();
     let ent = Categorical::entropy(matrix_from_slice(&dev, &logits, b, a).expect("m")).as_vec();
     let kl = Categorical::kl(
         matrix_from_slice(&dev, &logits, b, a).expect("p"),
@@ -32,7 +37,11 @@ fn categorical_matches_closed_forms() {
         assert_allclose(&[lp[i]], &[lp_row[actions[i]]], TOL, "log_prob");
         let h: f32 = -lp_row.iter().map(|l| l.exp() * l).sum::<f32>();
         assert_allclose(&[ent[i]], &[h], TOL, "entropy");
-        let k: f32 = lp_row.iter().zip(&lq_row).map(|(p, q)| p.exp() * (p - q)).sum();
+        let k: f32 = lp_row
+            .iter()
+            .zip(&lq_row)
+            .map(|(p, q)| p.exp() * (p - q))
+            .sum();
         assert_allclose(&[kl[i]], &[k], TOL, "kl");
         let probs = Categorical::probs(&logits[i * a..(i + 1) * a]);
         let want: Vec<f32> = lp_row.iter().map(|l| l.exp()).collect();
@@ -87,7 +96,12 @@ fn gaussian_log_prob_and_its_gradient() {
         }
         assert_allclose(&[lp_host[i]], &[want], TOL, "gaussian log_prob");
     }
-    assert_allclose(&g_log_std, &want_g, Tol::new(1e-4, 1e-4), "d log_prob / d log_std");
+    assert_allclose(
+        &g_log_std,
+        &want_g,
+        Tol::new(1e-4, 1e-4),
+        "d log_prob / d log_std",
+    );
 }
 
 #[test]
@@ -104,12 +118,22 @@ fn gaussian_entropy_and_kl() {
     }
     let means: Vec<f32> = (0..n).flat_map(|_| mean).collect();
     let ls = dev.tensor_from_vec(log_std.to_vec(), (2,));
-    let lp = DiagGaussian::log_prob(matrix_from_slice(&dev, &means, n, 2).expect("m"), &ls, &samples).as_vec();
+    let lp = DiagGaussian::log_prob(
+        matrix_from_slice(&dev, &means, n, 2).expect("m"),
+        &ls,
+        &samples,
+    )
+    .as_vec();
     let mc = -lp.iter().sum::<f32>() / n as f32;
     let exact = DiagGaussian::entropy(&log_std);
     assert!((mc - exact).abs() < 0.03, "MC entropy {mc} vs {exact}");
     // KL is zero against itself, positive otherwise, and matches the 1-D closed form.
-    assert_allclose(&DiagGaussian::kl(&mean, &log_std, &mean, &log_std), &[0.0], TOL, "kl(p,p)");
+    assert_allclose(
+        &DiagGaussian::kl(&mean, &log_std, &mean, &log_std),
+        &[0.0],
+        TOL,
+        "kl(p,p)",
+    );
     let k = DiagGaussian::kl(&[0.0], &[0.0], &[1.0], &[(2.0f32).ln()]);
     let want = (2.0f32).ln() + (1.0 + 1.0) / (2.0 * 4.0) - 0.5;
     assert_allclose(&k, &[want], TOL, "kl 1-D");

@@ -15,7 +15,9 @@ fn cfg(dueling: bool) -> QNetworkConfig {
 /// Regressing Q(s, a) toward fixed targets drives the loss down, with either optimizer and head.
 fn fits_targets<O: Optimizer>(mut opt: O, dueling: bool) {
     let mut q = QNetwork::new(3, 2, &cfg(dueling), 7).expect("network");
-    let obs: Vec<f32> = (0..8 * 3).map(|i| ((i * 37 % 11) as f32 - 5.0) / 5.0).collect();
+    let obs: Vec<f32> = (0..8 * 3)
+        .map(|i| ((i * 37 % 11) as f32 - 5.0) / 5.0)
+        .collect();
     let actions: Vec<usize> = (0..8).map(|i| i % 2).collect();
     let targets: Vec<f32> = (0..8).map(|i| (i as f32 - 4.0) / 2.0).collect();
     let first = q
@@ -34,13 +36,31 @@ fn fits_targets<O: Optimizer>(mut opt: O, dueling: bool) {
 
 #[test]
 fn adam_fits_plain_and_dueling() {
-    fits_targets(Adam::new(AdamConfig { lr: 1e-2, ..Default::default() }), false);
-    fits_targets(Adam::new(AdamConfig { lr: 1e-2, ..Default::default() }), true);
+    fits_targets(
+        Adam::new(AdamConfig {
+            lr: 1e-2,
+            ..Default::default()
+        }),
+        false,
+    );
+    fits_targets(
+        Adam::new(AdamConfig {
+            lr: 1e-2,
+            ..Default::default()
+        }),
+        true,
+    );
 }
 
 #[test]
 fn rmsprop_fits() {
-    fits_targets(RmsProp::new(RmsPropConfig { lr: 3e-3, ..Default::default() }), true);
+    fits_targets(
+        RmsProp::new(RmsPropConfig {
+            lr: 3e-3,
+            ..Default::default()
+        }),
+        true,
+    );
 }
 
 #[test]
@@ -63,10 +83,23 @@ fn huber_td_errors_are_reported_before_update() {
     let targets = [10.0, -10.0];
     let mut opt = Adam::new(AdamConfig::default());
     let stats = q
-        .regression_step(&mut opt, &obs, &[1, 0], &targets, Some(&[1.0, 0.5]), TdLoss::Huber { delta: 1.0 }, Some(0.5))
+        .regression_step(
+            &mut opt,
+            &obs,
+            &[1, 0],
+            &targets,
+            Some(&[1.0, 0.5]),
+            TdLoss::Huber { delta: 1.0 },
+            Some(0.5),
+        )
         .expect("step");
     let expected = [targets[0] - before[1], targets[1] - before[2]];
-    assert_allclose(&stats.td_errors, &expected, Tol::new(1e-5, 1e-5), "td errors");
+    assert_allclose(
+        &stats.td_errors,
+        &expected,
+        Tol::new(1e-5, 1e-5),
+        "td errors",
+    );
     assert!(stats.grad_norm > 0.0);
 }
 
@@ -75,11 +108,56 @@ fn bad_inputs_are_errors() {
     let mut q = QNetwork::new(2, 2, &cfg(false), 3).expect("network");
     let mut opt = Adam::new(AdamConfig::default());
     assert!(q.q_values(&[1.0, 2.0, 3.0], 2).is_err());
-    assert!(q.regression_step(&mut opt, &[0.0; 4], &[0, 5], &[0.0, 0.0], None, TdLoss::Mse, None).is_err());
-    assert!(q.regression_step(&mut opt, &[0.0; 4], &[0, 1], &[0.0], None, TdLoss::Mse, None).is_err());
-    assert!(q.regression_step(&mut opt, &[0.0; 4], &[0, 1], &[f32::NAN, 0.0], None, TdLoss::Mse, None).is_err());
+    assert!(
+        q.regression_step(
+            &mut opt,
+            &[0.0; 4],
+            &[0, 5],
+            &[0.0, 0.0],
+            None,
+            TdLoss::Mse,
+            None
+        )
+        .is_err()
+    );
+    assert!(
+        q.regression_step(
+            &mut opt,
+            &[0.0; 4],
+            &[0, 1],
+            &[0.0],
+            None,
+            TdLoss::Mse,
+            None
+        )
+        .is_err()
+    );
+    assert!(
+        q.regression_step(
+            &mut opt,
+            &[0.0; 4],
+            &[0, 1],
+            &[f32::NAN, 0.0],
+            None,
+            TdLoss::Mse,
+            None
+        )
+        .is_err()
+    );
     assert!(QNetwork::new(0, 2, &cfg(false), 0).is_err());
-    assert!(QNetwork::new(2, 2, &QNetworkConfig { hidden: vec![], activation: Activation::Relu, dueling: true }, 0).is_err());
+    assert!(
+        QNetwork::new(
+            2,
+            2,
+            &QNetworkConfig {
+                hidden: vec![],
+                activation: Activation::Relu,
+                dueling: true
+            },
+            0
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -90,10 +168,22 @@ fn gradient_clipping_bounds_the_step() {
     let mut q = QNetwork::new(2, 2, &cfg(false), 5).expect("network");
     let mut opt = Adam::new(AdamConfig::default());
     let stats = q
-        .regression_step(&mut opt, &[1.0, 1.0], &[0], &[1e4], None, TdLoss::Mse, Some(1.0))
+        .regression_step(
+            &mut opt,
+            &[1.0, 1.0],
+            &[0],
+            &[1e4],
+            None,
+            TdLoss::Mse,
+            Some(1.0),
+        )
         .expect("step");
     assert!(stats.grad_norm > 1.0, "norm {}", stats.grad_norm);
-    assert!(q.export_params().iter().all(|(_, v)| v.iter().all(|x| x.is_finite())));
+    assert!(
+        q.export_params()
+            .iter()
+            .all(|(_, v)| v.iter().all(|x| x.is_finite()))
+    );
 }
 
 #[test]
