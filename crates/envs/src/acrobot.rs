@@ -1,6 +1,7 @@
 //! Acrobot-v1 (Sutton 1996; Sutton & Barto's book dynamics), as
 //! `gymnasium/envs/classic_control/acrobot.py`.
 
+use crate::env::classic_control_accessors;
 use std::f64::consts::PI;
 
 use rand::{Rng, SeedableRng};
@@ -156,17 +157,7 @@ impl Default for Acrobot {
 }
 
 impl Env for Acrobot {
-    fn id(&self) -> &'static str {
-        Self::ID
-    }
-
-    fn observation_space(&self) -> &BoxSpace {
-        &self.observation_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.action_space
-    }
+    classic_control_accessors!();
 
     /// Draws each state entry uniformly from `[-0.1, 0.1)` and rounds it to float32, as
     /// Gymnasium's `.astype(np.float32)` does (the first step widens it back to float64).
@@ -193,20 +184,8 @@ impl Env for Acrobot {
         })
     }
 
-    fn observation(&self) -> Vec<f32> {
-        Self::observation(&self.state)
-    }
-
-    fn state(&self) -> Vec<f64> {
-        self.state.to_vec()
-    }
-
     fn set_state(&mut self, state: &[f64]) -> Result<(), EnvError> {
         self.state = check_state::<4>(Self::ID, state)?;
         Ok(())
-    }
-
-    fn max_episode_steps(&self) -> Option<usize> {
-        None
     }
 }

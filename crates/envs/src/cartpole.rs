@@ -1,5 +1,6 @@
 //! CartPole-v1 (Barto, Sutton & Anderson 1983), as `gymnasium/envs/classic_control/cartpole.py`.
 
+use crate::env::classic_control_accessors;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -100,17 +101,7 @@ impl Default for CartPole {
 }
 
 impl Env for CartPole {
-    fn id(&self) -> &'static str {
-        Self::ID
-    }
-
-    fn observation_space(&self) -> &BoxSpace {
-        &self.observation_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.action_space
-    }
+    classic_control_accessors!();
 
     /// Draws each state entry uniformly from `[-0.05, 0.05)`.
     fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
@@ -142,23 +133,11 @@ impl Env for CartPole {
         })
     }
 
-    fn observation(&self) -> Vec<f32> {
-        Self::observation(&self.state)
-    }
-
-    fn state(&self) -> Vec<f64> {
-        self.state.to_vec()
-    }
-
     /// Sets `[x, x_dot, theta, theta_dot]` and, unlike assigning Gymnasium's `state`, also
     /// forgets an earlier termination, so the next terminating step pays 1 again.
     fn set_state(&mut self, state: &[f64]) -> Result<(), EnvError> {
         self.state = check_state::<4>(Self::ID, state)?;
         self.terminated_before = false;
         Ok(())
-    }
-
-    fn max_episode_steps(&self) -> Option<usize> {
-        None
     }
 }

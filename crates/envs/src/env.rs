@@ -68,3 +68,36 @@ pub trait Env: Send {
     /// The time limit applied by a [`TimeLimit`](crate::TimeLimit) wrapper, `None` when unlimited.
     fn max_episode_steps(&self) -> Option<usize>;
 }
+
+/// The [`Env`] methods every classic-control task implements alike: its id, spaces, the
+/// observation of its f64 `state` array, and no built-in time limit (`make` adds a `TimeLimit`).
+/// Expects `Self::ID`, fields `observation_space`, `action_space`, `state`, and an associated
+/// `fn observation(&state) -> Vec<f32>`.
+macro_rules! classic_control_accessors {
+    () => {
+        fn id(&self) -> &'static str {
+            Self::ID
+        }
+
+        fn observation_space(&self) -> &BoxSpace {
+            &self.observation_space
+        }
+
+        fn action_space(&self) -> &Space {
+            &self.action_space
+        }
+
+        fn observation(&self) -> Vec<f32> {
+            Self::observation(&self.state)
+        }
+
+        fn state(&self) -> Vec<f64> {
+            self.state.to_vec()
+        }
+
+        fn max_episode_steps(&self) -> Option<usize> {
+            None
+        }
+    };
+}
+pub(crate) use classic_control_accessors;

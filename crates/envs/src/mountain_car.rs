@@ -1,5 +1,6 @@
 //! MountainCar-v0 (Moore 1990), as `gymnasium/envs/classic_control/mountain_car.py`.
 
+use crate::env::classic_control_accessors;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -73,17 +74,7 @@ impl Default for MountainCar {
 }
 
 impl Env for MountainCar {
-    fn id(&self) -> &'static str {
-        Self::ID
-    }
-
-    fn observation_space(&self) -> &BoxSpace {
-        &self.observation_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.action_space
-    }
+    classic_control_accessors!();
 
     /// Draws the position uniformly from `[-0.6, -0.4)`, velocity 0.
     fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
@@ -106,20 +97,8 @@ impl Env for MountainCar {
         })
     }
 
-    fn observation(&self) -> Vec<f32> {
-        Self::observation(&self.state)
-    }
-
-    fn state(&self) -> Vec<f64> {
-        self.state.to_vec()
-    }
-
     fn set_state(&mut self, state: &[f64]) -> Result<(), EnvError> {
         self.state = check_state::<2>(Self::ID, state)?;
         Ok(())
-    }
-
-    fn max_episode_steps(&self) -> Option<usize> {
-        None
     }
 }

@@ -7,6 +7,7 @@
 //! `force * power` is a float32 product whenever the force was not clipped. [`Precision`] names
 //! the state's dtype and [`MountainCarContinuous::transition`] follows both paths.
 
+use crate::env::classic_control_accessors;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -179,17 +180,7 @@ impl Default for MountainCarContinuous {
 }
 
 impl Env for MountainCarContinuous {
-    fn id(&self) -> &'static str {
-        Self::ID
-    }
-
-    fn observation_space(&self) -> &BoxSpace {
-        &self.observation_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.action_space
-    }
+    classic_control_accessors!();
 
     /// Draws the position uniformly from `[-0.6, -0.4)`, velocity 0 (a float64 state).
     fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
@@ -214,20 +205,8 @@ impl Env for MountainCarContinuous {
         })
     }
 
-    fn observation(&self) -> Vec<f32> {
-        Self::observation(&self.state)
-    }
-
-    fn state(&self) -> Vec<f64> {
-        self.state.to_vec()
-    }
-
     /// Sets a float64 state, as `env.unwrapped.state = np.array([position, velocity])` does.
     fn set_state(&mut self, state: &[f64]) -> Result<(), EnvError> {
         self.set_state_with_precision(state, Precision::F64)
-    }
-
-    fn max_episode_steps(&self) -> Option<usize> {
-        None
     }
 }

@@ -1,5 +1,6 @@
 //! Pendulum-v1, as `gymnasium/envs/classic_control/pendulum.py`.
 
+use crate::env::classic_control_accessors;
 use std::f64::consts::PI;
 
 use rand::{Rng, SeedableRng};
@@ -79,17 +80,7 @@ impl Default for Pendulum {
 }
 
 impl Env for Pendulum {
-    fn id(&self) -> &'static str {
-        Self::ID
-    }
-
-    fn observation_space(&self) -> &BoxSpace {
-        &self.observation_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.action_space
-    }
+    classic_control_accessors!();
 
     /// Draws θ uniformly from `[-π, π)` and θ̇ from `[-1, 1)`.
     fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
@@ -112,20 +103,8 @@ impl Env for Pendulum {
         })
     }
 
-    fn observation(&self) -> Vec<f32> {
-        Self::observation(&self.state)
-    }
-
-    fn state(&self) -> Vec<f64> {
-        self.state.to_vec()
-    }
-
     fn set_state(&mut self, state: &[f64]) -> Result<(), EnvError> {
         self.state = check_state::<2>(Self::ID, state)?;
         Ok(())
-    }
-
-    fn max_episode_steps(&self) -> Option<usize> {
-        None
     }
 }
