@@ -1,14 +1,13 @@
 //! The DQN training loop: ε-greedy acting over a [`VecEnv`], n-step transitions into replay,
 //! minibatch TD regression toward a target network.
 
-use eirl_envs::{EpisodeStats, Space, VecEnv};
+use eirl_envs::{EpisodeStats, EvalStats, Space, VecEnv, evaluate_discrete};
 use eirl_models::{Adam, AdamConfig, Categorical, Checkpoint, QNetwork, polyak_update};
 use eirl_replay::{AnyReplay, PrioritizedReplay, Replay, ReplayBuffer, TransitionBatch};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::DqnConfig;
-use crate::eval::{EvalStats, evaluate_discrete};
 use crate::nstep::{NStepBuffer, NStepTransition};
 use crate::schedule::LinearSchedule;
 use crate::{DqnError, targets};
@@ -291,10 +290,10 @@ impl Dqn {
         };
         self.steps = parse("env_steps")?;
         self.updates = parse("updates")?;
-        self.cfg.learning_starts = self
-            .cfg
-            .learning_starts
-            .max(self.steps + self.cfg.batch_size as u64);
+        // The replay memory is not checkpointed: refill it for `learning_starts` steps (at least
+        // one batch) before learning resumes.
+        self.cfg.learning_starts =
+            self.steps + self.cfg.learning_starts.max(self.cfg.batch_size as u64);
         for nb in &mut self.nstep {
             nb.clear();
         }

@@ -22,14 +22,13 @@
 
 mod agent;
 mod config;
-mod eval;
 mod nstep;
 mod schedule;
 pub mod targets;
 
 pub use agent::{Dqn, StepInfo, TrainInfo, greedy};
 pub use config::{DqnConfig, PrioritizedConfig};
-pub use eval::{EvalStats, evaluate_discrete};
+pub use eirl_envs::{EvalStats, evaluate_discrete};
 pub use nstep::{NStepBuffer, NStepTransition};
 pub use schedule::LinearSchedule;
 

@@ -2,5 +2,6 @@
 
 mod api;
 mod conformance;
+mod evaluate;
 mod properties;
 mod vec_env;

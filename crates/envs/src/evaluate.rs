@@ -1,0 +1,86 @@
+//! Evaluation of a fixed policy: exactly one episode in each of `episodes` environments.
+
+use crate::{EnvError, VecEnv};
+
+/// A batch of actions chosen by a policy for `n` environments.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BatchActions {
+    /// One index per environment.
+    Discrete(Vec<usize>),
+    /// `[n, action_dim]` row-major.
+    Continuous(Vec<f32>),
+}
+
+/// Returns and lengths of an evaluation, one entry per episode (env `i` → entry `i`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalStats {
+    pub returns: Vec<f64>,
+    pub lengths: Vec<usize>,
+}
+
+impl EvalStats {
+    /// Mean episode return.
+    pub fn mean(&self) -> f64 {
+        self.returns.iter().sum::<f64>() / self.returns.len().max(1) as f64
+    }
+
+    /// Population standard deviation of the returns.
+    pub fn std(&self) -> f64 {
+        let m = self.mean();
+        (self.returns.iter().map(|r| (r - m).powi(2)).sum::<f64>()
+            / self.returns.len().max(1) as f64)
+            .sqrt()
+    }
+}
+
+/// Runs exactly one episode in each of `episodes` copies of `env_id` (env `i` reset with
+/// `seed + i`, time limits as registered), asking `policy(obs [n, obs_dim], n)` for the whole
+/// batch's actions each step. Taking the first episode of every env avoids the bias towards
+/// short episodes that counting the first `episodes` finished episodes would have.
+pub fn evaluate_policy<E: From<EnvError>>(
+    env_id: &str,
+    episodes: usize,
+    seed: u64,
+    mut policy: impl FnMut(&[f32], usize) -> Result<BatchActions, E>,
+) -> Result<EvalStats, E> {
+    if episodes == 0 {
+        return Err(EnvError::InvalidArgument {
+            reason: "evaluation needs at least one episode".into(),
+        }
+        .into());
+    }
+    let mut env = VecEnv::new(env_id, episodes, seed)?;
+    let n = env.num_envs();
+    let mut obs = env.reset().to_vec();
+    let mut returns = vec![None; n];
+    let mut lengths = vec![0usize; n];
+    while returns.iter().any(Option::is_none) {
+        let step = match policy(&obs, n)? {
+            BatchActions::Discrete(a) => env.step_discrete(&a)?,
+            BatchActions::Continuous(a) => env.step_continuous(&a)?,
+        };
+        for ep in step.finished {
+            if returns[ep.env].is_none() {
+                returns[ep.env] = Some(ep.episode_return);
+                lengths[ep.env] = ep.length;
+            }
+        }
+        obs.copy_from_slice(step.obs);
+    }
+    Ok(EvalStats {
+        returns: returns.into_iter().map(|r| r.unwrap_or(0.0)).collect(),
+        lengths,
+    })
+}
+
+/// [`evaluate_policy`] for a discrete policy returning one index per environment.
+pub fn evaluate_discrete<E: From<EnvError>>(
+    env_id: &str,
+    episodes: usize,
+    seed: u64,
+    mut policy: impl FnMut(&[f32], usize) -> Result<Vec<usize>, E>,
+) -> Result<EvalStats, E> {
+    evaluate_policy(env_id, episodes, seed, |obs, n| {
+        policy(obs, n).map(BatchActions::Discrete)
+    })
+}
