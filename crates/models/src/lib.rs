@@ -26,6 +26,7 @@
 //!
 //! The `cuda` feature runs the same code on dfdx's CUDA device; it needs `nvcc` when building.
 
+mod actor_critic;
 mod checkpoint;
 mod device;
 mod distributions;
@@ -34,8 +35,10 @@ mod linear;
 mod mlp;
 mod optim;
 mod param;
+mod policy;
 mod qnet;
 
+pub use actor_critic::{ActorCritic, ActorCriticConfig};
 pub use checkpoint::Checkpoint;
 pub use device::{Device, Matrix, Vector, device, matrix_from_slice};
 pub use distributions::{Categorical, DiagGaussian};
@@ -44,6 +47,7 @@ pub use linear::Linear;
 pub use mlp::{Activation, Mlp};
 pub use optim::{Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig, global_grad_norm};
 pub use param::{ParamMut, ParamRef, Parameterized, copy_params, polyak_update};
+pub use policy::{PolicyHead, PolicyNetwork, PolicyNetworkConfig};
 pub use qnet::{QNetwork, QNetworkConfig, RegressionStats, TdLoss};
 
 /// Gradients of a scalar loss with respect to every parameter that took part in computing it.

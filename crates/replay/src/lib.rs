@@ -7,7 +7,8 @@
 //! - [`Replay`]: the trait agents code against; [`AnyReplay`] picks one at run time.
 //! - [`SharedReplay`]: one memory shared by an actor thread and learner threads.
 //!
-//! ACER's sequence (episode) replay will live in a module of its own.
+//! - [`SequenceReplay`]: ACER's memory of whole `k`-step sequences with the behaviour
+//!   distribution μ(·|x) (Wang et al. 2017), sampled as time-major [`SequenceBatch`]es.
 //!
 //! Conventions: transitions are `(obs, action, reward, discount, next_obs)` with `discount` the
 //! bootstrap multiplier `γⁿ·(1 − terminated)` computed by the agent (a time-limit truncation
@@ -38,6 +39,7 @@
 mod batch;
 mod error;
 mod prioritized;
+mod sequence;
 mod shared;
 mod storage;
 mod sum_tree;
@@ -46,6 +48,7 @@ mod uniform;
 pub use batch::{Transition, TransitionBatch};
 pub use error::ReplayError;
 pub use prioritized::{DEFAULT_BETA, DEFAULT_PRIORITY_EPS, PrioritizedReplay};
+pub use sequence::{SequenceBatch, SequenceReplay};
 pub use shared::SharedReplay;
 pub use sum_tree::{MinTree, SumTree};
 pub use uniform::ReplayBuffer;

@@ -1,0 +1,361 @@
+//! Behavioural cloning: maximum likelihood of the expert's actions under the policy.
+//!
+//! `min_θ −E_{(s,a)∼D}[log π_θ(a|s)] − w_H · E_s[H(π_θ(·|s))]`: cross-entropy for a categorical
+//! policy, Gaussian negative log-likelihood for a diagonal Gaussian one (Pomerleau 1991; the
+//! `imitation` library's `bc.BC` loss, whose defaults — Adam at 1e-3, batch 32, entropy weight
+//! 1e-3 — are kept here). Minibatch Adam on a shuffled training split, evaluated each epoch on a
+//! held-out validation split; training stops after `patience` epochs without improvement and
+//! the best parameters are restored.
+
+use eirl_models::tensor::*;
+use eirl_models::{
+    Adam, AdamConfig, Categorical, Optimizer, Parameterized, PolicyHead, PolicyNetwork,
+    matrix_from_slice,
+};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::demos::Actions;
+use crate::error::ImitationError;
+
+/// Behavioural-cloning hyperparameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BcConfig {
+    /// Adam step size (imitation's BC default, 1e-3).
+    pub learning_rate: f32,
+    /// Minibatch size (imitation's default, 32).
+    pub batch_size: usize,
+    /// Upper bound on passes over the training split.
+    pub max_epochs: usize,
+    /// Fraction of pairs held out for validation (0: no early stopping, train `max_epochs`).
+    pub validation_fraction: f64,
+    /// Epochs without a lower validation loss before stopping.
+    pub patience: usize,
+    /// Weight `w_H` of the entropy bonus (imitation's `ent_weight`, 1e-3).
+    pub entropy_weight: f32,
+    /// Global gradient-norm clip (`None`: off).
+    pub max_grad_norm: Option<f32>,
+}
+
+impl Default for BcConfig {
+    fn default() -> Self {
+        BcConfig {
+            learning_rate: 1e-3,
+            batch_size: 32,
+            max_epochs: 200,
+            validation_fraction: 0.2,
+            patience: 10,
+            entropy_weight: 1e-3,
+            max_grad_norm: None,
+        }
+    }
+}
+
+/// What a BC run did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BcReport {
+    /// Epochs run.
+    pub epochs: usize,
+    /// The epoch whose parameters were kept (1-based; the last one without validation).
+    pub best_epoch: usize,
+    /// Mean training loss per epoch.
+    pub train_loss: Vec<f32>,
+    /// Validation negative log-likelihood per epoch (empty without a validation split).
+    pub validation_nll: Vec<f32>,
+}
+
+/// Parameters as [`Parameterized::export_params`] returns them.
+type SavedParams = Vec<(Vec<usize>, Vec<f32>)>;
+
+/// Mean `−log π(a|s)` of a batch, on the host (no gradients).
+pub fn negative_log_likelihood(
+    policy: &PolicyNetwork,
+    obs: &[f32],
+    actions: &Actions,
+) -> Result<f32, ImitationError> {
+    let n = actions.len();
+    if n == 0 {
+        return Ok(0.0);
+    }
+    let x = matrix_from_slice(policy.device(), obs, n, policy.obs_dim())?;
+    let logp = match actions {
+        Actions::Discrete(a) => policy.log_prob_discrete(x, a)?,
+        Actions::Continuous { values, .. } => policy.log_prob_continuous(x, values)?,
+    };
+    Ok(-logp.as_vec().iter().sum::<f32>() / n as f32)
+}
+
+/// One Adam step on the BC loss of a minibatch; returns the loss.
+fn bc_step(
+    policy: &mut PolicyNetwork,
+    opt: &mut Adam,
+    obs: &[f32],
+    actions: &Actions,
+    cfg: &BcConfig,
+) -> Result<f32, ImitationError> {
+    let n = actions.len();
+    let x = matrix_from_slice(policy.device(), obs, n, policy.obs_dim())?.leaky_trace();
+    let loss = match actions {
+        Actions::Discrete(a) => {
+            let (logits, tape) = policy.forward(x).split_tape();
+            let nll = Categorical::log_prob(logits.clone().put_tape(tape), a)
+                .mean::<Rank0, _>()
+                .negate();
+            if cfg.entropy_weight == 0.0 {
+                nll
+            } else {
+                let (nll, tape) = nll.split_tape();
+                let ent = Categorical::entropy(logits.put_tape(tape)).mean::<Rank0, _>();
+                ent * (-cfg.entropy_weight) + nll
+            }
+        }
+        Actions::Continuous { values, .. } => {
+            let nll = policy
+                .log_prob_continuous(x, values)?
+                .mean::<Rank0, _>()
+                .negate();
+            match policy.log_std() {
+                Some(ls) if cfg.entropy_weight != 0.0 => {
+                    // H = Σ_d log σ_d + const: only log σ receives the bonus's gradient.
+                    let (nll, tape) = nll.split_tape();
+                    let ent = ls.clone().put_tape(tape).sum::<Rank0, _>();
+                    ent * (-cfg.entropy_weight) + nll
+                }
+                _ => nll,
+            }
+        }
+    };
+    let value = loss.array();
+    if !value.is_finite() {
+        return Err(eirl_models::ModelError::NonFinite("BC loss").into());
+    }
+    let mut grads = loss.backward();
+    opt.step(policy, &mut grads, cfg.max_grad_norm)?;
+    Ok(value)
+}
+
+fn check_config(cfg: &BcConfig) -> Result<(), ImitationError> {
+    if cfg.batch_size == 0 || !(cfg.learning_rate.is_finite() && cfg.learning_rate > 0.0) {
+        return Err(ImitationError::Config(
+            "BC needs batch_size ≥ 1 and a positive learning rate".into(),
+        ));
+    }
+    if !(0.0..1.0).contains(&cfg.validation_fraction) {
+        return Err(ImitationError::Config(format!(
+            "validation_fraction must lie in [0, 1), got {}",
+            cfg.validation_fraction
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that `actions` fit `policy`'s head: the right kind, indices in range, widths equal.
+pub(crate) fn check_actions(
+    policy: &PolicyNetwork,
+    actions: &Actions,
+) -> Result<(), ImitationError> {
+    match (policy.head(), actions) {
+        (PolicyHead::Categorical { num_actions }, Actions::Discrete(a)) => {
+            match a.iter().find(|&&x| x >= num_actions) {
+                Some(x) => Err(ImitationError::Config(format!(
+                    "action {x} out of range for {num_actions} actions"
+                ))),
+                None => Ok(()),
+            }
+        }
+        (PolicyHead::Gaussian { act_dim, .. }, Actions::Continuous { dim, .. })
+            if act_dim == *dim =>
+        {
+            Ok(())
+        }
+        (head, a) => Err(ImitationError::Config(format!(
+            "{:?} actions do not fit a {head:?} policy",
+            a.kind()
+        ))),
+    }
+}
+
+fn gather_obs(obs: &[f32], dim: usize, idx: &[usize]) -> Vec<f32> {
+    idx.iter()
+        .flat_map(|&i| &obs[i * dim..(i + 1) * dim])
+        .copied()
+        .collect()
+}
+
+/// Trains `policy` by behavioural cloning on `(obs, actions)` pairs (`obs: [N, obs_dim]`).
+/// Deterministic given `seed` (split, shuffles).
+pub fn train_bc(
+    policy: &mut PolicyNetwork,
+    obs: &[f32],
+    actions: &Actions,
+    cfg: &BcConfig,
+    seed: u64,
+) -> Result<BcReport, ImitationError> {
+    check_config(cfg)?;
+    check_actions(policy, actions)?;
+    let n = actions.len();
+    let d = policy.obs_dim();
+    if obs.len() != n * d {
+        return Err(ImitationError::Config(format!(
+            "{n} actions need {} observation values, got {}",
+            n * d,
+            obs.len()
+        )));
+    }
+    if n == 0 {
+        return Err(ImitationError::Config("no training pairs".into()));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng);
+    let n_val = ((n as f64) * cfg.validation_fraction).floor() as usize;
+    let n_val = if n - n_val == 0 { 0 } else { n_val };
+    let (val_idx, train_idx) = order.split_at(n_val);
+    let val_obs = gather_obs(obs, d, val_idx);
+    let val_act = actions.gather(val_idx);
+    let mut train_idx = train_idx.to_vec();
+
+    let mut opt = Adam::new(AdamConfig {
+        lr: cfg.learning_rate,
+        ..AdamConfig::default()
+    });
+    let mut report = BcReport {
+        epochs: 0,
+        best_epoch: 0,
+        train_loss: Vec::new(),
+        validation_nll: Vec::new(),
+    };
+    let mut best: Option<(f32, SavedParams)> = None;
+    for epoch in 1..=cfg.max_epochs {
+        train_idx.shuffle(&mut rng);
+        let mut total = 0.0;
+        let mut batches = 0;
+        for chunk in train_idx.chunks(cfg.batch_size) {
+            let b_obs = gather_obs(obs, d, chunk);
+            let b_act = actions.gather(chunk);
+            total += bc_step(policy, &mut opt, &b_obs, &b_act, cfg)?;
+            batches += 1;
+        }
+        report.train_loss.push(total / batches.max(1) as f32);
+        report.epochs = epoch;
+        if n_val == 0 {
+            report.best_epoch = epoch;
+            continue;
+        }
+        let v = negative_log_likelihood(policy, &val_obs, &val_act)?;
+        report.validation_nll.push(v);
+        match &best {
+            Some((b, _)) if v >= *b => {
+                if epoch - report.best_epoch >= cfg.patience {
+                    break;
+                }
+            }
+            _ => {
+                best = Some((v, policy.export_params()));
+                report.best_epoch = epoch;
+            }
+        }
+    }
+    if let Some((_, params)) = best {
+        policy.import_params(&params)?;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eirl_models::{Activation, PolicyNetworkConfig};
+
+    fn small() -> PolicyNetworkConfig {
+        PolicyNetworkConfig {
+            hidden: vec![16],
+            activation: Activation::Tanh,
+            output_scale: 0.01,
+        }
+    }
+
+    #[test]
+    fn learns_a_linear_rule_and_stops_early() -> Result<(), ImitationError> {
+        // a = 1[x0 + x1 > 0]
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let obs: Vec<f32> = (0..800)
+            .map(|_| rand::Rng::gen_range(&mut rng, -1.0..1.0))
+            .collect();
+        let acts = Actions::Discrete(
+            obs.chunks(2)
+                .map(|s| usize::from(s[0] + s[1] > 0.0))
+                .collect(),
+        );
+        let mut net =
+            PolicyNetwork::new(2, PolicyHead::Categorical { num_actions: 2 }, &small(), 0)?;
+        let cfg = BcConfig {
+            max_epochs: 300,
+            patience: 5,
+            learning_rate: 1e-2,
+            ..BcConfig::default()
+        };
+        let report = train_bc(&mut net, &obs, &acts, &cfg, 0)?;
+        assert!(report.epochs < 300, "early stopping never triggered");
+        let nll = negative_log_likelihood(&net, &obs, &acts)?;
+        assert!(nll < 0.2, "nll {nll}");
+        // Same seed, same result.
+        let mut again =
+            PolicyNetwork::new(2, PolicyHead::Categorical { num_actions: 2 }, &small(), 0)?;
+        let report2 = train_bc(&mut again, &obs, &acts, &cfg, 0)?;
+        assert_eq!(report, report2);
+        Ok(())
+    }
+
+    #[test]
+    fn gaussian_nll_fits_mean_and_shrinks_std() -> Result<(), ImitationError> {
+        let obs: Vec<f32> = (0..400).map(|i| (i as f32 * 0.01) - 2.0).collect();
+        let values: Vec<f32> = obs.iter().map(|x| 0.5 * x).collect();
+        let acts = Actions::Continuous { values, dim: 1 };
+        let head = PolicyHead::Gaussian {
+            act_dim: 1,
+            init_log_std: 0.0,
+        };
+        let mut net = PolicyNetwork::new(1, head, &small(), 1)?;
+        let before = negative_log_likelihood(&net, &obs, &acts)?;
+        let cfg = BcConfig {
+            max_epochs: 60,
+            learning_rate: 1e-2,
+            validation_fraction: 0.0,
+            ..BcConfig::default()
+        };
+        let report = train_bc(&mut net, &obs, &acts, &cfg, 0)?;
+        assert_eq!(report.epochs, 60);
+        let after = negative_log_likelihood(&net, &obs, &acts)?;
+        assert!(after < before - 0.5, "{before} → {after}");
+        assert!(net.log_std_values()[0] < -0.5);
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_bad_inputs() -> Result<(), ImitationError> {
+        let mut net =
+            PolicyNetwork::new(2, PolicyHead::Categorical { num_actions: 2 }, &small(), 0)?;
+        let acts = Actions::Discrete(vec![0, 1]);
+        assert!(train_bc(&mut net, &[0.0; 3], &acts, &BcConfig::default(), 0).is_err());
+        let bad = BcConfig {
+            validation_fraction: 1.0,
+            ..BcConfig::default()
+        };
+        assert!(train_bc(&mut net, &[0.0; 4], &acts, &bad, 0).is_err());
+        assert!(
+            train_bc(
+                &mut net,
+                &[0.0; 4],
+                &Actions::Discrete(vec![0, 5]),
+                &BcConfig::default(),
+                0
+            )
+            .is_err()
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,68 @@
+//! Imitation learning components for eirl: expert demonstrations on disk, scripted experts,
+//! behavioural cloning, DAgger, GAIL's discriminator and a standalone TRPO policy step.
+//!
+//! These are the pieces of Ho & Ermon's *Generative Adversarial Imitation Learning* (2016) and
+//! of the baselines every imitation paper compares against; the `gail` agent wires them into
+//! Algorithm 1, and causal-confusion work builds on the same datasets and BC.
+//! * [`Demonstrations`] — trajectories stored as a numpy-readable `.npz` in the `imitation`
+//!   library's flat layout (see [`demos`] for the format), written atomically and loaded
+//!   defensively (hostile files are errors, not panics or huge allocations).
+//! * [`Policy`], [`MountainCarEnergyPump`], [`CartPoleBalancer`], [`record`], [`evaluate`],
+//!   [`normalized_score`] `= (x − random)/(expert − random)`.
+//! * [`train_bc`] — maximum likelihood of expert actions with validation early stopping.
+//! * [`dagger`] — Ross et al. 2011: expert relabelling of the learner's own states.
+//! * [`Discriminator`] — `D_w(s,a)` = P(policy | s, a), trained on GAIL eq. 17; cost `log D`.
+//! * [`trpo`] — TRPO (Schulman et al. 2015) with Fisher-vector products `Jᵀ M J v` (no double
+//!   backward needed), conjugate gradient and a KL-constrained backtracking line search;
+//!   [`ValueBaseline`] and [`gae`] supply the advantages.
+//!
+//! ```
+//! use eirl_imitation::{
+//!     BcConfig, Demonstrations, MountainCarEnergyPump, NetworkPolicy, evaluate, record, train_bc,
+//! };
+//! use eirl_models::{PolicyHead, PolicyNetwork, PolicyNetworkConfig};
+//!
+//! // Two expert episodes, saved and loaded back.
+//! let demos = record("MountainCar-v0", &mut MountainCarEnergyPump, 2, 0)?;
+//! let dir = tempfile::tempdir().expect("temp dir");
+//! let path = dir.path().join("demos.npz");
+//! demos.save(&path)?;
+//! let demos = Demonstrations::load(&path)?;
+//! assert!(demos.expert_mean_return().is_some_and(|r| r > -200.0));
+//!
+//! // Behavioural cloning on the (state, action) pairs.
+//! let (obs, actions) = demos.state_action_pairs();
+//! let head = PolicyHead::Categorical { num_actions: 3 };
+//! let mut policy = PolicyNetwork::new(2, head, &PolicyNetworkConfig::default(), 0)?;
+//! let cfg = BcConfig { max_epochs: 5, ..BcConfig::default() };
+//! let report = train_bc(&mut policy, &obs, &actions, &cfg, 0)?;
+//! assert!(report.epochs >= 1);
+//! let returns = evaluate("MountainCar-v0", &mut NetworkPolicy::new(&policy, true, 0), 1, 100)?;
+//! assert_eq!(returns.len(), 1);
+//! # Ok::<(), eirl_imitation::ImitationError>(())
+//! ```
+
+mod bc;
+mod dagger;
+pub mod demos;
+mod discriminator;
+mod error;
+mod expert;
+mod flat;
+mod npy;
+pub mod trpo;
+mod value;
+
+pub use bc::{BcConfig, BcReport, negative_log_likelihood, train_bc};
+pub use dagger::{DaggerConfig, DaggerRound, dagger};
+pub use demos::{ActionKind, Actions, Demonstrations, Episode};
+pub use discriminator::{Discriminator, DiscriminatorConfig, DiscriminatorStats, RewardKind};
+pub use error::ImitationError;
+pub use expert::{
+    CartPoleBalancer, MountainCarEnergyPump, NetworkPolicy, Policy, RandomPolicy, action_kind,
+    evaluate, mean, normalized_score, random_mean_return, record, run_episode,
+};
+pub use flat::{flat_gradients, flat_params, set_flat_params};
+pub use npy::LoadLimits;
+pub use trpo::{PolicyBatch, TrpoConfig, TrpoStats, trpo_step};
+pub use value::{ValueBaseline, ValueConfig, gae};
