@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use eirl_dqn::{Dqn, DqnConfig};
-use eirl_envs::EpisodeStats;
+use eirl_envs::{BatchActions, EpisodeStats};
 use eirl_models::Checkpoint;
 
 /// What a training step reports to the run loop.
@@ -36,6 +36,8 @@ pub trait Agent {
     fn eval_interval(&self) -> u64;
     fn eval_episodes(&self) -> usize;
     fn evaluate(&self, episodes: usize, seed: u64) -> Result<Evaluation>;
+    /// The agent's deterministic actions for a batch `obs: [n, obs_dim]` (demonstrations).
+    fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<BatchActions>;
     fn checkpoint(&self) -> Checkpoint;
     fn restore(&mut self, ck: &Checkpoint) -> Result<()>;
 }
@@ -75,6 +77,9 @@ impl Agent for Dqn {
         Ok(Evaluation {
             returns: Dqn::evaluate(self, episodes, seed)?.returns,
         })
+    }
+    fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<BatchActions> {
+        Ok(BatchActions::Discrete(Dqn::greedy_actions(self, obs, n)?))
     }
     fn checkpoint(&self) -> Checkpoint {
         Dqn::checkpoint(self)

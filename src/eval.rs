@@ -2,33 +2,19 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use eirl_models::Checkpoint;
-use eirl_runlog::RunDir;
+use anyhow::Result;
 
-use crate::agent;
-use crate::train::{BEST, LATEST};
+use crate::demo::load_run;
 
 pub fn run(dir: &Path, episodes: usize, seed: u64) -> Result<()> {
     if episodes == 0 {
         anyhow::bail!("--episodes must be positive");
     }
-    let run = RunDir::open(dir).with_context(|| format!("opening run {}", dir.display()))?;
-    let info = run.read_run_info()?;
-    let table: toml::Table = run.read_config()?;
-    let mut agent = agent::build(&info.algo, &info.env, &table, info.seed)?;
-    let ck_dir = run.checkpoints_dir();
-    let path = [BEST, LATEST]
-        .iter()
-        .map(|n| ck_dir.join(n))
-        .find(|p| p.exists())
-        .with_context(|| format!("no checkpoint in {}", ck_dir.display()))?;
-    agent.restore(&Checkpoint::load(&path)?)?;
+    let (agent, env, path) = load_run(dir)?;
     let eval = agent.evaluate(episodes, seed)?;
     println!(
-        "{} on {}: checkpoint {} ({} training steps)",
-        info.algo,
-        info.env,
+        "{} on {env}: checkpoint {} ({} training steps)",
+        dir.display(),
         path.display(),
         agent.env_steps()
     );

@@ -8,6 +8,7 @@
 
 mod agent;
 mod config;
+mod demo;
 mod envs_cmd;
 mod eval;
 mod train;
@@ -46,6 +47,9 @@ enum Command {
     },
     /// List environment ids with their observation and action spaces.
     Envs,
+    /// Demonstrations for imitation learning.
+    #[command(subcommand)]
+    Demo(demo::DemoCommand),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
             seed,
         } => eval::run(&run, episodes, seed),
         Command::Envs => envs_cmd::run(),
+        Command::Demo(cmd) => demo::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

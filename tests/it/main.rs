@@ -178,6 +178,11 @@ fn bad_input_is_a_one_line_error() {
         (vec!["train", "dqn", "--env", "Pendulum-v1"], "discrete"),
         (vec!["train", "dqn", "--steps", "0"], "steps"),
         (vec!["eval", "--run", "no/such/run"], "no/such/run"),
+        (
+            vec!["demo", "record", "--expert", "juggler", "--out", "x.npz"],
+            "juggler",
+        ),
+        (vec!["demo", "record", "--out", "x.npz"], "--run"),
     ];
     for (args, needle) in cases {
         let out = eirl(&args, tmp.path());
@@ -209,4 +214,31 @@ fn envs_lists_every_id() {
     ] {
         assert!(text.contains(id), "{id} missing from {text}");
     }
+}
+
+#[test]
+fn scripted_expert_demonstrations() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = eirl(
+        &[
+            "demo",
+            "record",
+            "--expert",
+            "mountaincar-pump",
+            "--episodes",
+            "3",
+            "--out",
+            "mc.npz",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let demos = eirl_imitation::Demonstrations::load(&tmp.path().join("mc.npz")).expect("demos");
+    assert_eq!(demos.env_id(), "MountainCar-v0");
+    let expert = demos.expert_mean_return().expect("expert return");
+    let random = demos.random_mean_return().expect("random return");
+    assert!(
+        expert > -150.0 && random < -190.0,
+        "expert {expert}, random {random}"
+    );
 }
