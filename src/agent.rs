@@ -90,7 +90,7 @@ impl Agent for Dqn {
 }
 
 /// Algorithms the CLI can train.
-pub const ALGOS: &[&str] = &["dqn"];
+pub const ALGOS: &[&str] = &["dqn", "bc"];
 
 /// Builds an agent from a resolved TOML config.
 pub fn build(algo: &str, env_id: &str, config: &toml::Table, seed: u64) -> Result<Box<dyn Agent>> {
@@ -98,6 +98,10 @@ pub fn build(algo: &str, env_id: &str, config: &toml::Table, seed: u64) -> Resul
         "dqn" => {
             let cfg: DqnConfig = config.clone().try_into()?;
             Ok(Box::new(Dqn::new(env_id, cfg, seed)?))
+        }
+        "bc" => {
+            let cfg: crate::bc::BcRunConfig = config.clone().try_into()?;
+            Ok(Box::new(crate::bc::PolicyAgent::new(env_id, &cfg, seed)?))
         }
         other => anyhow::bail!(
             "unknown algorithm `{other}` (available: {})",

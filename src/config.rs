@@ -23,6 +23,7 @@ const PRESETS: &[(&str, &str, &str)] = &[
 fn defaults(algo: &str) -> Result<toml::Table> {
     let table = match algo {
         "dqn" => toml::Table::try_from(DqnConfig::default())?,
+        "bc" => toml::Table::try_from(crate::bc::BcRunConfig::default())?,
         other => bail!(
             "unknown algorithm `{other}` (available: {})",
             crate::agent::ALGOS.join(", ")

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use anyhow::Result;
+use eirl_models::Checkpoint;
 
 use crate::demo::load_run;
 
@@ -18,8 +19,18 @@ pub fn run(dir: &Path, episodes: usize, seed: u64) -> Result<()> {
         path.display(),
         agent.env_steps()
     );
+    // Runs that know their expert's and a random policy's returns also report the normalized
+    // score (random = 0, expert = 1).
+    let ck = Checkpoint::load(&path)?;
+    let meta = |k: &str| ck.meta(k).and_then(|v| v.parse::<f64>().ok());
+    let score = match (meta("expert_mean_return"), meta("random_mean_return")) {
+        (Some(e), Some(r)) => eirl_imitation::normalized_score(eval.mean(), r, e)
+            .map(|s| format!(" normalized_score={s:.4}"))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
     println!(
-        "mean_return={:.4} std_return={:.4} episodes={}",
+        "mean_return={:.4} std_return={:.4} episodes={}{score}",
         eval.mean(),
         eval.std(),
         eval.returns.len()

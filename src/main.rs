@@ -7,6 +7,7 @@
 //! ```
 
 mod agent;
+mod bc;
 mod config;
 mod demo;
 mod envs_cmd;

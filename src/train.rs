@@ -35,12 +35,15 @@ pub struct TrainArgs {
     /// Continue the run in this directory from its latest checkpoint.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Expert demonstrations (.npz from `eirl demo record`), for imitation algorithms (bc).
+    #[arg(long)]
+    demos: Option<PathBuf>,
 }
 
 pub const LATEST: &str = "latest.safetensors";
 pub const BEST: &str = "best.safetensors";
 /// Seed of evaluation environments during training, apart from training seeds.
-const EVAL_SEED: u64 = 1_000_000;
+pub const EVAL_SEED: u64 = 1_000_000;
 
 struct Setup {
     run: RunDir,
@@ -96,6 +99,19 @@ fn save(agent: &dyn Agent, dir: &Path, name: &str, best: f64) -> Result<()> {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    if args.algo == "bc" {
+        if args.resume.is_some() {
+            bail!("bc trains offline in one go; --resume does not apply");
+        }
+        let demos = args
+            .demos
+            .clone()
+            .context("bc needs --demos <file.npz> (record one with `eirl demo record`)")?;
+        // Check the demonstrations before any run directory exists.
+        let loaded = crate::bc::load_demos(&demos, &args.env)?;
+        let s = setup(args)?;
+        return crate::bc::train(&s.run, &s.env, &s.table, loaded, s.seed);
+    }
     let s = setup(args)?;
     let mut agent = agent::build(&s.algo, &s.env, &s.table, s.seed)?;
     let ck_dir = s.run.checkpoints_dir();

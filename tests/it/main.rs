@@ -242,3 +242,99 @@ fn scripted_expert_demonstrations() {
         "expert {expert}, random {random}"
     );
 }
+
+#[test]
+fn behavioural_cloning_run() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let rec = eirl(
+        &[
+            "demo",
+            "record",
+            "--expert",
+            "cartpole-balancer",
+            "--episodes",
+            "2",
+            "--out",
+            "cp.npz",
+        ],
+        tmp.path(),
+    );
+    assert!(rec.status.success(), "{}", stderr(&rec));
+    std::fs::write(
+        tmp.path().join("bc.toml"),
+        "eval_episodes = 5\n[bc]\nmax_epochs = 15\npatience = 5\n",
+    )
+    .expect("cfg");
+    let out = eirl(
+        &[
+            "train",
+            "bc",
+            "--env",
+            "CartPole-v1",
+            "--demos",
+            "cp.npz",
+            "--config",
+            "bc.toml",
+            "--out",
+            "runs",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let last = stdout(&out)
+        .lines()
+        .last()
+        .map(str::to_string)
+        .expect("a line");
+    assert!(
+        last.starts_with("mean_return=") && last.contains(" episodes=5 normalized_score="),
+        "{last}"
+    );
+    let run = only_run_dir(&tmp.path().join("runs"));
+    for f in [
+        "config.toml",
+        "metrics.csv",
+        "learning_curve.png",
+        "checkpoints/best.safetensors",
+    ] {
+        assert!(run.join(f).is_file(), "missing {f}");
+    }
+    let ev = eirl(
+        &[
+            "eval",
+            "--run",
+            run.to_str().expect("utf8"),
+            "--episodes",
+            "5",
+        ],
+        tmp.path(),
+    );
+    assert!(ev.status.success(), "{}", stderr(&ev));
+    assert!(
+        stdout(&ev)
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains("normalized_score="))
+    );
+    // Demonstrations of another env are refused before a run directory is made.
+    let wrong = eirl(
+        &[
+            "train",
+            "bc",
+            "--env",
+            "Acrobot-v1",
+            "--demos",
+            "cp.npz",
+            "--out",
+            "runs2",
+        ],
+        tmp.path(),
+    );
+    assert!(!wrong.status.success() && stderr(&wrong).contains("CartPole-v1"));
+    assert!(!tmp.path().join("runs2").exists());
+    let missing = eirl(
+        &["train", "bc", "--env", "CartPole-v1", "--out", "runs2"],
+        tmp.path(),
+    );
+    assert!(!missing.status.success() && stderr(&missing).contains("--demos"));
+}
