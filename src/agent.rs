@@ -1,6 +1,7 @@
 //! The CLI's view of an agent: step it, evaluate it, checkpoint it. One adapter per algorithm.
 
 use anyhow::Result;
+use eirl_acer::{Acer, AcerConfig};
 use eirl_dqn::{Dqn, DqnConfig};
 use eirl_envs::{BatchActions, EpisodeStats};
 use eirl_models::Checkpoint;
@@ -89,8 +90,58 @@ impl Agent for Dqn {
     }
 }
 
+impl Agent for Acer {
+    fn step(&mut self) -> Result<StepReport> {
+        let info = Acer::step(self)?;
+        let train = info
+            .train
+            .map(|t| {
+                vec![
+                    ("value_loss", t.value_loss as f64),
+                    ("policy_loss", t.policy_loss as f64),
+                    ("entropy", t.entropy as f64),
+                    ("mean_rho", t.mean_rho as f64),
+                    ("kl_avg", t.kl_avg as f64),
+                    ("trust_region_active", t.trust_region_active as f64),
+                    ("grad_norm", t.grad_norm as f64),
+                ]
+            })
+            .unwrap_or_default();
+        Ok(StepReport {
+            finished: info.finished,
+            train,
+        })
+    }
+    fn env_steps(&self) -> u64 {
+        Acer::env_steps(self)
+    }
+    fn total_steps(&self) -> u64 {
+        self.config().total_steps
+    }
+    fn eval_interval(&self) -> u64 {
+        self.config().eval_interval
+    }
+    fn eval_episodes(&self) -> usize {
+        self.config().eval_episodes
+    }
+    fn evaluate(&self, episodes: usize, seed: u64) -> Result<Evaluation> {
+        Ok(Evaluation {
+            returns: Acer::evaluate(self, episodes, seed)?.returns,
+        })
+    }
+    fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<BatchActions> {
+        Ok(Acer::greedy_actions(self, obs, n)?)
+    }
+    fn checkpoint(&self) -> Checkpoint {
+        Acer::checkpoint(self)
+    }
+    fn restore(&mut self, ck: &Checkpoint) -> Result<()> {
+        Ok(Acer::restore(self, ck)?)
+    }
+}
+
 /// Algorithms the CLI can train.
-pub const ALGOS: &[&str] = &["dqn", "bc"];
+pub const ALGOS: &[&str] = &["dqn", "acer", "bc"];
 
 /// Builds an agent from a resolved TOML config.
 pub fn build(algo: &str, env_id: &str, config: &toml::Table, seed: u64) -> Result<Box<dyn Agent>> {
@@ -98,6 +149,10 @@ pub fn build(algo: &str, env_id: &str, config: &toml::Table, seed: u64) -> Resul
         "dqn" => {
             let cfg: DqnConfig = config.clone().try_into()?;
             Ok(Box::new(Dqn::new(env_id, cfg, seed)?))
+        }
+        "acer" => {
+            let cfg: AcerConfig = config.clone().try_into()?;
+            Ok(Box::new(Acer::new(env_id, cfg, seed)?))
         }
         "bc" => {
             let cfg: crate::bc::BcRunConfig = config.clone().try_into()?;

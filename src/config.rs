@@ -18,11 +18,17 @@ const PRESETS: &[(&str, &str, &str)] = &[
         "Acrobot-v1",
         include_str!("../configs/dqn/Acrobot-v1.toml"),
     ),
+    (
+        "acer",
+        "Pendulum-v1",
+        include_str!("../configs/acer/Pendulum-v1.toml"),
+    ),
 ];
 
 fn defaults(algo: &str) -> Result<toml::Table> {
     let table = match algo {
         "dqn" => toml::Table::try_from(DqnConfig::default())?,
+        "acer" => toml::Table::try_from(eirl_acer::AcerConfig::default())?,
         "bc" => toml::Table::try_from(crate::bc::BcRunConfig::default())?,
         other => bail!(
             "unknown algorithm `{other}` (available: {})",

@@ -338,3 +338,66 @@ fn behavioural_cloning_run() {
     );
     assert!(!missing.status.success() && stderr(&missing).contains("--demos"));
 }
+
+#[test]
+fn acer_trains_evaluates_and_resumes() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        tmp.path().join("acer.toml"),
+        "eval_interval = 1600\neval_episodes = 3\n",
+    )
+    .expect("cfg");
+    let out = eirl(
+        &[
+            "train",
+            "acer",
+            "--env",
+            "CartPole-v1",
+            "--config",
+            "acer.toml",
+            "--steps",
+            "3200",
+            "--out",
+            "runs",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = only_run_dir(&tmp.path().join("runs"));
+    let run_s = run.to_str().expect("utf8");
+    let ev = eirl(&["eval", "--run", run_s, "--episodes", "3"], tmp.path());
+    assert!(ev.status.success(), "{}", stderr(&ev));
+    assert!(
+        stdout(&ev)
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("mean_return="))
+    );
+    let res = eirl(
+        &["train", "acer", "--resume", run_s, "--steps", "4800"],
+        tmp.path(),
+    );
+    assert!(res.status.success(), "{}", stderr(&res));
+    let rows = eirl_runlog::read_metrics(&run.join("metrics.csv")).expect("metrics");
+    assert!(
+        rows.iter()
+            .any(|r| r.name == "eval_mean_return" && r.step >= 4800)
+    );
+    // Continuous control goes through the same command.
+    let pend = eirl(
+        &[
+            "train",
+            "acer",
+            "--env",
+            "Pendulum-v1",
+            "--config",
+            "acer.toml",
+            "--steps",
+            "1600",
+            "--out",
+            "runs-p",
+        ],
+        tmp.path(),
+    );
+    assert!(pend.status.success(), "{}", stderr(&pend));
+}

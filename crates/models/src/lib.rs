@@ -37,6 +37,7 @@ mod optim;
 mod param;
 mod policy;
 mod qnet;
+mod sdn;
 
 pub use actor_critic::{ActorCritic, ActorCriticConfig};
 pub use checkpoint::Checkpoint;
@@ -49,6 +50,7 @@ pub use optim::{Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig, global_grad
 pub use param::{ParamMut, ParamRef, Parameterized, copy_params, polyak_update};
 pub use policy::{PolicyHead, PolicyNetwork, PolicyNetworkConfig};
 pub use qnet::{QNetwork, QNetworkConfig, RegressionStats, TdLoss};
+pub use sdn::{StochasticDuelingNetwork, dueling_combination};
 
 /// Gradients of a scalar loss with respect to every parameter that took part in computing it.
 pub type Gradients = dfdx::tensor::Gradients<f32, Device>;

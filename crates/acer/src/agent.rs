@@ -1,0 +1,375 @@
+//! The ACER loop (Wang et al. 2017, Algorithm 1 run by parallel actors): each iteration collects
+//! a `k`-step rollout from every env with the current policy (storing μ), makes one on-policy
+//! update on it, stores it in the sequence replay, then makes `n ~ Poisson(replay_ratio)`
+//! off-policy updates on sequences sampled from replay.
+
+use eirl_envs::{BatchActions, EpisodeStats, EvalStats, Space, VecEnv, evaluate_policy};
+use eirl_models::{
+    ActorCritic, Categorical, Checkpoint, Optimizer, RmsProp, RmsPropConfig,
+    StochasticDuelingNetwork,
+};
+use eirl_replay::{SequenceBatch, SequenceReplay};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Poisson};
+
+use crate::AcerError;
+use crate::config::AcerConfig;
+use crate::continuous::ContinuousLearner;
+use crate::discrete::{DiscreteLearner, UpdateStats, probs_rows};
+
+/// What one call to [`Acer::step`] did.
+#[derive(Clone, Debug, Default)]
+pub struct StepInfo {
+    /// Episodes that ended during this iteration's rollout.
+    pub finished: Vec<EpisodeStats>,
+    /// Statistics of this iteration's updates.
+    pub train: Option<TrainInfo>,
+}
+
+/// Means over one iteration's updates (the on-policy one and the off-policy ones).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TrainInfo {
+    /// `½ mean (Q^ret − Q)²`.
+    pub value_loss: f32,
+    /// The surrogate `−mean φ·z*` whose gradient is the projected policy gradient.
+    pub policy_loss: f32,
+    pub entropy: f32,
+    /// Mean `π(a_t|x_t)/μ(a_t|x_t)` (1 on-policy).
+    pub mean_rho: f32,
+    /// Mean `KL(π_avg ‖ π_θ)`.
+    pub kl_avg: f32,
+    /// Fraction of samples whose trust-region constraint was active.
+    pub trust_region_active: f32,
+    pub grad_norm: f32,
+    /// 1 + the number of off-policy updates.
+    pub updates: u32,
+    /// Learning rate used.
+    pub learning_rate: f32,
+}
+
+impl TrainInfo {
+    fn add(&mut self, s: &UpdateStats) {
+        self.value_loss += s.value_loss;
+        self.policy_loss += s.policy_surrogate;
+        self.entropy += s.entropy;
+        self.mean_rho += s.mean_rho;
+        self.kl_avg += s.kl_avg;
+        self.trust_region_active += s.trust_region_active;
+        self.grad_norm += s.grad_norm;
+        self.updates += 1;
+    }
+
+    fn finish(mut self) -> Self {
+        let k = self.updates.max(1) as f32;
+        self.value_loss /= k;
+        self.policy_loss /= k;
+        self.entropy /= k;
+        self.mean_rho /= k;
+        self.kl_avg /= k;
+        self.trust_region_active /= k;
+        self.grad_norm /= k;
+        self
+    }
+}
+
+enum Learner {
+    Discrete(Box<DiscreteLearner>),
+    Continuous(Box<ContinuousLearner>),
+}
+
+/// An ACER agent bound to its training environments.
+pub struct Acer {
+    cfg: AcerConfig,
+    env_id: String,
+    env: VecEnv,
+    obs: Vec<f32>,
+    obs_dim: usize,
+    act_dim: usize,
+    dist_dim: usize,
+    learner: Learner,
+    replay: SequenceReplay,
+    rng: ChaCha8Rng,
+    steps: u64,
+    updates: u64,
+    rollout: SequenceBatch,
+    sample: SequenceBatch,
+}
+
+impl Acer {
+    /// Builds the networks, replay and `cfg.num_envs` environments of `env_id`, all from `seed`.
+    pub fn new(env_id: &str, cfg: AcerConfig, seed: u64) -> Result<Self, AcerError> {
+        cfg.validate()?;
+        let mut env = VecEnv::new(env_id, cfg.num_envs, seed)?;
+        let obs_dim = env.obs_dim();
+        let obs = env.reset().to_vec();
+        let opt = RmsProp::new(RmsPropConfig {
+            lr: cfg.learning_rate,
+            alpha: cfg.rmsprop_alpha,
+            eps: cfg.rmsprop_eps,
+            eps_inside_sqrt: true,
+        });
+        let (learner, act_dim, dist_dim) = match env.action_space() {
+            Space::Discrete(na) => {
+                let net = ActorCritic::new(obs_dim, *na, &cfg.network, seed)?;
+                let avg = net.clone();
+                (
+                    Learner::Discrete(Box::new(DiscreteLearner { net, avg, opt })),
+                    1,
+                    *na,
+                )
+            }
+            Space::Box(space) => {
+                let d = space.dim();
+                let net = StochasticDuelingNetwork::new(obs_dim, d, &cfg.network, seed)?;
+                let avg = net.clone();
+                let log_std = vec![cfg.init_log_std; d];
+                (
+                    Learner::Continuous(Box::new(ContinuousLearner {
+                        net,
+                        avg,
+                        opt,
+                        log_std,
+                    })),
+                    d,
+                    2 * d,
+                )
+            }
+        };
+        let replay = SequenceReplay::new(
+            cfg.replay_capacity(),
+            cfg.n_steps,
+            obs_dim,
+            act_dim,
+            dist_dim,
+        )?;
+        let rollout = SequenceBatch::zeros(cfg.n_steps, cfg.num_envs, obs_dim, act_dim, dist_dim);
+        Ok(Acer {
+            env_id: env_id.to_string(),
+            env,
+            obs,
+            obs_dim,
+            act_dim,
+            dist_dim,
+            learner,
+            replay,
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0xAC3E_5EED_0000_0001),
+            steps: 0,
+            updates: 0,
+            rollout,
+            sample: SequenceBatch::default(),
+            cfg,
+        })
+    }
+
+    pub fn config(&self) -> &AcerConfig {
+        &self.cfg
+    }
+
+    /// Environment steps taken so far (summed over envs).
+    pub fn env_steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Gradient updates made so far (on- and off-policy).
+    pub fn updates(&self) -> u64 {
+        self.updates
+    }
+
+    /// Sequences currently in replay.
+    pub fn replay_len(&self) -> usize {
+        self.replay.len()
+    }
+
+    /// The mode of the policy for a batch of observations `[n, obs_dim]`: `argmax_a π(a|x)`.
+    pub fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<BatchActions, AcerError> {
+        match &self.learner {
+            Learner::Discrete(l) => {
+                let logits = l.net.logits(obs, n)?;
+                Ok(BatchActions::Discrete(
+                    logits
+                        .chunks(l.net.num_actions())
+                        .map(Categorical::argmax)
+                        .collect(),
+                ))
+            }
+            Learner::Continuous(l) => Ok(BatchActions::Continuous(l.net.means(obs, n)?)),
+        }
+    }
+
+    /// Evaluates the mode of the policy on fresh environments (env `i` seeded `seed + i`), one
+    /// episode each.
+    pub fn evaluate(&self, episodes: usize, seed: u64) -> Result<EvalStats, AcerError> {
+        evaluate_policy(&self.env_id, episodes, seed, |obs, n| {
+            self.greedy_actions(obs, n)
+        })
+    }
+
+    /// One iteration: a `k`-step rollout over all envs, one on-policy update, and
+    /// `n ~ Poisson(replay_ratio)` off-policy updates once replay holds `replay_start` steps
+    /// per env.
+    pub fn step(&mut self) -> Result<StepInfo, AcerError> {
+        let finished = self.rollout()?;
+        let lr = if self.cfg.lr_decay {
+            let progress = self.steps as f32 / self.cfg.total_steps.max(1) as f32;
+            self.cfg.learning_rate * (1.0 - progress).max(0.0)
+        } else {
+            self.cfg.learning_rate
+        };
+        match &mut self.learner {
+            Learner::Discrete(l) => l.opt.set_lr(lr),
+            Learner::Continuous(l) => l.opt.set_lr(lr),
+        }
+        let mut info = TrainInfo {
+            learning_rate: lr,
+            ..TrainInfo::default()
+        };
+        info.add(&self.update(false)?);
+        self.replay.push_batch(&self.rollout)?;
+        let stored_per_env = self.replay.len() * self.cfg.n_steps / self.cfg.num_envs;
+        if self.cfg.replay_ratio > 0.0 && stored_per_env >= self.cfg.replay_start {
+            let n = Poisson::new(f64::from(self.cfg.replay_ratio))
+                .map_err(|e| AcerError::Config(format!("replay_ratio: {e}")))?
+                .sample(&mut self.rng) as usize;
+            for _ in 0..n {
+                self.replay
+                    .sample_into(self.cfg.num_envs, &mut self.rng, &mut self.sample)?;
+                info.add(&self.update(true)?);
+            }
+        }
+        self.updates += u64::from(info.updates);
+        Ok(StepInfo {
+            finished,
+            train: Some(info.finish()),
+        })
+    }
+
+    /// One update on the rollout (`replayed = false`) or on the last replay sample.
+    fn update(&mut self, replayed: bool) -> Result<UpdateStats, AcerError> {
+        let batch = if replayed {
+            &self.sample
+        } else {
+            &self.rollout
+        };
+        match &mut self.learner {
+            Learner::Discrete(l) => l.update(batch, &self.cfg),
+            Learner::Continuous(l) => l.update(batch, &self.cfg, &mut self.rng),
+        }
+    }
+
+    /// Collects `k` steps from every env with the current policy into `self.rollout`.
+    fn rollout(&mut self) -> Result<Vec<EpisodeStats>, AcerError> {
+        let (n, d) = (self.cfg.num_envs, self.obs_dim);
+        let gamma = self.cfg.gamma;
+        let mut finished = Vec::new();
+        let r = &mut self.rollout;
+        r.resize(self.cfg.n_steps, n, d, self.act_dim, self.dist_dim);
+        for t in 0..self.cfg.n_steps {
+            let rows = t * n..(t + 1) * n;
+            r.obs[rows.start * d..rows.end * d].copy_from_slice(&self.obs);
+            let step = match &self.learner {
+                Learner::Discrete(l) => {
+                    let na = l.net.num_actions();
+                    let mu = probs_rows(&l.net.logits(&self.obs, n)?, na);
+                    let actions: Vec<usize> = mu
+                        .chunks(na)
+                        .map(|p| Categorical::sample(p, &mut self.rng))
+                        .collect();
+                    r.mu[rows.start * na..rows.end * na].copy_from_slice(&mu);
+                    for (slot, &a) in r.actions[rows.clone()].iter_mut().zip(&actions) {
+                        *slot = a as f32;
+                    }
+                    self.env.step_discrete(&actions)?
+                }
+                Learner::Continuous(l) => {
+                    let k = l.log_std.len();
+                    let mean = l.net.means(&self.obs, n)?;
+                    let mut actions = Vec::with_capacity(n * k);
+                    for (i, m) in mean.chunks(k).enumerate() {
+                        actions.extend(eirl_models::DiagGaussian::sample(
+                            m,
+                            &l.log_std,
+                            &mut self.rng,
+                        ));
+                        let row = (rows.start + i) * 2 * k;
+                        r.mu[row..row + k].copy_from_slice(m);
+                        r.mu[row + k..row + 2 * k].copy_from_slice(&l.log_std);
+                    }
+                    r.actions[rows.start * k..rows.end * k].copy_from_slice(&actions);
+                    self.env.step_continuous(&actions)?
+                }
+            };
+            for (i, row) in rows.clone().enumerate() {
+                r.rewards[row] = step.rewards[i] * self.cfg.reward_scale;
+                r.discounts[row] = if step.terminated[i] { 0.0 } else { gamma };
+                r.dones[row] = step.terminated[i] || step.truncated[i];
+            }
+            r.next_obs[rows.start * d..rows.end * d].copy_from_slice(step.final_obs);
+            finished.extend_from_slice(step.finished);
+            self.obs.copy_from_slice(step.obs);
+        }
+        self.steps += (self.cfg.n_steps * n) as u64;
+        Ok(finished)
+    }
+
+    /// Networks and counters. Replay and optimizer state are not saved: a resumed run refills
+    /// replay (off-policy updates wait for `replay_start` again).
+    pub fn checkpoint(&self) -> Checkpoint {
+        let mut ck = Checkpoint::new();
+        match &self.learner {
+            Learner::Discrete(l) => {
+                ck.insert_params("net", &l.net);
+                ck.insert_params("average", &l.avg);
+                ck.set_meta("action_space", "discrete");
+            }
+            Learner::Continuous(l) => {
+                ck.insert_params("net", &l.net);
+                ck.insert_params("average", &l.avg);
+                ck.insert("log_std", vec![l.log_std.len()], l.log_std.clone());
+                ck.set_meta("action_space", "continuous");
+            }
+        }
+        ck.set_meta("algo", "acer");
+        ck.set_meta("env_id", self.env_id.clone());
+        ck.set_meta("env_steps", self.steps.to_string());
+        ck.set_meta("updates", self.updates.to_string());
+        ck
+    }
+
+    /// Restores networks and counters from [`Acer::checkpoint`]'s output.
+    pub fn restore(&mut self, ck: &Checkpoint) -> Result<(), AcerError> {
+        let parse = |k: &str| -> Result<u64, AcerError> {
+            ck.meta(k)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| AcerError::Config(format!("checkpoint lacks a valid `{k}`")))
+        };
+        let (steps, updates) = (parse("env_steps")?, parse("updates")?);
+        match &mut self.learner {
+            Learner::Discrete(l) => {
+                let mut net = l.net.clone();
+                let mut avg = l.avg.clone();
+                ck.restore_params("net", &mut net)?;
+                ck.restore_params("average", &mut avg)?;
+                l.net = net;
+                l.avg = avg;
+            }
+            Learner::Continuous(l) => {
+                let mut net = l.net.clone();
+                let mut avg = l.avg.clone();
+                ck.restore_params("net", &mut net)?;
+                ck.restore_params("average", &mut avg)?;
+                if let Some((_, ls)) = ck.get("log_std") {
+                    if ls.len() != l.log_std.len() || ls.iter().any(|v| !v.is_finite()) {
+                        return Err(AcerError::Config("checkpoint log_std does not fit".into()));
+                    }
+                    l.log_std = ls.to_vec();
+                }
+                l.net = net;
+                l.avg = avg;
+            }
+        }
+        self.steps = steps;
+        self.updates = updates;
+        Ok(())
+    }
+}

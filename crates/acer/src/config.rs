@@ -1,0 +1,234 @@
+//! ACER hyperparameters. Defaults are openai/baselines' ACER (`baselines/acer/acer.py`) as
+//! exposed by Stable-Baselines 2's `ACER` class, whose replay sizes suit classic control; the
+//! paper's Atari values (Wang et al. 2017, appendix) are noted where they differ.
+
+use eirl_models::{Activation, ActorCriticConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::AcerError;
+
+/// Every ACER hyperparameter. Step counts are environment steps summed over all envs unless a
+/// field says "per env".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcerConfig {
+    /// Shared torso with policy and Q heads (baselines' `mlp`: two tanh layers of 64).
+    pub network: ActorCriticConfig,
+    /// Parallel actors (the paper: 16 threads; SB2 zoo's tuned CartPole/Acrobot preset: 8).
+    pub num_envs: usize,
+    /// Steps `k` of each rollout and replayed sequence (paper and baselines: 20).
+    pub n_steps: usize,
+    /// Discount γ (paper and baselines: 0.99).
+    pub gamma: f32,
+    /// RMSProp learning rate (baselines: 7e-4).
+    pub learning_rate: f32,
+    /// Decay the learning rate linearly to 0 over `total_steps`. Default `false`: the paper keeps
+    /// it constant; baselines anneals (`lrschedule='linear'`), which on CartPole-v1 at 200k steps
+    /// stalled 2 of 3 seeds near 200 (eval) where a constant rate reached 500.
+    pub lr_decay: bool,
+    /// RMSProp decay (baselines: 0.99).
+    pub rmsprop_alpha: f32,
+    /// RMSProp ε (baselines: 1e-5).
+    pub rmsprop_eps: f32,
+    /// Weight of the critic loss `½(Q^ret − Q)²` (baselines: `q_coef=0.5`).
+    pub q_coef: f32,
+    /// Entropy bonus β (baselines: 0.01; the SB2 zoo's CartPole preset uses 0).
+    pub ent_coef: f32,
+    /// Global gradient-norm clip (baselines: 10).
+    pub max_grad_norm: Option<f32>,
+    /// Mean of the Poisson number of off-policy updates per on-policy one (paper §3, Alg. 1: 4;
+    /// 0 gives on-policy A3C-style learning with Retrace targets).
+    pub replay_ratio: f32,
+    /// Replay capacity in steps per env (SB2: 5000; baselines' Atari: 50 000). Stored as
+    /// `buffer_size / n_steps × num_envs` sequences.
+    pub buffer_size: usize,
+    /// Steps per env in replay before off-policy updates start (SB2: 1000; baselines: 10 000).
+    pub replay_start: usize,
+    /// Importance-weight truncation `c` of the policy gradient (eq. 1.9; paper and baselines: 10).
+    pub c: f32,
+    /// Truncation of the Retrace trace `ρ̄ = min(trace_c, ρ)` in Q^ret (eq. 1.8: 1).
+    pub trace_c: f32,
+    /// `true`: truncated importance sampling with bias correction (eqs. 1.9–1.11); `false`: the
+    /// ablation with untruncated weights `ρ_t` and no correction term.
+    pub truncation: bool,
+    /// Efficient trust region (eqs. 1.13–1.16); `false` is the paper's ablation.
+    pub trust_region: bool,
+    /// Average policy network decay `θ_a ← α θ_a + (1 − α) θ` (paper: 0.99).
+    pub alpha: f32,
+    /// Trust-region bound δ (paper and baselines: 1).
+    pub delta: f32,
+    /// Samples `n` of the Stochastic Dueling Network's `E_u A(x, u)` estimate (eq. 1.17: 5);
+    /// continuous actions only.
+    pub sdn_samples: usize,
+    /// Initial `log σ` of the Gaussian policy (continuous actions only).
+    pub init_log_std: f32,
+    /// Rewards are multiplied by this before learning (episode returns are reported unscaled).
+    /// Not in the paper (default 1); Pendulum's −16/step scale is the usual reason to set it.
+    pub reward_scale: f32,
+    /// Total env steps of a run (overridden by `--steps`).
+    pub total_steps: u64,
+    /// Evaluate the greedy (mode) policy every this many env steps.
+    pub eval_interval: u64,
+    /// Episodes per evaluation.
+    pub eval_episodes: usize,
+}
+
+impl Default for AcerConfig {
+    fn default() -> Self {
+        AcerConfig {
+            network: ActorCriticConfig {
+                hidden: vec![64, 64],
+                activation: Activation::Tanh,
+                policy_scale: 0.01,
+            },
+            num_envs: 8,
+            n_steps: 20,
+            gamma: 0.99,
+            learning_rate: 7e-4,
+            lr_decay: false,
+            rmsprop_alpha: 0.99,
+            rmsprop_eps: 1e-5,
+            q_coef: 0.5,
+            ent_coef: 0.01,
+            max_grad_norm: Some(10.0),
+            replay_ratio: 4.0,
+            buffer_size: 5000,
+            replay_start: 1000,
+            c: 10.0,
+            trace_c: 1.0,
+            truncation: true,
+            trust_region: true,
+            alpha: 0.99,
+            delta: 1.0,
+            sdn_samples: 5,
+            init_log_std: 0.0,
+            reward_scale: 1.0,
+            total_steps: 200_000,
+            eval_interval: 10_000,
+            eval_episodes: 20,
+        }
+    }
+}
+
+fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), AcerError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(AcerError::Config(msg()))
+    }
+}
+
+fn positive_finite(name: &str, v: f32) -> Result<(), AcerError> {
+    check(v > 0.0 && v.is_finite(), || {
+        format!("{name} must be positive and finite, got {v}")
+    })
+}
+
+impl AcerConfig {
+    /// Replay capacity in sequences.
+    pub fn replay_capacity(&self) -> usize {
+        (self.buffer_size / self.n_steps.max(1)).max(1) * self.num_envs
+    }
+
+    /// Rejects out-of-range values with a message naming the field.
+    pub fn validate(&self) -> Result<(), AcerError> {
+        check(self.num_envs >= 1, || "num_envs must be at least 1".into())?;
+        check(self.n_steps >= 1, || "n_steps must be at least 1".into())?;
+        check((0.0..=1.0).contains(&self.gamma), || {
+            format!("gamma must be in [0, 1], got {}", self.gamma)
+        })?;
+        positive_finite("learning_rate", self.learning_rate)?;
+        check((0.0..1.0).contains(&self.rmsprop_alpha), || {
+            format!(
+                "rmsprop_alpha must be in [0, 1), got {}",
+                self.rmsprop_alpha
+            )
+        })?;
+        positive_finite("rmsprop_eps", self.rmsprop_eps)?;
+        check(self.q_coef >= 0.0 && self.q_coef.is_finite(), || {
+            format!("q_coef must be ≥ 0, got {}", self.q_coef)
+        })?;
+        check(self.ent_coef >= 0.0 && self.ent_coef.is_finite(), || {
+            format!("ent_coef must be ≥ 0, got {}", self.ent_coef)
+        })?;
+        if let Some(m) = self.max_grad_norm {
+            positive_finite("max_grad_norm", m)?;
+        }
+        check(
+            self.replay_ratio >= 0.0 && self.replay_ratio.is_finite(),
+            || format!("replay_ratio must be ≥ 0, got {}", self.replay_ratio),
+        )?;
+        check(self.buffer_size >= self.n_steps, || {
+            format!(
+                "buffer_size ({}) must hold at least one sequence of n_steps ({})",
+                self.buffer_size, self.n_steps
+            )
+        })?;
+        positive_finite("c", self.c)?;
+        positive_finite("trace_c", self.trace_c)?;
+        check((0.0..=1.0).contains(&self.alpha), || {
+            format!("alpha must be in [0, 1], got {}", self.alpha)
+        })?;
+        positive_finite("delta", self.delta)?;
+        check(self.sdn_samples >= 1, || {
+            "sdn_samples must be at least 1".into()
+        })?;
+        positive_finite("reward_scale", self.reward_scale)?;
+        check(self.init_log_std.is_finite(), || {
+            "init_log_std must be finite".into()
+        })?;
+        check(self.eval_interval >= 1, || {
+            "eval_interval must be at least 1".into()
+        })?;
+        check(self.eval_episodes >= 1, || {
+            "eval_episodes must be at least 1".into()
+        })?;
+        check(
+            !self.network.hidden.is_empty() && !self.network.hidden.contains(&0),
+            || "network.hidden must list positive widths".into(),
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_toml_overrides_fields() {
+        assert!(AcerConfig::default().validate().is_ok());
+        let cfg: AcerConfig =
+            toml::from_str("replay_ratio = 0.0\ntrust_region = false\n[network]\nhidden = [32]\n")
+                .expect("valid TOML");
+        assert!(cfg.validate().is_ok());
+        assert!(!cfg.trust_region);
+        assert_eq!(cfg.network.hidden, vec![32]);
+        assert!(toml::from_str::<AcerConfig>("no_such_field = 1").is_err());
+        for bad in [
+            AcerConfig {
+                gamma: 1.5,
+                ..AcerConfig::default()
+            },
+            AcerConfig {
+                delta: 0.0,
+                ..AcerConfig::default()
+            },
+            AcerConfig {
+                replay_ratio: -1.0,
+                ..AcerConfig::default()
+            },
+            AcerConfig {
+                buffer_size: 3,
+                ..AcerConfig::default()
+            },
+            AcerConfig {
+                num_envs: 0,
+                ..AcerConfig::default()
+            },
+        ] {
+            assert!(bad.validate().is_err());
+        }
+        assert_eq!(AcerConfig::default().replay_capacity(), 250 * 8);
+    }
+}

@@ -1,0 +1,62 @@
+//! ACER — Actor-Critic with Experience Replay (Wang et al. 2017, "Sample Efficient Actor-Critic
+//! with Experience Replay").
+//!
+//! A thin agent over `eirl-envs` (parallel actors in a [`eirl_envs::VecEnv`]), `eirl-replay`
+//! (a [`eirl_replay::SequenceReplay`] of `k`-step sequences with the behaviour distribution μ),
+//! `eirl-returns` (Q^ret by Retrace, eq. 1.8, and the truncated importance weights with bias
+//! correction, eqs. 1.9–1.11) and `eirl-models` (an [`eirl_models::ActorCritic`] network and its
+//! Polyak-averaged copy). The efficient trust region (eqs. 1.13–1.16) lives in
+//! [`trust_region`] as small pure functions; the discrete learner's targets in
+//! [`discrete_targets`]. Continuous action spaces get a Gaussian policy with a fixed σ and an
+//! [`eirl_models::StochasticDuelingNetwork`] critic (eq. 1.17): Q^ret with
+//! `ρ̄ = min(1, ρ^{1/d})` (eq. 1.20), the V target of eq. 1.19 and Q^opc in the policy gradient,
+//! in [`continuous_targets`]. [`AcerConfig`] holds every hyperparameter, defaults from
+//! openai/baselines.
+//!
+//! ```
+//! use eirl_acer::{Acer, AcerConfig};
+//!
+//! let cfg = AcerConfig { num_envs: 2, n_steps: 5, replay_start: 5, ..AcerConfig::default() };
+//! let mut agent = Acer::new("CartPole-v1", cfg, 0)?;
+//! for _ in 0..3 {
+//!     let info = agent.step()?;
+//!     assert!(info.train.is_some_and(|t| t.value_loss.is_finite()));
+//! }
+//! assert_eq!(agent.env_steps(), 3 * 2 * 5);
+//! let eval = agent.evaluate(2, 1000)?;
+//! assert_eq!(eval.returns.len(), 2);
+//! # Ok::<(), eirl_acer::AcerError>(())
+//! ```
+
+mod agent;
+mod config;
+mod continuous;
+mod discrete;
+pub mod trust_region;
+
+pub use agent::{Acer, StepInfo, TrainInfo};
+pub use config::AcerConfig;
+pub use continuous::{ContinuousInputs, ContinuousTargets, continuous_targets, gaussian_log_prob};
+pub use discrete::{
+    DiscreteInputs, DiscreteParams, DiscreteTargets, UpdateStats, discrete_targets,
+};
+pub use eirl_envs::EvalStats;
+
+/// Errors from configuring or running ACER.
+#[derive(Debug, thiserror::Error)]
+pub enum AcerError {
+    #[error("invalid ACER config: {0}")]
+    Config(String),
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+    #[error("{0}")]
+    UnsupportedActionSpace(String),
+    #[error(transparent)]
+    Env(#[from] eirl_envs::EnvError),
+    #[error(transparent)]
+    Replay(#[from] eirl_replay::ReplayError),
+    #[error(transparent)]
+    Model(#[from] eirl_models::ModelError),
+    #[error(transparent)]
+    Returns(#[from] eirl_returns::ReturnsError),
+}
