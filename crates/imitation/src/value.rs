@@ -35,7 +35,8 @@ impl Default for ValueConfig {
     }
 }
 
-/// `V_φ(s)`, an MLP regressed on empirical returns with Adam.
+/// `V_φ(s)`, an MLP regressed on empirical returns with Adam. Its parameters are exposed through
+/// [`eirl_models::Parameterized`] (checkpoints); the Adam moments are not.
 pub struct ValueBaseline {
     net: Mlp,
     opt: Adam,
@@ -116,6 +117,15 @@ impl ValueBaseline {
             last = total / batches.max(1) as f32;
         }
         Ok(last)
+    }
+}
+
+impl eirl_models::Parameterized for ValueBaseline {
+    fn params(&self) -> Vec<eirl_models::ParamRef<'_>> {
+        eirl_models::Parameterized::params(&self.net)
+    }
+    fn params_mut(&mut self) -> Vec<eirl_models::ParamMut<'_>> {
+        eirl_models::Parameterized::params_mut(&mut self.net)
     }
 }
 

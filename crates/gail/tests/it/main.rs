@@ -1,0 +1,3 @@
+//! Integration tests of the GAIL agent: real learning on CartPole at a small budget, checkpoints.
+
+mod learning;
