@@ -4,6 +4,7 @@ use anyhow::Result;
 use eirl_acer::{Acer, AcerConfig};
 use eirl_dqn::{Dqn, DqnConfig};
 use eirl_envs::{BatchActions, EpisodeStats};
+use eirl_gail::{Gail, GailConfig};
 use eirl_models::Checkpoint;
 
 /// What a training step reports to the run loop.
@@ -140,8 +141,73 @@ impl Agent for Acer {
     }
 }
 
+impl Agent for Gail {
+    fn step(&mut self) -> Result<StepReport> {
+        let info = Gail::step(self)?;
+        let train = info
+            .train
+            .map(|t| {
+                vec![
+                    ("disc_loss", t.disc_loss as f64),
+                    ("disc_policy_accuracy", t.disc_policy_accuracy as f64),
+                    ("disc_expert_accuracy", t.disc_expert_accuracy as f64),
+                    ("mean_reward", t.mean_reward as f64),
+                    ("trpo_kl", t.kl),
+                    ("trpo_accepted", f64::from(u8::from(t.trpo_accepted))),
+                    ("surrogate_gain", t.surrogate_gain),
+                    ("value_loss", t.value_loss as f64),
+                ]
+            })
+            .unwrap_or_default();
+        Ok(StepReport {
+            finished: info.finished,
+            train,
+        })
+    }
+    fn env_steps(&self) -> u64 {
+        Gail::env_steps(self)
+    }
+    fn total_steps(&self) -> u64 {
+        self.config().total_steps
+    }
+    fn eval_interval(&self) -> u64 {
+        self.config().eval_interval
+    }
+    fn eval_episodes(&self) -> usize {
+        self.config().eval_episodes
+    }
+    fn evaluate(&self, episodes: usize, seed: u64) -> Result<Evaluation> {
+        Ok(Evaluation {
+            returns: Gail::evaluate(self, episodes, seed)?.returns,
+        })
+    }
+    fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<BatchActions> {
+        Ok(self.deterministic_actions(obs, n)?)
+    }
+    fn checkpoint(&self) -> Checkpoint {
+        Gail::checkpoint(self)
+    }
+    fn restore(&mut self, ck: &Checkpoint) -> Result<()> {
+        Ok(Gail::restore(self, ck)?)
+    }
+}
+
+/// The config key under which imitation runs record their demonstrations file.
+pub const DEMOS_KEY: &str = "demos";
+
+/// Makes a run's relative demonstrations path (as saved in its config) absolute.
+pub fn resolve_demos(table: &mut toml::Table, run_dir: &std::path::Path) {
+    if let Some(toml::Value::String(p)) = table.get(DEMOS_KEY) {
+        let p = std::path::Path::new(p);
+        if p.is_relative() {
+            let full = run_dir.join(p).display().to_string();
+            table.insert(DEMOS_KEY.into(), toml::Value::String(full));
+        }
+    }
+}
+
 /// Algorithms the CLI can train.
-pub const ALGOS: &[&str] = &["dqn", "acer", "bc"];
+pub const ALGOS: &[&str] = &["dqn", "acer", "bc", "gail"];
 
 /// Builds an agent from a resolved TOML config.
 pub fn build(algo: &str, env_id: &str, config: &toml::Table, seed: u64) -> Result<Box<dyn Agent>> {
@@ -153,6 +219,18 @@ pub fn build(algo: &str, env_id: &str, config: &toml::Table, seed: u64) -> Resul
         "acer" => {
             let cfg: AcerConfig = config.clone().try_into()?;
             Ok(Box::new(Acer::new(env_id, cfg, seed)?))
+        }
+        "gail" => {
+            let mut table = config.clone();
+            let path = match table.remove(DEMOS_KEY) {
+                Some(toml::Value::String(p)) => std::path::PathBuf::from(p),
+                _ => anyhow::bail!(
+                    "gail needs --demos <file.npz> (record one with `eirl demo record`)"
+                ),
+            };
+            let demos = crate::bc::load_demos(&path, env_id)?;
+            let cfg: GailConfig = table.try_into()?;
+            Ok(Box::new(Gail::new(env_id, cfg, demos, seed)?))
         }
         "bc" => {
             let cfg: crate::bc::BcRunConfig = config.clone().try_into()?;

@@ -30,6 +30,7 @@ fn defaults(algo: &str) -> Result<toml::Table> {
         "dqn" => toml::Table::try_from(DqnConfig::default())?,
         "acer" => toml::Table::try_from(eirl_acer::AcerConfig::default())?,
         "bc" => toml::Table::try_from(crate::bc::BcRunConfig::default())?,
+        "gail" => toml::Table::try_from(eirl_gail::GailConfig::default())?,
         other => bail!(
             "unknown algorithm `{other}` (available: {})",
             crate::agent::ALGOS.join(", ")

@@ -61,7 +61,8 @@ impl Policy for AgentExpert {
 pub fn load_run(dir: &Path) -> Result<(Box<dyn Agent>, String, PathBuf)> {
     let run = RunDir::open(dir).with_context(|| format!("opening run {}", dir.display()))?;
     let info = run.read_run_info()?;
-    let table: toml::Table = run.read_config()?;
+    let mut table: toml::Table = run.read_config()?;
+    agent::resolve_demos(&mut table, run.path());
     let mut agent = agent::build(&info.algo, &info.env, &table, info.seed)?;
     let ck_dir = run.checkpoints_dir();
     let path = [BEST, LATEST]

@@ -23,12 +23,19 @@ pub fn run(dir: &Path, episodes: usize, seed: u64) -> Result<()> {
     // score (random = 0, expert = 1).
     let ck = Checkpoint::load(&path)?;
     let meta = |k: &str| ck.meta(k).and_then(|v| v.parse::<f64>().ok());
-    let score = match (meta("expert_mean_return"), meta("random_mean_return")) {
-        (Some(e), Some(r)) => eirl_imitation::normalized_score(eval.mean(), r, e)
-            .map(|s| format!(" normalized_score={s:.4}"))
-            .unwrap_or_default(),
-        _ => String::new(),
+    let from_demos = || {
+        eirl_imitation::Demonstrations::load(&dir.join("demos.npz"))
+            .ok()
+            .and_then(|d| Some((d.expert_mean_return()?, d.random_mean_return()?)))
     };
+    let reference = match (meta("expert_mean_return"), meta("random_mean_return")) {
+        (Some(e), Some(r)) => Some((e, r)),
+        _ => from_demos(),
+    };
+    let score = reference
+        .and_then(|(e, r)| eirl_imitation::normalized_score(eval.mean(), r, e))
+        .map(|s| format!(" normalized_score={s:.4}"))
+        .unwrap_or_default();
     println!(
         "mean_return={:.4} std_return={:.4} episodes={}{score}",
         eval.mean(),

@@ -60,6 +60,7 @@ fn setup(args: TrainArgs) -> Result<Setup> {
         let run = RunDir::open(&dir).with_context(|| format!("opening run {}", dir.display()))?;
         let info = run.read_run_info()?;
         let mut table: toml::Table = run.read_config()?;
+        agent::resolve_demos(&mut table, run.path());
         if let Some(s) = args.steps {
             table.insert(
                 "total_steps".into(),
@@ -75,12 +76,39 @@ fn setup(args: TrainArgs) -> Result<Setup> {
             resume: true,
         });
     }
-    let table = config::resolve(&args.algo, &args.env, args.config.as_deref(), args.steps)?;
+    let mut table = config::resolve(&args.algo, &args.env, args.config.as_deref(), args.steps)?;
+    if args.algo == "gail" {
+        let demos = args
+            .demos
+            .as_ref()
+            .context("gail needs --demos <file.npz> (record one with `eirl demo record`)")?;
+        table.insert(
+            agent::DEMOS_KEY.into(),
+            toml::Value::String(demos.display().to_string()),
+        );
+    }
     // Validate by building once before creating any folder.
     agent::build(&args.algo, &args.env, &table, args.seed)?;
     let run = RunDir::create(&args.out, &args.algo, &args.env, args.seed)
         .with_context(|| format!("creating a run under {}", args.out.display()))?;
-    run.write_config(&table)?;
+    if let Some(toml::Value::String(src)) = table.get(agent::DEMOS_KEY) {
+        // The run keeps its own copy of the demonstrations, so eval and resume need nothing else.
+        let copy = run.path().join("demos.npz");
+        eirl_runlog::atomic_write(&copy, &std::fs::read(src)?)?;
+        // Saved relative to the run directory, so a moved run still finds it.
+        let mut saved = table.clone();
+        saved.insert(
+            agent::DEMOS_KEY.into(),
+            toml::Value::String("demos.npz".into()),
+        );
+        run.write_config(&saved)?;
+        table.insert(
+            agent::DEMOS_KEY.into(),
+            toml::Value::String(copy.display().to_string()),
+        );
+    } else {
+        run.write_config(&table)?;
+    }
     Ok(Setup {
         run,
         algo: args.algo,

@@ -401,3 +401,74 @@ fn acer_trains_evaluates_and_resumes() {
     );
     assert!(pend.status.success(), "{}", stderr(&pend));
 }
+
+#[test]
+fn gail_run_keeps_its_demonstrations() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let rec = eirl(
+        &[
+            "demo",
+            "record",
+            "--expert",
+            "cartpole-balancer",
+            "--episodes",
+            "2",
+            "--out",
+            "cp.npz",
+        ],
+        tmp.path(),
+    );
+    assert!(rec.status.success(), "{}", stderr(&rec));
+    std::fs::write(
+        tmp.path().join("g.toml"),
+        "eval_interval = 2048\neval_episodes = 3\nnum_envs = 2\n",
+    )
+    .expect("cfg");
+    let out = eirl(
+        &[
+            "train",
+            "gail",
+            "--env",
+            "CartPole-v1",
+            "--demos",
+            "cp.npz",
+            "--config",
+            "g.toml",
+            "--steps",
+            "2048",
+            "--out",
+            "runs",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = only_run_dir(&tmp.path().join("runs"));
+    assert!(run.join("demos.npz").is_file());
+    // Evaluation works without the original file and reports the normalized score.
+    std::fs::remove_file(tmp.path().join("cp.npz")).expect("rm");
+    let ev = eirl(
+        &[
+            "eval",
+            "--run",
+            run.to_str().expect("utf8"),
+            "--episodes",
+            "3",
+        ],
+        tmp.path(),
+    );
+    assert!(ev.status.success(), "{}", stderr(&ev));
+    assert!(
+        stdout(&ev)
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains("normalized_score=")),
+        "{}",
+        stdout(&ev)
+    );
+    let missing = eirl(
+        &["train", "gail", "--env", "CartPole-v1", "--out", "runs3"],
+        tmp.path(),
+    );
+    assert!(!missing.status.success() && stderr(&missing).contains("--demos"));
+    assert!(!tmp.path().join("runs3").exists());
+}
