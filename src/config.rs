@@ -23,6 +23,11 @@ const PRESETS: &[(&str, &str, &str)] = &[
         "Pendulum-v1",
         include_str!("../configs/acer/Pendulum-v1.toml"),
     ),
+    (
+        "gail",
+        "MountainCar-v0",
+        include_str!("../configs/gail/MountainCar-v0.toml"),
+    ),
 ];
 
 fn defaults(algo: &str) -> Result<toml::Table> {

@@ -16,7 +16,7 @@ use crate::cmd::{cargo, run_streaming, workspace_root};
 type Reproduction = fn() -> Result<()>;
 
 /// Every reproduction, by the name used on the command line.
-const REPRODUCTIONS: &[(&str, Reproduction)] = &[("dqn", dqn), ("acer", acer)];
+const REPRODUCTIONS: &[(&str, Reproduction)] = &[("dqn", dqn), ("acer", acer), ("gail", gail)];
 
 pub fn run(paper: &str) -> Result<()> {
     match REPRODUCTIONS.iter().find(|(name, _)| *name == paper) {
@@ -228,6 +228,185 @@ fn acer() -> Result<()> {
     table.push_str(
         "\n— = target not reached within the budget. Plots show seed 0 of each variant.\n",
     );
+    eirl_runlog::atomic_write(&docs.join("README.md"), table.as_bytes())?;
+    println!("{table}");
+    println!("wrote {}", docs.display());
+    Ok(())
+}
+
+/// Runs `eirl` with `args` in `cwd`, returning its standard output.
+fn eirl_output(eirl: &Path, args: &[&str]) -> Result<String> {
+    let mut cmd = std::process::Command::new(eirl);
+    cmd.args(args);
+    crate::cmd::capture_stdout(&mut cmd)
+}
+
+/// The single run directory under `dir`.
+fn run_dir_in(dir: &Path) -> Result<PathBuf> {
+    std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .with_context(|| format!("no run directory in {}", dir.display()))
+}
+
+fn normalized(x: f64, random: f64, expert: f64) -> f64 {
+    (x - random) / (expert - random)
+}
+
+/// GAIL's classic-control table in miniature (issue #6; Ho & Ermon 2016, Fig. 1): BC and GAIL
+/// from 1, 4, 7 and 10 expert trajectories, 3 seeds, normalized score (random 0, expert 1).
+/// Experts: scripted for CartPole and MountainCar, a DQN trained here for Acrobot. GAIL's score
+/// is its final evaluation (no model selection on the true reward).
+fn gail() -> Result<()> {
+    let root = workspace_root();
+    let eirl = build_eirl(&root)?;
+    let out = root.join("runs").join("repro-gail");
+    let docs = root.join("docs").join("results").join("gail");
+    std::fs::create_dir_all(&docs)?;
+    if out.exists() {
+        std::fs::remove_dir_all(&out)?;
+    }
+    std::fs::create_dir_all(&out)?;
+    let path_str = |p: &Path| p.to_str().map(str::to_string).context("non-UTF-8 path");
+
+    // The Acrobot expert: DQN with the shipped preset.
+    let dqn_dir = out.join("acrobot-expert");
+    let dqn_dir_s = path_str(&dqn_dir)?;
+    eirl_output(
+        &eirl,
+        &[
+            "train",
+            "dqn",
+            "--env",
+            "Acrobot-v1",
+            "--seed",
+            "0",
+            "--out",
+            &dqn_dir_s,
+        ],
+    )?;
+    let dqn_run = path_str(&run_dir_in(&dqn_dir)?)?;
+
+    let envs: [(&str, Vec<&str>, &str); 3] = [
+        (
+            "CartPole-v1",
+            vec!["--expert", "cartpole-balancer"],
+            "100000",
+        ),
+        ("Acrobot-v1", vec!["--run", &dqn_run], "200000"),
+        (
+            "MountainCar-v0",
+            vec!["--expert", "mountaincar-pump"],
+            "200000",
+        ),
+    ];
+    let mut table = String::from(
+        "# GAIL reproduction in miniature (`cargo xtask repro gail`)\n\n\
+         Normalized score (random policy 0, expert 1) of the final policy, 20 evaluation \
+         episodes, seeds 0/1/2 (mean, then per seed). Shipped presets; GAIL budgets: CartPole \
+         100k, Acrobot 200k, MountainCar 200k env steps.\n\n\
+         | env | expert return | random return | trajectories | BC | GAIL | GAIL per seed |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for (env, expert_args, steps) in &envs {
+        let mut bc_curve = Vec::new();
+        let mut gail_curve = Vec::new();
+        for n in [1usize, 4, 7, 10] {
+            let demos = out.join(format!("{env}-{n}.npz"));
+            let demos_s = path_str(&demos)?;
+            let n_s = n.to_string();
+            let mut args = vec!["demo", "record", "--episodes", &n_s, "--out", &demos_s];
+            args.extend(expert_args.iter());
+            // "... expert mean return <x>, random <y>"
+            let line = eirl_output(&eirl, &args)?;
+            let number_after = |key: &str| -> Result<f64> {
+                let rest = line.split(key).nth(1).context("demo record output")?;
+                let token: String = rest
+                    .trim_start()
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '-' || *c == '.')
+                    .collect();
+                token
+                    .parse::<f64>()
+                    .with_context(|| format!("parsing `{key}` in {line}"))
+            };
+            let expert = number_after("expert mean return")?;
+            let random = number_after("random")?;
+            let (mut bc, mut gail_scores) = (Vec::new(), Vec::new());
+            for seed in 0..3u64 {
+                let seed_s = seed.to_string();
+                let bc_dir = path_str(&out.join(format!("bc-{env}-{n}-{seed}")))?;
+                eirl_output(
+                    &eirl,
+                    &[
+                        "train", "bc", "--env", env, "--demos", &demos_s, "--seed", &seed_s,
+                        "--out", &bc_dir,
+                    ],
+                )?;
+                let bc_eval = eirl_output(
+                    &eirl,
+                    &[
+                        "eval",
+                        "--run",
+                        &path_str(&run_dir_in(Path::new(&bc_dir))?)?,
+                        "--episodes",
+                        "20",
+                        "--seed",
+                        "1000000",
+                    ],
+                )?;
+                let mean = bc_eval
+                    .lines()
+                    .last()
+                    .and_then(|l| l.split(' ').next())
+                    .and_then(|f| f.strip_prefix("mean_return="))
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .context("bc eval line")?;
+                bc.push(normalized(mean, random, expert));
+                let g_dir = out.join(format!("gail-{env}-{n}-{seed}"));
+                let g_dir_s = path_str(&g_dir)?;
+                eirl_output(
+                    &eirl,
+                    &[
+                        "train", "gail", "--env", env, "--demos", &demos_s, "--seed", &seed_s,
+                        "--steps", steps, "--out", &g_dir_s,
+                    ],
+                )?;
+                let rows = eirl_runlog::read_metrics(
+                    &run_dir_in(&g_dir)?.join(eirl_runlog::METRICS_FILE),
+                )?;
+                let final_eval = eirl_runlog::metric_series(&rows, "eval_mean_return")
+                    .last()
+                    .map(|(_, v)| *v)
+                    .context("gail run has no evaluation")?;
+                gail_scores.push(normalized(final_eval, random, expert));
+            }
+            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+            let per_seed: Vec<String> = gail_scores.iter().map(|s| format!("{s:.2}")).collect();
+            writeln!(
+                table,
+                "| {env} | {expert:.1} | {random:.1} | {n} | {:.2} | {:.2} | {} |",
+                mean(&bc),
+                mean(&gail_scores),
+                per_seed.join(" / ")
+            )?;
+            bc_curve.push((n as f64, mean(&bc)));
+            gail_curve.push((n as f64, mean(&gail_scores)));
+            println!(
+                "{env} n={n}: BC {:.2}, GAIL {:.2}",
+                mean(&bc),
+                mean(&gail_scores)
+            );
+        }
+        eirl_runlog::plot_curves(
+            &[("BC", bc_curve), ("GAIL", gail_curve)],
+            &docs.join(format!("{env}.png")),
+            &format!("{env}: normalized score vs expert trajectories"),
+            "expert trajectories",
+            "normalized score",
+        )?;
+    }
     eirl_runlog::atomic_write(&docs.join("README.md"), table.as_bytes())?;
     println!("{table}");
     println!("wrote {}", docs.display());
