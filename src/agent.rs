@@ -3,7 +3,7 @@
 use anyhow::Result;
 use eirl_acer::{Acer, AcerConfig};
 use eirl_dqn::{Dqn, DqnConfig};
-use eirl_envs::{BatchActions, EpisodeStats};
+use eirl_envs::{BatchActions, EpisodeStats, EvalStats};
 use eirl_gail::{Gail, GailConfig};
 use eirl_models::Checkpoint;
 
@@ -14,183 +14,101 @@ pub struct StepReport {
     pub train: Vec<(&'static str, f64)>,
 }
 
-/// Returns of an evaluation.
-pub struct Evaluation {
-    pub returns: Vec<f64>,
-}
-
-impl Evaluation {
-    pub fn mean(&self) -> f64 {
-        self.returns.iter().sum::<f64>() / self.returns.len().max(1) as f64
-    }
-    pub fn std(&self) -> f64 {
-        let m = self.mean();
-        (self.returns.iter().map(|r| (r - m).powi(2)).sum::<f64>()
-            / self.returns.len().max(1) as f64)
-            .sqrt()
-    }
-}
-
 pub trait Agent {
     fn step(&mut self) -> Result<StepReport>;
     fn env_steps(&self) -> u64;
     fn total_steps(&self) -> u64;
     fn eval_interval(&self) -> u64;
     fn eval_episodes(&self) -> usize;
-    fn evaluate(&self, episodes: usize, seed: u64) -> Result<Evaluation>;
+    fn evaluate(&self, episodes: usize, seed: u64) -> Result<EvalStats>;
     /// The agent's deterministic actions for a batch `obs: [n, obs_dim]` (demonstrations).
     fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<BatchActions>;
     fn checkpoint(&self) -> Checkpoint;
     fn restore(&mut self, ck: &Checkpoint) -> Result<()>;
 }
 
-impl Agent for Dqn {
-    fn step(&mut self) -> Result<StepReport> {
-        let info = Dqn::step(self)?;
-        let train = info
-            .train
-            .map(|t| {
-                vec![
-                    ("loss", t.loss as f64),
-                    ("grad_norm", t.grad_norm as f64),
-                    ("mean_q_target", t.mean_q_target as f64),
-                    ("epsilon", self.epsilon() as f64),
-                ]
-            })
-            .unwrap_or_default();
-        Ok(StepReport {
-            finished: info.finished,
-            train,
-        })
-    }
-    fn env_steps(&self) -> u64 {
-        Dqn::env_steps(self)
-    }
-    fn total_steps(&self) -> u64 {
-        self.config().total_steps
-    }
-    fn eval_interval(&self) -> u64 {
-        self.config().eval_interval
-    }
-    fn eval_episodes(&self) -> usize {
-        self.config().eval_episodes
-    }
-    fn evaluate(&self, episodes: usize, seed: u64) -> Result<Evaluation> {
-        Ok(Evaluation {
-            returns: Dqn::evaluate(self, episodes, seed)?.returns,
-        })
-    }
-    fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<BatchActions> {
-        Ok(BatchActions::Discrete(Dqn::greedy_actions(self, obs, n)?))
-    }
-    fn checkpoint(&self) -> Checkpoint {
-        Dqn::checkpoint(self)
-    }
-    fn restore(&mut self, ck: &Checkpoint) -> Result<()> {
-        Ok(Dqn::restore(self, ck)?)
-    }
+/// Implements [`Agent`] for an agent crate's type, which has the shared shape
+/// (`step() -> StepInfo { finished, train }`, `env_steps`, `config()` with `total_steps`,
+/// `eval_interval`, `eval_episodes`, `evaluate`, `checkpoint`, `restore`). `$greedy` names its
+/// deterministic-action method and `$scalars` turns `(agent, train info)` into logged scalars.
+macro_rules! impl_agent {
+    ($ty:ty, $greedy:expr, $scalars:expr) => {
+        impl Agent for $ty {
+            fn step(&mut self) -> Result<StepReport> {
+                let info = <$ty>::step(self)?;
+                let train = info.train.map(|t| $scalars(&*self, t)).unwrap_or_default();
+                Ok(StepReport {
+                    finished: info.finished,
+                    train,
+                })
+            }
+            fn env_steps(&self) -> u64 {
+                <$ty>::env_steps(self)
+            }
+            fn total_steps(&self) -> u64 {
+                self.config().total_steps
+            }
+            fn eval_interval(&self) -> u64 {
+                self.config().eval_interval
+            }
+            fn eval_episodes(&self) -> usize {
+                self.config().eval_episodes
+            }
+            fn evaluate(&self, episodes: usize, seed: u64) -> Result<EvalStats> {
+                Ok(<$ty>::evaluate(self, episodes, seed)?)
+            }
+            fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<BatchActions> {
+                Ok($greedy(self, obs, n)?)
+            }
+            fn checkpoint(&self) -> Checkpoint {
+                <$ty>::checkpoint(self)
+            }
+            fn restore(&mut self, ck: &Checkpoint) -> Result<()> {
+                Ok(<$ty>::restore(self, ck)?)
+            }
+        }
+    };
 }
 
-impl Agent for Acer {
-    fn step(&mut self) -> Result<StepReport> {
-        let info = Acer::step(self)?;
-        let train = info
-            .train
-            .map(|t| {
-                vec![
-                    ("value_loss", t.value_loss as f64),
-                    ("policy_loss", t.policy_loss as f64),
-                    ("entropy", t.entropy as f64),
-                    ("mean_rho", t.mean_rho as f64),
-                    ("kl_avg", t.kl_avg as f64),
-                    ("trust_region_active", t.trust_region_active as f64),
-                    ("grad_norm", t.grad_norm as f64),
-                ]
-            })
-            .unwrap_or_default();
-        Ok(StepReport {
-            finished: info.finished,
-            train,
-        })
-    }
-    fn env_steps(&self) -> u64 {
-        Acer::env_steps(self)
-    }
-    fn total_steps(&self) -> u64 {
-        self.config().total_steps
-    }
-    fn eval_interval(&self) -> u64 {
-        self.config().eval_interval
-    }
-    fn eval_episodes(&self) -> usize {
-        self.config().eval_episodes
-    }
-    fn evaluate(&self, episodes: usize, seed: u64) -> Result<Evaluation> {
-        Ok(Evaluation {
-            returns: Acer::evaluate(self, episodes, seed)?.returns,
-        })
-    }
-    fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<BatchActions> {
-        Ok(Acer::greedy_actions(self, obs, n)?)
-    }
-    fn checkpoint(&self) -> Checkpoint {
-        Acer::checkpoint(self)
-    }
-    fn restore(&mut self, ck: &Checkpoint) -> Result<()> {
-        Ok(Acer::restore(self, ck)?)
-    }
-}
+impl_agent!(
+    Dqn,
+    |a: &Dqn, obs: &[f32], n| Dqn::greedy_actions(a, obs, n).map(BatchActions::Discrete),
+    |a: &Dqn, t: eirl_dqn::TrainInfo| vec![
+        ("loss", f64::from(t.loss)),
+        ("grad_norm", f64::from(t.grad_norm)),
+        ("mean_q_target", f64::from(t.mean_q_target)),
+        ("epsilon", f64::from(a.epsilon())),
+    ]
+);
 
-impl Agent for Gail {
-    fn step(&mut self) -> Result<StepReport> {
-        let info = Gail::step(self)?;
-        let train = info
-            .train
-            .map(|t| {
-                vec![
-                    ("disc_loss", t.disc_loss as f64),
-                    ("disc_policy_accuracy", t.disc_policy_accuracy as f64),
-                    ("disc_expert_accuracy", t.disc_expert_accuracy as f64),
-                    ("mean_reward", t.mean_reward as f64),
-                    ("trpo_kl", t.kl),
-                    ("trpo_accepted", f64::from(u8::from(t.trpo_accepted))),
-                    ("surrogate_gain", t.surrogate_gain),
-                    ("value_loss", t.value_loss as f64),
-                ]
-            })
-            .unwrap_or_default();
-        Ok(StepReport {
-            finished: info.finished,
-            train,
-        })
-    }
-    fn env_steps(&self) -> u64 {
-        Gail::env_steps(self)
-    }
-    fn total_steps(&self) -> u64 {
-        self.config().total_steps
-    }
-    fn eval_interval(&self) -> u64 {
-        self.config().eval_interval
-    }
-    fn eval_episodes(&self) -> usize {
-        self.config().eval_episodes
-    }
-    fn evaluate(&self, episodes: usize, seed: u64) -> Result<Evaluation> {
-        Ok(Evaluation {
-            returns: Gail::evaluate(self, episodes, seed)?.returns,
-        })
-    }
-    fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<BatchActions> {
-        Ok(self.deterministic_actions(obs, n)?)
-    }
-    fn checkpoint(&self) -> Checkpoint {
-        Gail::checkpoint(self)
-    }
-    fn restore(&mut self, ck: &Checkpoint) -> Result<()> {
-        Ok(Gail::restore(self, ck)?)
-    }
-}
+impl_agent!(
+    Acer,
+    Acer::greedy_actions,
+    |_: &Acer, t: eirl_acer::TrainInfo| vec![
+        ("value_loss", f64::from(t.value_loss)),
+        ("policy_loss", f64::from(t.policy_loss)),
+        ("entropy", f64::from(t.entropy)),
+        ("mean_rho", f64::from(t.mean_rho)),
+        ("kl_avg", f64::from(t.kl_avg)),
+        ("trust_region_active", f64::from(t.trust_region_active)),
+        ("grad_norm", f64::from(t.grad_norm)),
+    ]
+);
+
+impl_agent!(
+    Gail,
+    Gail::deterministic_actions,
+    |_: &Gail, t: eirl_gail::TrainInfo| vec![
+        ("disc_loss", f64::from(t.disc_loss)),
+        ("disc_policy_accuracy", f64::from(t.disc_policy_accuracy)),
+        ("disc_expert_accuracy", f64::from(t.disc_expert_accuracy)),
+        ("mean_reward", f64::from(t.mean_reward)),
+        ("trpo_kl", t.kl),
+        ("trpo_accepted", f64::from(u8::from(t.trpo_accepted))),
+        ("surrogate_gain", t.surrogate_gain),
+        ("value_loss", f64::from(t.value_loss)),
+    ]
+);
 
 /// The config key under which imitation runs record their demonstrations file.
 pub const DEMOS_KEY: &str = "demos";

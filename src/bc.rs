@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use eirl_envs::{BatchActions, Space, evaluate_policy};
+use eirl_envs::{BatchActions, EvalStats, Space, evaluate_policy};
 use eirl_imitation::{BcConfig, Demonstrations, normalized_score, train_bc};
 use eirl_models::{Checkpoint, PolicyHead, PolicyNetwork, PolicyNetworkConfig};
 use eirl_runlog::{MetricsLogger, RunDir};
@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::agent::{Agent, Evaluation, StepReport};
+use crate::agent::{Agent, StepReport};
 use crate::train::{BEST, LATEST};
 
 /// A BC run: the policy architecture, BC's hyperparameters and what to evaluate.
@@ -84,12 +84,9 @@ impl Agent for PolicyAgent {
     fn eval_episodes(&self) -> usize {
         20
     }
-    fn evaluate(&self, episodes: usize, seed: u64) -> Result<Evaluation> {
-        let stats = evaluate_policy(&self.env_id, episodes, seed, |obs, n| {
+    fn evaluate(&self, episodes: usize, seed: u64) -> Result<EvalStats> {
+        evaluate_policy(&self.env_id, episodes, seed, |obs, n| {
             self.greedy_actions(obs, n)
-        })?;
-        Ok(Evaluation {
-            returns: stats.returns,
         })
     }
     fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<BatchActions> {
