@@ -25,6 +25,11 @@ const PRESETS: &[(&str, &str, &str)] = &[
     ),
     (
         "gail",
+        "Acrobot-v1",
+        include_str!("../configs/gail/Acrobot-v1.toml"),
+    ),
+    (
+        "gail",
         "MountainCar-v0",
         include_str!("../configs/gail/MountainCar-v0.toml"),
     ),
