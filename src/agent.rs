@@ -125,7 +125,7 @@ pub fn resolve_demos(table: &mut toml::Table, run_dir: &std::path::Path) {
 }
 
 /// Algorithms the CLI can train.
-pub const ALGOS: &[&str] = &["dqn", "acer", "bc", "gail"];
+pub const ALGOS: &[&str] = &["dqn", "acer", "bc", "dagger", "gail"];
 
 /// Builds an agent from a resolved TOML config.
 pub fn build(algo: &str, env_id: &str, config: &toml::Table, seed: u64) -> Result<Box<dyn Agent>> {
@@ -152,7 +152,19 @@ pub fn build(algo: &str, env_id: &str, config: &toml::Table, seed: u64) -> Resul
         }
         "bc" => {
             let cfg: crate::bc::BcRunConfig = config.clone().try_into()?;
-            Ok(Box::new(crate::bc::PolicyAgent::new(env_id, &cfg, seed)?))
+            Ok(Box::new(crate::bc::PolicyAgent::new(
+                env_id,
+                &cfg.network,
+                seed,
+            )?))
+        }
+        "dagger" => {
+            let cfg: crate::dagger::DaggerRunConfig = config.clone().try_into()?;
+            Ok(Box::new(crate::bc::PolicyAgent::new(
+                env_id,
+                &cfg.network,
+                seed,
+            )?))
         }
         other => anyhow::bail!(
             "unknown algorithm `{other}` (available: {})",

@@ -59,12 +59,17 @@ pub struct PolicyAgent {
 }
 
 impl PolicyAgent {
-    pub fn new(env_id: &str, cfg: &BcRunConfig, seed: u64) -> Result<Self> {
+    pub fn new(env_id: &str, network: &PolicyNetworkConfig, seed: u64) -> Result<Self> {
         let (obs_dim, head) = head_for(env_id)?;
         Ok(PolicyAgent {
             env_id: env_id.to_string(),
-            policy: PolicyNetwork::new(obs_dim, head, &cfg.network, seed)?,
+            policy: PolicyNetwork::new(obs_dim, head, network, seed)?,
         })
+    }
+
+    /// The network, for offline trainers (BC, DAgger).
+    pub fn policy_mut(&mut self) -> &mut PolicyNetwork {
+        &mut self.policy
     }
 }
 
@@ -143,7 +148,7 @@ pub fn train(
         Some(k) => demos.first_episodes(k),
         None => demos,
     };
-    let mut agent = PolicyAgent::new(env_id, &cfg, seed)?;
+    let mut agent = PolicyAgent::new(env_id, &cfg.network, seed)?;
     let (obs, actions) = demos.state_action_pairs();
     let report = train_bc(&mut agent.policy, &obs, &actions, &cfg.bc, seed)?;
     {
@@ -156,33 +161,62 @@ pub fn train(
             log.log_many(epoch as u64 + 1, &row)?;
         }
     }
+    finish(
+        run,
+        &agent,
+        "bc",
+        demos.expert_mean_return(),
+        demos.random_mean_return(),
+        cfg.eval_episodes,
+        &format!(
+            "{} expert episodes, {} epochs (kept epoch {})",
+            demos.num_episodes(),
+            report.epochs,
+            report.best_epoch
+        ),
+    )
+}
+
+/// Ends an offline policy run (BC, DAgger): draws the logged metrics, saves the policy as the
+/// best and latest checkpoints (with the expert's and a random policy's mean returns, from which
+/// `eirl eval` reports normalized scores), evaluates it and prints the machine-readable line.
+pub fn finish(
+    run: &RunDir,
+    agent: &PolicyAgent,
+    algo: &str,
+    expert_return: Option<f64>,
+    random_return: Option<f64>,
+    eval_episodes: usize,
+    summary: &str,
+) -> Result<()> {
+    let env_id = &agent.env_id;
     let rows = eirl_runlog::read_metrics(&run.metrics_path())?;
     let png = run.path().join("learning_curve.png");
-    if let Err(e) =
-        eirl_runlog::plot_learning_curve(&rows, &png, &format!("bc on {env_id} (seed {seed})"), &[])
-    {
+    let seed = run.read_run_info()?.seed;
+    if let Err(e) = eirl_runlog::plot_learning_curve(
+        &rows,
+        &png,
+        &format!("{algo} on {env_id} (seed {seed})"),
+        &[],
+    ) {
         tracing::warn!("could not draw {}: {e}", png.display());
     }
     let mut ck = agent.checkpoint();
-    // `eirl eval` reports the normalized score from these.
-    if let (Some(e), Some(r)) = (demos.expert_mean_return(), demos.random_mean_return()) {
+    if let (Some(e), Some(r)) = (expert_return, random_return) {
         ck.set_meta("expert_mean_return", e.to_string());
         ck.set_meta("random_mean_return", r.to_string());
     }
     ck.save(&run.checkpoints_dir().join(BEST))?;
     ck.save(&run.checkpoints_dir().join(LATEST))?;
-    let eval = agent.evaluate(cfg.eval_episodes, crate::train::EVAL_SEED)?;
-    let score = match (demos.expert_mean_return(), demos.random_mean_return()) {
+    let eval = agent.evaluate(eval_episodes, crate::train::EVAL_SEED)?;
+    let score = match (expert_return, random_return) {
         (Some(e), Some(r)) => normalized_score(eval.mean(), r, e)
             .map(|s| format!(" normalized_score={s:.4}"))
             .unwrap_or_default(),
         _ => String::new(),
     };
     println!(
-        "bc on {env_id}: {} expert episodes, {} epochs (kept epoch {}); run {}",
-        demos.num_episodes(),
-        report.epochs,
-        report.best_epoch,
+        "{algo} on {env_id}: {summary}; run {}",
         run.path().display()
     );
     println!(

@@ -40,6 +40,7 @@ fn defaults(algo: &str) -> Result<toml::Table> {
         "dqn" => toml::Table::try_from(DqnConfig::default())?,
         "acer" => toml::Table::try_from(eirl_acer::AcerConfig::default())?,
         "bc" => toml::Table::try_from(crate::bc::BcRunConfig::default())?,
+        "dagger" => toml::Table::try_from(crate::dagger::DaggerRunConfig::default())?,
         "gail" => toml::Table::try_from(eirl_gail::GailConfig::default())?,
         other => bail!(
             "unknown algorithm `{other}` (available: {})",

@@ -74,26 +74,32 @@ pub fn load_run(dir: &Path) -> Result<(Box<dyn Agent>, String, PathBuf)> {
     Ok((agent, info.env, path))
 }
 
+/// A scripted expert by name, with the environment it solves.
+pub fn scripted_expert(name: &str) -> Result<(Box<dyn Policy>, String)> {
+    let (policy, env): (Box<dyn Policy>, &str) = match name {
+        "cartpole-balancer" => (Box::new(CartPoleBalancer), "CartPole-v1"),
+        "mountaincar-pump" => (Box::new(MountainCarEnergyPump), "MountainCar-v0"),
+        other => bail!(
+            "unknown scripted expert `{other}` (available: cartpole-balancer, mountaincar-pump)"
+        ),
+    };
+    Ok((policy, env.to_string()))
+}
+
+/// A trained run's deterministic policy as an expert, with the run's environment id.
+pub fn run_expert(dir: &Path) -> Result<(Box<dyn Policy>, String)> {
+    let (agent, env, _) = load_run(dir)?;
+    Ok((Box::new(AgentExpert(agent)), env))
+}
+
 pub fn run(cmd: DemoCommand) -> Result<()> {
     let DemoCommand::Record(args) = cmd;
     if args.episodes == 0 {
         bail!("--episodes must be positive");
     }
-    let (mut expert, env_id): (Box<dyn Policy>, String) = match (&args.run, args.expert.as_deref())
-    {
-        (Some(dir), _) => {
-            let (agent, env, _) = load_run(dir)?;
-            (Box::new(AgentExpert(agent)), env)
-        }
-        (None, Some("cartpole-balancer")) => (Box::new(CartPoleBalancer), "CartPole-v1".into()),
-        (None, Some("mountaincar-pump")) => {
-            (Box::new(MountainCarEnergyPump), "MountainCar-v0".into())
-        }
-        (None, Some(other)) => {
-            bail!(
-                "unknown scripted expert `{other}` (available: cartpole-balancer, mountaincar-pump)"
-            )
-        }
+    let (mut expert, env_id) = match (&args.run, args.expert.as_deref()) {
+        (Some(dir), _) => run_expert(dir)?,
+        (None, Some(name)) => scripted_expert(name)?,
         (None, None) => bail!("pass --run <trained run dir> or --expert <scripted expert>"),
     };
     let mut demos = record(&env_id, expert.as_mut(), args.episodes, args.seed)?;

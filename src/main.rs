@@ -9,6 +9,7 @@
 mod agent;
 mod bc;
 mod config;
+mod dagger;
 mod demo;
 mod envs_cmd;
 mod eval;

@@ -35,9 +35,14 @@ pub struct TrainArgs {
     /// Continue the run in this directory from its latest checkpoint.
     #[arg(long)]
     resume: Option<PathBuf>,
-    /// Expert demonstrations (.npz from `eirl demo record`), for imitation algorithms (bc).
+    /// Expert demonstrations (.npz from `eirl demo record`), for imitation algorithms (bc, gail;
+    /// optional initial data for dagger).
     #[arg(long)]
     demos: Option<PathBuf>,
+    /// The expert DAgger queries: a trained run directory, or a scripted expert
+    /// (`cartpole-balancer`, `mountaincar-pump`).
+    #[arg(long)]
+    expert: Option<String>,
 }
 
 pub const LATEST: &str = "latest.safetensors";
@@ -86,6 +91,17 @@ fn setup(args: TrainArgs) -> Result<Setup> {
             agent::DEMOS_KEY.into(),
             toml::Value::String(demos.display().to_string()),
         );
+    }
+    if args.algo == "dagger" {
+        let expert = args
+            .expert
+            .as_ref()
+            .context("dagger needs --expert <trained run dir | scripted expert name>")?;
+        let spec = match std::path::Path::new(expert).canonicalize() {
+            Ok(p) if p.is_dir() => p.display().to_string(),
+            _ => expert.clone(),
+        };
+        table.insert("expert".into(), toml::Value::String(spec));
     }
     // Validate by building once before creating any folder.
     agent::build(&args.algo, &args.env, &table, args.seed)?;
@@ -139,6 +155,33 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let loaded = crate::bc::load_demos(&demos, &args.env)?;
         let s = setup(args)?;
         return crate::bc::train(&s.run, &s.env, &s.table, loaded, s.seed);
+    }
+    if args.algo == "dagger" {
+        if args.resume.is_some() {
+            bail!("dagger trains in one go; --resume does not apply");
+        }
+        let spec = args
+            .expert
+            .clone()
+            .context("dagger needs --expert <trained run dir | scripted expert name>")?;
+        // Check the expert and the demonstrations before any run directory exists.
+        let (mut expert, expert_env) = crate::dagger::resolve_expert(&spec)?;
+        if expert_env != args.env {
+            bail!("the expert `{spec}` acts on {expert_env}, not {}", args.env);
+        }
+        let initial = match &args.demos {
+            Some(p) => Some(crate::bc::load_demos(p, &args.env)?),
+            None => None,
+        };
+        let s = setup(args)?;
+        return crate::dagger::train(
+            &s.run,
+            &s.env,
+            &s.table,
+            expert.as_mut(),
+            initial.as_ref(),
+            s.seed,
+        );
     }
     let s = setup(args)?;
     let mut agent = agent::build(&s.algo, &s.env, &s.table, s.seed)?;

@@ -244,7 +244,7 @@ fn scripted_expert_demonstrations() {
 }
 
 #[test]
-fn behavioural_cloning_run() {
+fn behavioural_cloning_and_dagger_runs() {
     let tmp = tempfile::tempdir().expect("tmp");
     let rec = eirl(
         &[
@@ -337,6 +337,68 @@ fn behavioural_cloning_run() {
         tmp.path(),
     );
     assert!(!missing.status.success() && stderr(&missing).contains("--demos"));
+
+    // The BC run is an expert for DAgger; the learner must come close to it.
+    std::fs::write(
+        tmp.path().join("dagger.toml"),
+        "eval_episodes = 5\nrandom_episodes = 10\n[dagger]\nrounds = 3\n[dagger.bc]\nmax_epochs = 15\npatience = 5\n",
+    )
+    .expect("cfg");
+    let dg = eirl(
+        &[
+            "train",
+            "dagger",
+            "--env",
+            "CartPole-v1",
+            "--expert",
+            run.to_str().expect("utf8"),
+            "--config",
+            "dagger.toml",
+            "--out",
+            "runs3",
+        ],
+        tmp.path(),
+    );
+    assert!(dg.status.success(), "{}", stderr(&dg));
+    let last = stdout(&dg)
+        .lines()
+        .last()
+        .map(str::to_string)
+        .expect("a line");
+    let score: f64 = last
+        .split_once("normalized_score=")
+        .and_then(|(_, s)| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no normalized score in {last}"));
+    assert!(
+        score > 0.5,
+        "DAgger learner scored {score} (random 0, expert 1)"
+    );
+    let dagger_run = only_run_dir(&tmp.path().join("runs3"));
+    let metrics = std::fs::read_to_string(dagger_run.join("metrics.csv")).expect("metrics");
+    assert_eq!(
+        metrics.matches("dagger_dataset_size").count(),
+        4,
+        "{metrics}"
+    );
+    // An expert of another env, or none, is refused before a run directory is made.
+    for (args, needle) in [
+        (
+            vec!["--env", "MountainCar-v0", "--expert", "cartpole-balancer"],
+            "CartPole-v1",
+        ),
+        (vec!["--env", "CartPole-v1"], "--expert"),
+        (vec!["--env", "CartPole-v1", "--expert", "nobody"], "nobody"),
+    ] {
+        let mut full = vec!["train", "dagger", "--out", "runs4"];
+        full.extend(args);
+        let o = eirl(&full, tmp.path());
+        assert!(
+            !o.status.success() && stderr(&o).contains(needle),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert!(!tmp.path().join("runs4").exists());
 }
 
 #[test]
