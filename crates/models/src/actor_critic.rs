@@ -75,6 +75,17 @@ impl ActorCritic {
         cfg: &ActorCriticConfig,
         seed: u64,
     ) -> Result<Self, ModelError> {
+        Self::with_second_head(obs_dim, num_actions, num_actions, cfg, seed)
+    }
+
+    /// Torso, policy head of `num_actions` logits, and a second linear head of `width` outputs.
+    fn with_second_head(
+        obs_dim: usize,
+        num_actions: usize,
+        width: usize,
+        cfg: &ActorCriticConfig,
+        seed: u64,
+    ) -> Result<Self, ModelError> {
         if obs_dim == 0 || num_actions == 0 {
             return Err(ModelError::Config(format!(
                 "observation and action sizes must be positive (got {obs_dim}, {num_actions})"
@@ -88,7 +99,7 @@ impl ActorCritic {
         let features = sizes[sizes.len() - 1];
         let torso = Mlp::new(&dev, &sizes, cfg.activation, true, &mut rng)?;
         let policy = Linear::with_scale(&dev, features, num_actions, cfg.policy_scale, &mut rng);
-        let q = Linear::new(&dev, features, num_actions, &mut rng);
+        let q = Linear::new(&dev, features, width, &mut rng);
         Ok(ActorCritic {
             dev,
             torso,
@@ -155,6 +166,67 @@ impl Parameterized for ActorCritic {
     }
 }
 
+/// `x ↦ (π(·|x) logits, V(x))`: the policy-value network of IMPALA and SEED RL's V-trace agents
+/// (one torso, a categorical policy head and a scalar state-value head).
+///
+/// Parameters enumerate torso, policy head, then value head.
+#[derive(Clone, Debug)]
+pub struct PolicyValueNetwork(ActorCritic);
+
+impl PolicyValueNetwork {
+    /// Builds the network with parameters drawn from `seed` (`cfg.policy_scale` scales the policy
+    /// layer's initial weights, as for [`ActorCritic`]).
+    pub fn new(
+        obs_dim: usize,
+        num_actions: usize,
+        cfg: &ActorCriticConfig,
+        seed: u64,
+    ) -> Result<Self, ModelError> {
+        ActorCritic::with_second_head(obs_dim, num_actions, 1, cfg, seed).map(PolicyValueNetwork)
+    }
+
+    pub fn device(&self) -> &Device {
+        self.0.device()
+    }
+
+    pub fn obs_dim(&self) -> usize {
+        self.0.obs_dim()
+    }
+
+    pub fn num_actions(&self) -> usize {
+        self.0.num_actions()
+    }
+
+    /// `[B, obs_dim] → (logits [B, A], V [B, 1])`; the tape of `x` comes back on the values (see
+    /// [`ActorCritic::forward`] for moving it onto the logits).
+    pub fn forward<T: Tape<f32, Device>>(&self, x: Matrix<T>) -> (Matrix, Matrix<T>) {
+        self.0.forward(x)
+    }
+
+    /// Logits `[batch, A]` and values `[batch]` for a row-major batch `obs: [batch, obs_dim]`.
+    pub fn logits_and_values(
+        &self,
+        obs: &[f32],
+        batch: usize,
+    ) -> Result<(Vec<f32>, Vec<f32>), ModelError> {
+        self.0.logits_and_q(obs, batch)
+    }
+
+    /// Logits only, `[batch, A]` (the value head is skipped).
+    pub fn logits(&self, obs: &[f32], batch: usize) -> Result<Vec<f32>, ModelError> {
+        self.0.logits(obs, batch)
+    }
+}
+
+impl Parameterized for PolicyValueNetwork {
+    fn params(&self) -> Vec<ParamRef<'_>> {
+        self.0.params()
+    }
+    fn params_mut(&mut self) -> Vec<ParamMut<'_>> {
+        self.0.params_mut()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +253,25 @@ mod tests {
         assert_eq!((l.len(), qv.len()), (2, 2));
         assert_eq!(net.logits(&[0.1, -0.2, 0.3], 1)?, l);
         assert!(ActorCritic::new(0, 2, &ActorCriticConfig::default(), 0).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn policy_value_network_has_one_value_per_row() -> Result<(), ModelError> {
+        let net = PolicyValueNetwork::new(3, 4, &ActorCriticConfig::default(), 1)?;
+        let (l, v) = net.logits_and_values(&[0.1, -0.2, 0.3, 0.5, 0.0, -1.0], 2)?;
+        assert_eq!((l.len(), v.len()), (8, 2));
+        assert_eq!(net.logits(&[0.1, -0.2, 0.3, 0.5, 0.0, -1.0], 2)?, l);
+        let mut other = PolicyValueNetwork::new(3, 4, &ActorCriticConfig::default(), 2)?;
+        assert_ne!(
+            other.logits(&[0.1, -0.2, 0.3], 1)?,
+            net.logits(&[0.1, -0.2, 0.3], 1)?
+        );
+        other.import_params(&net.export_params())?;
+        assert_eq!(
+            other.logits_and_values(&[0.1, -0.2, 0.3], 1)?,
+            net.logits_and_values(&[0.1, -0.2, 0.3], 1)?
+        );
         Ok(())
     }
 }

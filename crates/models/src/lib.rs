@@ -39,7 +39,7 @@ mod policy;
 mod qnet;
 mod sdn;
 
-pub use actor_critic::{ActorCritic, ActorCriticConfig};
+pub use actor_critic::{ActorCritic, ActorCriticConfig, PolicyValueNetwork};
 pub use checkpoint::Checkpoint;
 pub use device::{Device, Matrix, Vector, device, matrix_from_slice};
 pub use distributions::{Categorical, DiagGaussian};
