@@ -6,6 +6,7 @@ use eirl_dqn::{Dqn, DqnConfig};
 use eirl_envs::{BatchActions, EpisodeStats, EvalStats};
 use eirl_gail::{Gail, GailConfig};
 use eirl_models::Checkpoint;
+use eirl_seed_rl::{SeedConfig, SeedRl};
 
 /// What a training step reports to the run loop.
 pub struct StepReport {
@@ -25,6 +26,10 @@ pub trait Agent {
     fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<BatchActions>;
     fn checkpoint(&self) -> Checkpoint;
     fn restore(&mut self, ck: &Checkpoint) -> Result<()>;
+    /// A closing line about the agent's machinery (SEED: the inference server's counters).
+    fn summary(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Implements [`Agent`] for an agent crate's type, which has the shared shape
@@ -33,6 +38,9 @@ pub trait Agent {
 /// deterministic-action method and `$scalars` turns `(agent, train info)` into logged scalars.
 macro_rules! impl_agent {
     ($ty:ty, $greedy:expr, $scalars:expr) => {
+        impl_agent!($ty, $greedy, $scalars, |_: &$ty| None);
+    };
+    ($ty:ty, $greedy:expr, $scalars:expr, $summary:expr) => {
         impl Agent for $ty {
             fn step(&mut self) -> Result<StepReport> {
                 let info = <$ty>::step(self)?;
@@ -65,6 +73,9 @@ macro_rules! impl_agent {
             }
             fn restore(&mut self, ck: &Checkpoint) -> Result<()> {
                 Ok(<$ty>::restore(self, ck)?)
+            }
+            fn summary(&self) -> Option<String> {
+                $summary(self)
             }
         }
     };
@@ -110,6 +121,37 @@ impl_agent!(
     ]
 );
 
+impl_agent!(
+    SeedRl,
+    SeedRl::greedy_actions,
+    |a: &SeedRl, t: eirl_seed_rl::TrainInfo| {
+        let mut v = vec![
+            ("policy_loss", f64::from(t.policy_loss)),
+            ("value_loss", f64::from(t.value_loss)),
+            ("entropy", f64::from(t.entropy)),
+            ("mean_rho", f64::from(t.mean_rho)),
+            ("grad_norm", f64::from(t.grad_norm)),
+            ("actor_steps", a.actor_steps() as f64),
+        ];
+        if let Some(s) = a.server_stats() {
+            v.push(("mean_inference_batch", s.mean_batch_size));
+        }
+        v
+    },
+    |a: &SeedRl| a.server_stats().map(|s| format!(
+        "inference server: batches_run={} rows_served={} mean_batch={:.1} largest_batch={} \
+         unrolls_emitted={} dropped_partial_unrolls={} connected_clients={} active_slots={}",
+        s.batches_run,
+        s.rows_served,
+        s.mean_batch_size,
+        s.largest_batch,
+        s.unrolls_emitted,
+        s.dropped_partial_unrolls,
+        s.connected_clients,
+        s.active_slots
+    ))
+);
+
 /// The config key under which imitation runs record their demonstrations file.
 pub const DEMOS_KEY: &str = "demos";
 
@@ -125,7 +167,7 @@ pub fn resolve_demos(table: &mut toml::Table, run_dir: &std::path::Path) {
 }
 
 /// Algorithms the CLI can train.
-pub const ALGOS: &[&str] = &["dqn", "acer", "bc", "dagger", "gail"];
+pub const ALGOS: &[&str] = &["dqn", "acer", "bc", "dagger", "gail", "seed"];
 
 /// Builds an agent from a resolved TOML config.
 pub fn build(algo: &str, env_id: &str, config: &toml::Table, seed: u64) -> Result<Box<dyn Agent>> {
@@ -137,6 +179,10 @@ pub fn build(algo: &str, env_id: &str, config: &toml::Table, seed: u64) -> Resul
         "acer" => {
             let cfg: AcerConfig = config.clone().try_into()?;
             Ok(Box::new(Acer::new(env_id, cfg, seed)?))
+        }
+        "seed" => {
+            let cfg: SeedConfig = config.clone().try_into()?;
+            Ok(Box::new(SeedRl::new(env_id, cfg, seed)?))
         }
         "gail" => {
             let mut table = config.clone();

@@ -42,6 +42,7 @@ fn defaults(algo: &str) -> Result<toml::Table> {
         "bc" => toml::Table::try_from(crate::bc::BcRunConfig::default())?,
         "dagger" => toml::Table::try_from(crate::dagger::DaggerRunConfig::default())?,
         "gail" => toml::Table::try_from(eirl_gail::GailConfig::default())?,
+        "seed" => toml::Table::try_from(eirl_seed_rl::SeedConfig::default())?,
         other => bail!(
             "unknown algorithm `{other}` (available: {})",
             crate::agent::ALGOS.join(", ")

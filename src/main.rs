@@ -4,6 +4,9 @@
 //! eirl train <algo> --env <id> [--config file.toml] [--seed N] [--steps N] [--out runs/] [--resume DIR]
 //! eirl eval --run <dir> [--episodes N] [--seed N]
 //! eirl envs
+//! eirl demo record (--run <dir> | --expert <name>) --out demos.npz
+//! eirl seed serve --listen ADDR [--env <id>] [--steps N] [--resume DIR]
+//! eirl seed actor --connect ADDR --envs N
 //! ```
 
 mod agent;
@@ -13,6 +16,7 @@ mod dagger;
 mod demo;
 mod envs_cmd;
 mod eval;
+mod seed_cmd;
 mod train;
 
 use std::path::PathBuf;
@@ -52,6 +56,9 @@ enum Command {
     /// Demonstrations for imitation learning.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
+    /// SEED RL across processes: a learner serving inference over gRPC, and actors.
+    #[command(subcommand)]
+    Seed(seed_cmd::SeedCommand),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +81,7 @@ fn main() -> ExitCode {
         } => eval::run(&run, episodes, seed),
         Command::Envs => envs_cmd::run(),
         Command::Demo(cmd) => demo::run(cmd),
+        Command::Seed(cmd) => seed_cmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

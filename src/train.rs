@@ -17,38 +17,77 @@ use crate::config;
 #[derive(Args)]
 pub struct TrainArgs {
     /// Algorithm: dqn.
-    algo: String,
+    pub(crate) algo: String,
     /// Environment id (see `eirl envs`).
     #[arg(long, default_value = "CartPole-v1")]
-    env: String,
+    pub(crate) env: String,
     /// TOML file overriding the built-in preset for this algorithm and env.
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     #[arg(long, default_value_t = 0)]
-    seed: u64,
+    pub(crate) seed: u64,
     /// Total environment steps (overrides the config's `total_steps`).
     #[arg(long)]
-    steps: Option<u64>,
+    pub(crate) steps: Option<u64>,
     /// Parent folder of run directories.
     #[arg(long, default_value = "runs")]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Continue the run in this directory from its latest checkpoint.
     #[arg(long)]
-    resume: Option<PathBuf>,
+    pub(crate) resume: Option<PathBuf>,
     /// Expert demonstrations (.npz from `eirl demo record`), for imitation algorithms (bc, gail;
     /// optional initial data for dagger).
     #[arg(long)]
-    demos: Option<PathBuf>,
+    pub(crate) demos: Option<PathBuf>,
     /// The expert DAgger queries: a trained run directory, or a scripted expert
     /// (`cartpole-balancer`, `mountaincar-pump`).
     #[arg(long)]
-    expert: Option<String>,
+    pub(crate) expert: Option<String>,
+    /// SEED RL: actor threads (overrides the config's `actors`).
+    #[arg(long)]
+    pub(crate) actors: Option<usize>,
+    /// SEED RL: environments per actor (overrides the config's `envs_per_actor`).
+    #[arg(long)]
+    pub(crate) envs_per_actor: Option<usize>,
+    /// SEED RL: serve on this gRPC address (set by `eirl seed serve`).
+    #[arg(skip)]
+    pub(crate) listen: Option<String>,
 }
 
 pub const LATEST: &str = "latest.safetensors";
 pub const BEST: &str = "best.safetensors";
 /// Seed of evaluation environments during training, apart from training seeds.
 pub const EVAL_SEED: u64 = 1_000_000;
+
+/// SEED RL's command-line overrides: actor counts, the gRPC address, and the shared token from
+/// the environment (never written to the run's config).
+fn seed_overrides(args: &TrainArgs, algo: &str, table: &mut toml::Table) -> Result<()> {
+    for (key, value) in [
+        ("actors", args.actors),
+        ("envs_per_actor", args.envs_per_actor),
+    ] {
+        if let Some(v) = value {
+            if algo != "seed" {
+                bail!("--{} applies to seed only", key.replace('_', "-"));
+            }
+            table.insert(key.into(), toml::Value::Integer(i64::try_from(v)?));
+        }
+    }
+    if algo == "seed" {
+        if let Some(addr) = &args.listen {
+            table.insert("listen".into(), toml::Value::String(addr.clone()));
+        }
+        if let Some(token) = crate::seed_cmd::server_token() {
+            let server = table
+                .entry("server")
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(t) = server {
+                t.insert("token".into(), toml::Value::String(token));
+            }
+        }
+    }
+    Ok(())
+}
 
 struct Setup {
     run: RunDir,
@@ -61,11 +100,12 @@ struct Setup {
 
 fn setup(args: TrainArgs) -> Result<Setup> {
     eirl_envs::spec(&args.env)?;
-    if let Some(dir) = args.resume {
+    if let Some(dir) = args.resume.clone() {
         let run = RunDir::open(&dir).with_context(|| format!("opening run {}", dir.display()))?;
         let info = run.read_run_info()?;
         let mut table: toml::Table = run.read_config()?;
         agent::resolve_demos(&mut table, run.path());
+        seed_overrides(&args, &info.algo, &mut table)?;
         if let Some(s) = args.steps {
             table.insert(
                 "total_steps".into(),
@@ -92,6 +132,7 @@ fn setup(args: TrainArgs) -> Result<Setup> {
             toml::Value::String(demos.display().to_string()),
         );
     }
+    seed_overrides(&args, &args.algo, &mut table)?;
     if args.algo == "dagger" {
         let expert = args
             .expert
@@ -123,7 +164,12 @@ fn setup(args: TrainArgs) -> Result<Setup> {
             toml::Value::String(copy.display().to_string()),
         );
     } else {
-        run.write_config(&table)?;
+        // The shared token comes from the environment at every start; it never reaches disk.
+        let mut saved = table.clone();
+        if let Some(toml::Value::Table(server)) = saved.get_mut("server") {
+            server.remove("token");
+        }
+        run.write_config(&saved)?;
     }
     Ok(Setup {
         run,
@@ -294,6 +340,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         &["episode_return", "eval_mean_return"],
     ) {
         tracing::warn!("could not draw {}: {e}", png.display());
+    }
+    if let Some(line) = agent.summary() {
+        println!("{line}");
     }
     println!(
         "done: {} steps in {secs:.1}s ({:.0} steps/s); best eval mean {best:.2}; run {}",

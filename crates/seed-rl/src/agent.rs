@@ -1,0 +1,300 @@
+//! The SEED RL agent: an inference server serving the learner's latest policy, actors (threads
+//! in this process, or processes connecting over gRPC), and the V-trace learner consuming the
+//! unrolls the server assembles.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use eirl_envs::{BatchActions, EvalStats, Space, evaluate_policy};
+use eirl_inference_server::{InferenceServer, ServerHandle, ServerStats, Unroll};
+use eirl_models::{Categorical, Checkpoint};
+
+use crate::actor::{ActorConfig, run_actor};
+use crate::learner::{Learner, TrainInfo};
+use crate::policy::{ParamBoard, ServedPolicy};
+use crate::{SeedConfig, SeedError};
+
+/// What one [`SeedRl::step`] did.
+pub struct StepInfo {
+    /// Episodes the actors finished since the last step.
+    pub finished: Vec<eirl_envs::EpisodeStats>,
+    /// The learner update's diagnostics.
+    pub train: Option<TrainInfo>,
+}
+
+struct Running {
+    server: ServerHandle,
+    unrolls: Receiver<Unroll>,
+    episodes: Receiver<eirl_inference_server::EpisodeStats>,
+    stop: Arc<AtomicBool>,
+    actors: Vec<JoinHandle<Result<(), SeedError>>>,
+    grpc: Option<SocketAddr>,
+}
+
+/// SEED RL on one environment id. Threads start at the first [`SeedRl::step`] (or
+/// [`SeedRl::start`]) and stop when the agent is dropped.
+pub struct SeedRl {
+    env_id: String,
+    cfg: SeedConfig,
+    seed: u64,
+    learner: Learner,
+    board: Arc<ParamBoard>,
+    running: Option<Running>,
+    /// Transitions the learner has trained on (the SEED paper's env frames).
+    env_steps: u64,
+    /// Env steps the local actors took (≥ `env_steps`: unrolls in flight).
+    actor_steps: Arc<AtomicU64>,
+    updates: u64,
+}
+
+/// How long `step` waits for unrolls before checking on the actors again.
+const POLL: Duration = Duration::from_millis(200);
+/// How often a learner with no experience arriving says so.
+const WAITING_NOTICE: Duration = Duration::from_secs(10);
+
+impl SeedRl {
+    pub fn new(env_id: &str, cfg: SeedConfig, seed: u64) -> Result<Self, SeedError> {
+        cfg.validate()?;
+        let env = eirl_envs::make(env_id)?;
+        let num_actions = match env.action_space() {
+            Space::Discrete(n) => *n,
+            other => {
+                return Err(SeedError::Config(format!(
+                    "the SEED agent acts in discrete action spaces; {env_id} has {other:?}"
+                )));
+            }
+        };
+        if let Some(addr) = &cfg.listen {
+            addr.parse::<SocketAddr>()
+                .map_err(|e| SeedError::Config(format!("listen address {addr:?}: {e}")))?;
+        }
+        let learner = Learner::new(env.observation_space().dim(), num_actions, &cfg, seed)?;
+        Ok(SeedRl {
+            env_id: env_id.to_string(),
+            cfg,
+            seed,
+            learner,
+            board: Arc::new(ParamBoard::default()),
+            running: None,
+            env_steps: 0,
+            actor_steps: Arc::new(AtomicU64::new(0)),
+            updates: 0,
+        })
+    }
+
+    pub fn config(&self) -> &SeedConfig {
+        &self.cfg
+    }
+
+    pub fn env_steps(&self) -> u64 {
+        self.env_steps
+    }
+
+    /// Env steps taken by this process's actor threads.
+    pub fn actor_steps(&self) -> u64 {
+        self.actor_steps.load(Ordering::Relaxed)
+    }
+
+    pub fn updates(&self) -> u64 {
+        self.updates
+    }
+
+    /// The inference server's counters, once started.
+    pub fn server_stats(&self) -> Option<ServerStats> {
+        self.running.as_ref().map(|r| r.server.stats())
+    }
+
+    /// The gRPC address actually bound (port 0 picks one), once started with `listen`.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.running.as_ref().and_then(|r| r.grpc)
+    }
+
+    /// Starts the inference server, its gRPC listener (with `listen`) and the actor threads.
+    pub fn start(&mut self) -> Result<(), SeedError> {
+        if self.running.is_some() {
+            return Ok(());
+        }
+        self.board.publish(self.learner.network());
+        let policy = ServedPolicy::new(
+            self.learner.network().clone(),
+            self.board.clone(),
+            self.seed ^ 0x5eed_0000,
+        );
+        let (server, unrolls, episodes) = InferenceServer::start(policy, self.cfg.server.clone())?;
+        let grpc = match &self.cfg.listen {
+            Some(addr) => {
+                let addr: SocketAddr = addr
+                    .parse()
+                    .map_err(|e| SeedError::Config(format!("listen address {addr:?}: {e}")))?;
+                let bound = server.serve_grpc(addr)?;
+                tracing::info!("inference server listening on {bound}");
+                Some(bound)
+            }
+            None => None,
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let run_id = self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(std::process::id());
+        let mut actors = Vec::with_capacity(self.cfg.actors);
+        for i in 0..self.cfg.actors {
+            let cfg = ActorConfig {
+                env_id: self.env_id.clone(),
+                num_envs: self.cfg.envs_per_actor,
+                first_env_id: (i * self.cfg.envs_per_actor) as u64,
+                run_id,
+                seed: self
+                    .seed
+                    .wrapping_mul(1_000_003)
+                    .wrapping_add((i * self.cfg.envs_per_actor) as u64),
+            };
+            let mut client = server.connect();
+            let (stop, steps) = (stop.clone(), self.actor_steps.clone());
+            let handle = std::thread::Builder::new()
+                .name(format!("seed-actor-{i}"))
+                .spawn(move || run_actor(&mut client, &cfg, &stop, &steps))
+                .map_err(|e| SeedError::Config(format!("cannot start an actor thread: {e}")))?;
+            actors.push(handle);
+        }
+        self.running = Some(Running {
+            server,
+            unrolls,
+            episodes,
+            stop,
+            actors,
+            grpc,
+        });
+        Ok(())
+    }
+
+    /// Waits for `batch_size` unrolls, runs one V-trace update on them and publishes the new
+    /// parameters to the inference server.
+    pub fn step(&mut self) -> Result<StepInfo, SeedError> {
+        self.start()?;
+        let Some(run) = self.running.as_mut() else {
+            return Err(SeedError::NoActors("the agent did not start".into()));
+        };
+        let mut batch = Vec::with_capacity(self.cfg.batch_size);
+        let mut waiting_since = Instant::now();
+        while batch.len() < self.cfg.batch_size {
+            match run.unrolls.recv_timeout(POLL) {
+                Ok(u) => batch.push(u),
+                Err(RecvTimeoutError::Timeout) => {
+                    check_actors(run, self.cfg.listen.is_some())?;
+                    if waiting_since.elapsed() >= WAITING_NOTICE {
+                        let s = run.server.stats();
+                        tracing::info!(
+                            "waiting for experience: {} of {} unrolls, {} envs connected",
+                            batch.len(),
+                            self.cfg.batch_size,
+                            s.connected_envs
+                        );
+                        waiting_since = Instant::now();
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(SeedError::NoActors("the inference server stopped".into()));
+                }
+            }
+        }
+        let info = self.learner.update(&batch)?;
+        self.board.publish(self.learner.network());
+        self.updates += 1;
+        self.env_steps += info.steps as u64;
+        let finished = run
+            .episodes
+            .try_iter()
+            .map(|e| eirl_envs::EpisodeStats {
+                env: e.env_id as usize,
+                episode_return: e.episode_return,
+                length: e.length as usize,
+            })
+            .collect();
+        Ok(StepInfo {
+            finished,
+            train: Some(info),
+        })
+    }
+
+    /// Greedy (argmax) actions of the learner's policy for `obs: [n, obs_dim]`.
+    pub fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<BatchActions, SeedError> {
+        let na = self.learner.network().num_actions();
+        let logits = self.learner.network().logits(obs, n)?;
+        Ok(BatchActions::Discrete(
+            logits.chunks(na).map(Categorical::argmax).collect(),
+        ))
+    }
+
+    /// Mean return of the greedy policy over `episodes` episodes (env `i` seeded `seed + i`).
+    pub fn evaluate(&self, episodes: usize, seed: u64) -> Result<EvalStats, SeedError> {
+        evaluate_policy(&self.env_id, episodes, seed, |obs, n| {
+            self.greedy_actions(obs, n)
+        })
+    }
+
+    /// The learner's parameters and counters.
+    pub fn checkpoint(&self) -> Checkpoint {
+        let mut ck = Checkpoint::new();
+        ck.insert_params("net", self.learner.network());
+        ck.set_meta("env_steps", self.env_steps.to_string());
+        ck.set_meta("updates", self.updates.to_string());
+        ck
+    }
+
+    /// Restores parameters and counters; running actors switch to them at their next batch.
+    pub fn restore(&mut self, ck: &Checkpoint) -> Result<(), SeedError> {
+        let parse = |k: &str| -> Result<u64, SeedError> {
+            ck.meta(k)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| SeedError::Config(format!("checkpoint lacks a valid `{k}`")))
+        };
+        let (steps, updates) = (parse("env_steps")?, parse("updates")?);
+        let mut net = self.learner.network().clone();
+        ck.restore_params("net", &mut net)?;
+        *self.learner.network_mut() = net;
+        self.env_steps = steps;
+        self.updates = updates;
+        if self.running.is_some() {
+            self.board.publish(self.learner.network());
+        }
+        Ok(())
+    }
+
+    /// Stops the actors and the server and waits for their threads.
+    pub fn shutdown(&mut self) {
+        if let Some(run) = self.running.take() {
+            run.stop.store(true, Ordering::Relaxed);
+            run.server.shutdown();
+            for a in run.actors {
+                let _ = a.join();
+            }
+        }
+    }
+}
+
+impl Drop for SeedRl {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Fails when every local actor has stopped and no remote actor can arrive.
+fn check_actors(run: &mut Running, remote: bool) -> Result<(), SeedError> {
+    if remote || run.actors.is_empty() || run.actors.iter().any(|a| !a.is_finished()) {
+        return Ok(());
+    }
+    let mut reason = String::from("every actor thread ended");
+    for a in run.actors.drain(..) {
+        match a.join() {
+            Ok(Err(e)) => {
+                reason = e.to_string();
+                break;
+            }
+            Err(_) => reason = "an actor thread panicked".into(),
+            Ok(Ok(())) => {}
+        }
+    }
+    Err(SeedError::NoActors(reason))
+}

@@ -1,0 +1,193 @@
+//! SEED RL hyperparameters. The learner's loss weights and discounting are seed_rl's V-trace
+//! learner defaults (`agents/vtrace/learner.py`); the sizes that seed_rl tunes per domain (Atari,
+//! DMLab, Football) are chosen here for classic control and marked as eirl's choice.
+
+use eirl_inference_server::ServerConfig;
+use eirl_models::{Activation, ActorCriticConfig};
+use eirl_returns::PgBootstrap;
+use serde::{Deserialize, Serialize};
+
+use crate::SeedError;
+
+/// How the policy-gradient advantage bootstraps when λ < 1 (identical at λ = 1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PgBootstrapKind {
+    /// seed_rl / IMPALA: `q_s = r_s + γ_s v_{s+1}`. Default (this is the SEED agent).
+    #[default]
+    SeedRl,
+    /// rlax: `q_s = r_s + γ_s [λ v_{s+1} + (1 − λ) V(x_{s+1})]`.
+    Rlax,
+}
+
+impl From<PgBootstrapKind> for PgBootstrap {
+    fn from(k: PgBootstrapKind) -> Self {
+        match k {
+            PgBootstrapKind::SeedRl => PgBootstrap::SeedRl,
+            PgBootstrapKind::Rlax => PgBootstrap::Rlax,
+        }
+    }
+}
+
+/// Every SEED RL hyperparameter. Step counts are environment steps summed over all envs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeedConfig {
+    /// Policy-value network: shared torso, logits head, value head (eirl: two tanh layers of 64,
+    /// the usual classic-control MLP; seed_rl's gym-sized agents are MLPs of this order).
+    pub network: ActorCriticConfig,
+    /// Actor threads in `eirl train seed` (0: none — actors connect over gRPC instead).
+    pub actors: usize,
+    /// Environments each actor steps (one request per step carries all of them).
+    pub envs_per_actor: usize,
+    /// Unrolls per learner batch (seed_rl: `batch_size = 32`; eirl: 8, so a CartPole run makes
+    /// thousands of updates within 1M steps).
+    pub batch_size: usize,
+    /// Adam step size (eirl's choice for classic control; seed_rl sets it per domain, e.g.
+    /// 4.8e-4 on Atari with 32×80-step batches).
+    pub learning_rate: f32,
+    /// Adam ε (eirl: 1e-7, the Keras default that seed_rl's optimizers start from).
+    pub adam_eps: f32,
+    /// Global gradient-norm clip (IMPALA: 40).
+    pub max_grad_norm: Option<f32>,
+    /// Discount γ (seed_rl: `discounting = 0.99`).
+    pub discount: f32,
+    /// V-trace λ (seed_rl: `lambda_ = 1`).
+    pub lambda: f32,
+    /// V-trace ρ̄ (IMPALA/seed_rl: 1).
+    pub clip_rho_threshold: f32,
+    /// Clip of ρ in the policy-gradient advantage (IMPALA/seed_rl: 1).
+    pub clip_pg_rho_threshold: f32,
+    /// Policy-gradient bootstrap (the seed_rl form by default).
+    pub pg_bootstrap: PgBootstrapKind,
+    /// Weight of the value loss `½ mean (v_s − V(x_s))²` (seed_rl: `baseline_cost = 0.5`).
+    pub baseline_cost: f32,
+    /// Weight of the entropy bonus (seed_rl: 0.0033 on its domains; eirl: 0.01, the usual
+    /// actor-critic value on classic control).
+    pub entropy_cost: f32,
+    /// Rewards are clipped to `[−max_abs_reward, max_abs_reward]` in the loss when positive
+    /// (seed_rl: 0 = off).
+    pub max_abs_reward: f32,
+    /// The inference server: unroll length T, batching, queues, gRPC limits and token.
+    pub server: ServerConfig,
+    /// gRPC address to serve on (`eirl seed serve --listen` sets it); none: in-process only.
+    pub listen: Option<String>,
+    /// Total env steps of a run (overridden by `--steps`).
+    pub total_steps: u64,
+    /// Evaluate the greedy policy (and checkpoint) every this many env steps.
+    pub eval_interval: u64,
+    /// Episodes per evaluation.
+    pub eval_episodes: usize,
+}
+
+impl Default for SeedConfig {
+    fn default() -> Self {
+        SeedConfig {
+            network: ActorCriticConfig {
+                hidden: vec![64, 64],
+                activation: Activation::Tanh,
+                policy_scale: 0.01,
+            },
+            actors: 8,
+            envs_per_actor: 4,
+            batch_size: 8,
+            learning_rate: 1e-3,
+            adam_eps: 1e-7,
+            max_grad_norm: Some(40.0),
+            discount: 0.99,
+            lambda: 1.0,
+            clip_rho_threshold: 1.0,
+            clip_pg_rho_threshold: 1.0,
+            pg_bootstrap: PgBootstrapKind::SeedRl,
+            baseline_cost: 0.5,
+            entropy_cost: 0.01,
+            max_abs_reward: 0.0,
+            server: ServerConfig::default(),
+            listen: None,
+            total_steps: 1_000_000,
+            eval_interval: 25_000,
+            eval_episodes: 20,
+        }
+    }
+}
+
+impl SeedConfig {
+    /// Checks every value; agents call it before starting threads.
+    pub fn validate(&self) -> Result<(), SeedError> {
+        let bad = |m: String| Err(SeedError::Config(m));
+        if self.actors > 0 && self.envs_per_actor == 0 {
+            return bad("envs_per_actor must be at least 1".into());
+        }
+        if self.actors == 0 && self.listen.is_none() {
+            return bad("actors = 0 needs `listen` (actors then connect over gRPC)".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size must be at least 1".into());
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad(format!(
+                "learning_rate must be positive, got {}",
+                self.learning_rate
+            ));
+        }
+        if !(self.adam_eps > 0.0 && self.adam_eps.is_finite()) {
+            return bad(format!("adam_eps must be positive, got {}", self.adam_eps));
+        }
+        if let Some(c) = self.max_grad_norm
+            && !(c > 0.0 && c.is_finite())
+        {
+            return bad(format!("max_grad_norm must be positive, got {c}"));
+        }
+        if !(0.0..=1.0).contains(&self.discount) {
+            return bad(format!("discount must be in [0, 1], got {}", self.discount));
+        }
+        if !(0.0..=1.0).contains(&self.lambda) {
+            return bad(format!("lambda must be in [0, 1], got {}", self.lambda));
+        }
+        for (name, v) in [
+            ("clip_rho_threshold", self.clip_rho_threshold),
+            ("clip_pg_rho_threshold", self.clip_pg_rho_threshold),
+        ] {
+            if v.is_nan() || v <= 0.0 {
+                return bad(format!("{name} must be positive, got {v}"));
+            }
+        }
+        for (name, v) in [
+            ("baseline_cost", self.baseline_cost),
+            ("entropy_cost", self.entropy_cost),
+            ("max_abs_reward", self.max_abs_reward),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return bad(format!("{name} must be ≥ 0, got {v}"));
+            }
+        }
+        if self.total_steps == 0 || self.eval_interval == 0 || self.eval_episodes == 0 {
+            return bad("total_steps, eval_interval and eval_episodes must be positive".into());
+        }
+        self.server.validate()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_bad_values_name_the_field() {
+        assert!(SeedConfig::default().validate().is_ok());
+        for (edit, field) in [
+            ("batch_size = 0", "batch_size"),
+            ("discount = 1.5", "discount"),
+            ("learning_rate = -1.0", "learning_rate"),
+            ("entropy_cost = -0.1", "entropy_cost"),
+            ("actors = 0", "listen"),
+            ("[server]\nunroll_len = 0", "unroll_len"),
+        ] {
+            let cfg: SeedConfig = toml::from_str(edit).expect("parses");
+            let err = cfg.validate().expect_err(edit).to_string();
+            assert!(err.contains(field), "{edit}: {err}");
+        }
+        assert!(toml::from_str::<SeedConfig>("no_such_key = 1").is_err());
+    }
+}

@@ -1,0 +1,598 @@
+//! The V-trace learner: one update from a batch of unrolls assembled by the inference server
+//! (seed_rl `agents/vtrace/learner.py`, IMPALA §4).
+//!
+//! Loss per batch, means over all `Σ T` steps:
+//! `−ρ̄^pg_s (q_s − V(x_s)) log π(a_s|x_s)` (policy gradient, advantage held fixed)
+//! `+ baseline_cost · ½ (v_s − V(x_s))²` (value) `− entropy_cost · H(π(·|x_s))`,
+//! with the V-trace targets `v_s` and advantages from `eirl-returns` (IMPALA eq. 1, Remark 2).
+
+use eirl_inference_server::{Action, Unroll};
+use eirl_models::tensor::*;
+use eirl_models::{Adam, AdamConfig, Optimizer, PolicyValueNetwork, matrix_from_slice};
+use eirl_returns::{VTraceOutMut, VTraceParams, vtrace_td_error_and_advantage_into};
+
+use crate::{SeedConfig, SeedError};
+
+/// Diagnostics of one learner update.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrainInfo {
+    /// `−mean(pg_advantage · log π(a))`.
+    pub policy_loss: f32,
+    /// `½ mean (v_s − V(x_s))²` (before the `baseline_cost` weight).
+    pub value_loss: f32,
+    /// Mean policy entropy.
+    pub entropy: f32,
+    /// Mean importance ratio `π(a|x)/μ(a|x)`: 1 when acting and learning use the same
+    /// parameters, away from 1 as the policy moves under the actors (policy lag).
+    pub mean_rho: f32,
+    /// Gradient norm before clipping.
+    pub grad_norm: f32,
+    /// Transitions in the batch.
+    pub steps: usize,
+}
+
+/// The learner's network and optimizer.
+pub struct Learner {
+    net: PolicyValueNetwork,
+    opt: Adam,
+    cfg: SeedConfig,
+}
+
+/// V-trace quantities of a batch, flat over its unrolls (`[Σ T]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Targets {
+    /// `v_s`, the value targets.
+    pub vs: Vec<f32>,
+    /// `ρ̄^pg_s (q_s − V(x_s))`.
+    pub pg_advantage: Vec<f32>,
+    /// `π(a_s|x_s) / μ(a_s|x_s)`.
+    pub rho: Vec<f32>,
+    /// `V(x_s)` under the current parameters.
+    pub values: Vec<f32>,
+    /// Mean policy entropy.
+    pub entropy: f32,
+}
+
+/// A batch flattened for the learner.
+struct Prepared {
+    n: usize,
+    obs: Vec<f32>,
+    actions: Vec<usize>,
+    mu_logp: Vec<f32>,
+    boot_rows: Vec<f32>,
+    aligned: Vec<Aligned>,
+}
+
+/// The source of `V(x_{t+1})` for one transition.
+#[derive(Clone, Copy)]
+enum Boot {
+    /// Row `t + 1` of the batch forward.
+    NextRow,
+    /// Row `k` of the bootstrap forward (an unroll's last record, or a final observation).
+    Table(usize),
+    /// A terminal transition: no bootstrap.
+    Terminal,
+}
+
+/// One step of an unroll, aligned for V-trace (rlax naming).
+struct Aligned {
+    r_t: Vec<f32>,
+    discount_t: Vec<f32>,
+    /// Where `V(x_{t+1})` comes from.
+    bootstrap: Vec<Boot>,
+    /// The step ends a segment (truncation or the unroll's end): the trace does not cross it.
+    segment_end: Vec<bool>,
+}
+
+impl Learner {
+    pub fn new(
+        obs_dim: usize,
+        num_actions: usize,
+        cfg: &SeedConfig,
+        seed: u64,
+    ) -> Result<Self, SeedError> {
+        Ok(Learner {
+            net: PolicyValueNetwork::new(obs_dim, num_actions, &cfg.network, seed)?,
+            opt: Adam::new(AdamConfig {
+                lr: cfg.learning_rate,
+                eps: cfg.adam_eps,
+                ..AdamConfig::default()
+            }),
+            cfg: cfg.clone(),
+        })
+    }
+
+    pub fn network(&self) -> &PolicyValueNetwork {
+        &self.net
+    }
+
+    pub fn network_mut(&mut self) -> &mut PolicyValueNetwork {
+        &mut self.net
+    }
+
+    fn check(&self, u: &Unroll) -> Result<(), SeedError> {
+        let (d, na) = (self.net.obs_dim(), self.net.num_actions());
+        let n = u.len + 1;
+        let bad = |m: String| Err(SeedError::Unroll(format!("env {}: {m}", u.env_id)));
+        if u.len == 0 {
+            return bad("an unroll needs at least one transition".into());
+        }
+        if u.obs_dim != d || u.obs.len() != n * d {
+            return bad(format!(
+                "observations of width {} (expected {d})",
+                u.obs_dim
+            ));
+        }
+        if u.aux_dim != 1 || u.aux.len() != n {
+            return bad(format!(
+                "behaviour log-probabilities of width {} (expected 1)",
+                u.aux_dim
+            ));
+        }
+        if u.actions.len() != n
+            || u.rewards.len() != n
+            || u.terminated.len() != n
+            || u.truncated.len() != n
+            || u.final_obs.len() != n
+        {
+            return bad(format!("per-record arrays are not {n} long"));
+        }
+        for a in &u.actions {
+            match a {
+                Action::Discrete(i) if (0..na as i64).contains(i) => {}
+                other => return bad(format!("action {other:?} outside 0..{na}")),
+            }
+        }
+        for (i, f) in u.final_obs.iter().enumerate() {
+            if let Some(f) = f
+                && f.len() != d
+            {
+                return bad(format!("final observation {i} has width {}", f.len()));
+            }
+        }
+        if u.rewards.iter().chain(&u.aux).any(|v| !v.is_finite()) {
+            return bad("non-finite reward or behaviour log-probability".into());
+        }
+        Ok(())
+    }
+
+    /// Aligns one unroll: transition `t` uses records `t` (state, action, μ) and `t + 1`
+    /// (reward, flags). Termination zeroes the discount; truncation bootstraps from the final
+    /// observation (row `final_rows[k]` of the bootstrap table) and ends the trace.
+    fn align(&self, u: &Unroll, boot_rows: &mut Vec<f32>) -> Aligned {
+        let d = self.net.obs_dim();
+        let gamma = self.cfg.discount;
+        let clip = self.cfg.max_abs_reward;
+        let mut a = Aligned {
+            r_t: Vec::with_capacity(u.len),
+            discount_t: Vec::with_capacity(u.len),
+            bootstrap: Vec::with_capacity(u.len),
+            segment_end: Vec::with_capacity(u.len),
+        };
+        for t in 0..u.len {
+            let next = t + 1;
+            let r = u.rewards[next];
+            a.r_t
+                .push(if clip > 0.0 { r.clamp(-clip, clip) } else { r });
+            let last = next == u.len;
+            if u.terminated[next] {
+                a.discount_t.push(0.0);
+                a.bootstrap.push(Boot::Terminal);
+                a.segment_end.push(last);
+            } else if u.truncated[next] {
+                // The final observation, when the actor sent it; otherwise the reset observation
+                // is all there is, and bootstrapping from it is the best estimate left.
+                let row = u.final_obs[next]
+                    .as_deref()
+                    .unwrap_or_else(|| u.obs_at(next));
+                a.discount_t.push(gamma);
+                a.bootstrap.push(Boot::Table(boot_rows.len() / d));
+                boot_rows.extend_from_slice(row);
+                a.segment_end.push(true);
+            } else if last {
+                a.discount_t.push(gamma);
+                a.bootstrap.push(Boot::Table(boot_rows.len() / d));
+                boot_rows.extend_from_slice(u.obs_at(next));
+                a.segment_end.push(true);
+            } else {
+                a.discount_t.push(gamma);
+                a.bootstrap.push(Boot::NextRow);
+                a.segment_end.push(false);
+            }
+        }
+        a
+    }
+
+    /// Flattens a batch of unrolls: observations `[Σ T, obs_dim]`, actions, `log μ`, and the
+    /// V-trace alignment of each unroll (with the rows needing a bootstrap forward).
+    fn prepare(&self, unrolls: &[Unroll]) -> Result<Prepared, SeedError> {
+        if unrolls.is_empty() {
+            return Err(SeedError::Unroll(
+                "an update needs at least one unroll".into(),
+            ));
+        }
+        for u in unrolls {
+            self.check(u)?;
+        }
+        let d = self.net.obs_dim();
+        let n: usize = unrolls.iter().map(|u| u.len).sum();
+        let mut p = Prepared {
+            n,
+            obs: Vec::with_capacity(n * d),
+            actions: Vec::with_capacity(n),
+            mu_logp: Vec::with_capacity(n),
+            boot_rows: Vec::new(),
+            aligned: Vec::with_capacity(unrolls.len()),
+        };
+        for u in unrolls {
+            p.obs.extend_from_slice(&u.obs[..u.len * d]);
+            for t in 0..u.len {
+                if let Action::Discrete(i) = u.actions[t] {
+                    p.actions.push(i as usize);
+                }
+                p.mu_logp.push(u.aux[t]);
+            }
+            let al = self.align(u, &mut p.boot_rows);
+            p.aligned.push(al);
+        }
+        Ok(p)
+    }
+
+    /// V-trace targets `v_s`, advantages and ratios of a batch under the current parameters,
+    /// flat over the unrolls in order (`[Σ T]`).
+    pub fn targets(&self, unrolls: &[Unroll]) -> Result<Targets, SeedError> {
+        let p = self.prepare(unrolls)?;
+        let (logits, values) = self.net.logits_and_values(&p.obs, p.n)?;
+        self.compute_targets(&p, &logits, &values)
+    }
+
+    /// Host side of an update: `ρ_s = π/μ` and the V-trace targets / advantages, segment by
+    /// segment (a segment ends at a truncation or at the unroll's end).
+    fn compute_targets(
+        &self,
+        p: &Prepared,
+        logits: &[f32],
+        values: &[f32],
+    ) -> Result<Targets, SeedError> {
+        let (d, na, n) = (self.net.obs_dim(), self.net.num_actions(), p.n);
+        let boot_values = if p.boot_rows.is_empty() {
+            Vec::new()
+        } else {
+            self.net
+                .logits_and_values(&p.boot_rows, p.boot_rows.len() / d)?
+                .1
+        };
+        let mut rho = Vec::with_capacity(n);
+        let mut entropy = 0.0f64;
+        for (row, &a) in logits.chunks_exact(na).zip(&p.actions) {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let lse = max + row.iter().map(|l| (l - max).exp()).sum::<f32>().ln();
+            let logp = row[a] - lse;
+            let i = rho.len();
+            rho.push((logp - p.mu_logp[i]).exp());
+            entropy -= row
+                .iter()
+                .map(|l| {
+                    let lp = f64::from(l - lse);
+                    lp.exp() * lp
+                })
+                .sum::<f64>();
+        }
+        let params = VTraceParams {
+            lambda: self.cfg.lambda,
+            clip_rho_threshold: self.cfg.clip_rho_threshold,
+            clip_pg_rho_threshold: self.cfg.clip_pg_rho_threshold,
+            alpha: 1.0,
+            pg_bootstrap: self.cfg.pg_bootstrap.into(),
+        };
+        let mut vs = vec![0.0f32; n];
+        let mut adv = vec![0.0f32; n];
+        let mut q = vec![0.0f32; n];
+        let mut v_t = vec![0.0f32; n];
+        let mut offset = 0;
+        for al in &p.aligned {
+            let len = al.r_t.len();
+            for t in 0..len {
+                v_t[offset + t] = match al.bootstrap[t] {
+                    Boot::Table(k) => boot_values[k],
+                    Boot::Terminal => 0.0,
+                    Boot::NextRow => values[offset + t + 1],
+                };
+            }
+            let mut start = 0;
+            for t in 0..len {
+                if al.segment_end[t] || t + 1 == len {
+                    let (a, b) = (offset + start, offset + t + 1);
+                    vtrace_td_error_and_advantage_into(
+                        &values[a..b],
+                        &v_t[a..b],
+                        &al.r_t[start..=t],
+                        &al.discount_t[start..=t],
+                        &rho[a..b],
+                        &params,
+                        VTraceOutMut {
+                            errors: &mut vs[a..b],
+                            pg_advantage: &mut adv[a..b],
+                            q_estimate: &mut q[a..b],
+                        },
+                    )?;
+                    start = t + 1;
+                }
+            }
+            offset += len;
+        }
+        for (target, v) in vs.iter_mut().zip(values) {
+            *target += v; // errors + V(x_s) = v_s
+        }
+        if vs.iter().chain(&adv).any(|v| !v.is_finite()) {
+            return Err(eirl_models::ModelError::NonFinite("V-trace target").into());
+        }
+        Ok(Targets {
+            vs,
+            pg_advantage: adv,
+            rho,
+            values: values.to_vec(),
+            entropy: (entropy / n as f64) as f32,
+        })
+    }
+
+    /// One Adam step on a batch of unrolls.
+    pub fn update(&mut self, unrolls: &[Unroll]) -> Result<TrainInfo, SeedError> {
+        let p = self.prepare(unrolls)?;
+        let (d, n) = (self.net.obs_dim(), p.n);
+        let dev = self.net.device().clone();
+        let x = matrix_from_slice(&dev, &p.obs, n, d)?;
+        let (logits, values) = self.net.forward(x.leaky_trace());
+        let Targets {
+            vs,
+            pg_advantage: adv,
+            rho,
+            values: v_host,
+            entropy,
+        } = self.compute_targets(&p, &logits.as_vec(), &values.as_vec())?;
+        let actions = p.actions;
+        let nf = n as f32;
+        let value_loss_host = 0.5
+            * vs.iter()
+                .zip(&v_host)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f32>()
+            / nf;
+        // Value: baseline_cost · ½ mean (v_s − V(x_s))².
+        let targets = dev.tensor_from_vec(vs, (n, 1));
+        let value_loss =
+            (values - targets).square().mean::<Rank0, _>() * (0.5 * self.cfg.baseline_cost);
+        let (value_loss, tape) = value_loss.split_tape();
+        // Policy: −mean(adv · log π(a)) − entropy_cost · mean H(π).
+        let (logp, tape) = logits.put_tape(tape).log_softmax::<Axis<1>>().split_tape();
+        let idx = dev.tensor_from_vec(actions, (n,));
+        let adv_t = dev.tensor_from_vec(adv.iter().map(|a| -a / nf).collect(), (n,));
+        let pg = (logp.clone().put_tape(tape).select(idx) * adv_t).sum::<Rank0, _>();
+        let policy_loss_host = pg.array();
+        let (pg, tape) = pg.split_tape();
+        let p = logp.clone().put_tape(tape).exp();
+        let neg_entropy = (p * logp).sum::<Rank0, _>() * (1.0 / nf);
+        let loss = neg_entropy * self.cfg.entropy_cost + pg + value_loss;
+        if !loss.array().is_finite() {
+            return Err(eirl_models::ModelError::NonFinite("V-trace loss").into());
+        }
+        let mut grads = loss.backward();
+        let grad_norm = self
+            .opt
+            .step(&mut self.net, &mut grads, self.cfg.max_grad_norm)?;
+        Ok(TrainInfo {
+            policy_loss: policy_loss_host,
+            value_loss: value_loss_host,
+            entropy,
+            mean_rho: rho.iter().sum::<f32>() / nf,
+            grad_norm,
+            steps: n,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eirl_models::Categorical;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    const D: usize = 3;
+    const NA: usize = 2;
+
+    fn learner(cfg: &SeedConfig) -> Learner {
+        Learner::new(D, NA, cfg, 7).expect("learner")
+    }
+
+    /// A T-step unroll with random observations, actions and rewards; `aux` holds the learner's
+    /// own log π(a|x), so the batch is on-policy (ρ = 1).
+    fn unroll(l: &Learner, t: usize, rng: &mut ChaCha8Rng) -> Unroll {
+        let n = t + 1;
+        let obs: Vec<f32> = (0..n * D).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let actions: Vec<usize> = (0..n).map(|_| rng.gen_range(0..NA)).collect();
+        let logits = l.network().logits(&obs, n).expect("logits");
+        let aux = logits
+            .chunks(NA)
+            .zip(&actions)
+            .map(|(row, &a)| Categorical::probs(row)[a].ln())
+            .collect();
+        let mut rewards: Vec<f32> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        rewards[0] = 0.0;
+        Unroll {
+            env_id: 1,
+            len: t,
+            obs_dim: D,
+            aux_dim: 1,
+            state_dim: 0,
+            obs,
+            actions: actions
+                .iter()
+                .map(|&a| Action::Discrete(a as i64))
+                .collect(),
+            aux,
+            rewards,
+            terminated: vec![false; n],
+            truncated: vec![false; n],
+            final_obs: vec![None; n],
+            initial_state: Vec::new(),
+        }
+    }
+
+    fn value(l: &Learner, row: &[f32]) -> f32 {
+        l.network().logits_and_values(row, 1).expect("value").1[0]
+    }
+
+    /// `v_s` by the definition at λ = 1, ρ = 1: the discounted rewards up to the segment's end,
+    /// plus the discounted bootstrap value there (0 after termination).
+    fn naive_vs(l: &Learner, u: &Unroll, gamma: f32) -> Vec<f32> {
+        (0..u.len)
+            .map(|s| {
+                let (mut g, mut k) = (0.0f32, 1.0f32);
+                for t in s..u.len {
+                    let next = t + 1;
+                    g += k * u.rewards[next];
+                    if u.terminated[next] {
+                        return g;
+                    }
+                    k *= gamma;
+                    if u.truncated[next] {
+                        let f = u.final_obs[next].as_deref().expect("final obs");
+                        return g + k * value(l, f);
+                    }
+                }
+                g + k * value(l, u.obs_at(u.len))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn on_policy_targets_are_bootstrapped_returns_cut_at_episode_ends() {
+        let cfg = SeedConfig::default();
+        let l = learner(&cfg);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let plain = unroll(&l, 6, &mut rng);
+        let mut terminated = unroll(&l, 6, &mut rng);
+        terminated.terminated[3] = true;
+        let mut truncated = unroll(&l, 6, &mut rng);
+        truncated.truncated[2] = true;
+        // The final observation differs from the reset observation stored in obs[2].
+        truncated.final_obs[2] = Some(vec![0.9, -0.8, 0.7]);
+        let batch = [plain, terminated, truncated];
+        let t = l.targets(&batch).expect("targets");
+        assert!(t.rho.iter().all(|r| (r - 1.0).abs() < 1e-4), "{:?}", t.rho);
+        let mut offset = 0;
+        for u in &batch {
+            let want = naive_vs(&l, u, cfg.discount);
+            for (s, w) in want.iter().enumerate() {
+                let got = t.vs[offset + s];
+                assert!((got - w).abs() < 1e-4, "step {s}: {got} vs {w}");
+                // λ = 1, ρ = 1: the advantage is q_s − V(x_s) with q_s = r + γ v_{s+1}.
+                let v = t.values[offset + s];
+                let next = s + 1;
+                let q = if u.terminated[next] {
+                    u.rewards[next]
+                } else if next < u.len && !u.truncated[next] {
+                    u.rewards[next] + cfg.discount * t.vs[offset + next]
+                } else {
+                    continue;
+                };
+                let adv = t.pg_advantage[offset + s];
+                assert!((adv - (q - v)).abs() < 1e-4, "adv {s}: {adv} vs {}", q - v);
+            }
+            offset += u.len;
+        }
+    }
+
+    #[test]
+    fn truncation_does_not_leak_the_next_episode() {
+        let cfg = SeedConfig::default();
+        let l = learner(&cfg);
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut u = unroll(&l, 5, &mut rng);
+        u.truncated[3] = true;
+        u.final_obs[3] = Some(vec![0.1, 0.2, 0.3]);
+        let before = l.targets(std::slice::from_ref(&u)).expect("targets");
+        // Rewards after the truncation belong to the next episode.
+        u.rewards[4] += 10.0;
+        u.rewards[5] -= 7.0;
+        let after = l.targets(std::slice::from_ref(&u)).expect("targets");
+        assert_eq!(before.vs[..3], after.vs[..3]);
+        assert!((before.vs[3] - after.vs[3]).abs() > 1.0);
+    }
+
+    #[test]
+    fn off_policy_ratios_are_clipped_in_the_targets() {
+        let cfg = SeedConfig::default();
+        let l = learner(&cfg);
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let mut u = unroll(&l, 4, &mut rng);
+        // A behaviour policy that made these actions 10× less likely: ρ = 10, clipped to 1.
+        for a in &mut u.aux {
+            *a -= 10f32.ln();
+        }
+        let off = l.targets(std::slice::from_ref(&u)).expect("targets");
+        assert!(off.rho.iter().all(|r| (r - 10.0).abs() < 1e-3));
+        for a in &mut u.aux {
+            *a += 10f32.ln();
+        }
+        let on = l.targets(std::slice::from_ref(&u)).expect("targets");
+        for (a, b) in off.vs.iter().zip(&on.vs) {
+            assert!(
+                (a - b).abs() < 1e-4,
+                "ρ̄ = 1 clips ρ = 10 to the on-policy target"
+            );
+        }
+    }
+
+    #[test]
+    fn updates_fit_the_value_targets() {
+        let cfg = SeedConfig {
+            entropy_cost: 0.0,
+            ..SeedConfig::default()
+        };
+        let mut l = learner(&cfg);
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let batch: Vec<Unroll> = (0..4).map(|_| unroll(&l, 8, &mut rng)).collect();
+        let first = l.update(&batch).expect("update");
+        let mut last = first;
+        for _ in 0..300 {
+            last = l.update(&batch).expect("update");
+        }
+        assert!(first.value_loss > 0.0 && first.steps == 32);
+        assert!(
+            last.value_loss < 0.3 * first.value_loss,
+            "value loss {} → {}",
+            first.value_loss,
+            last.value_loss
+        );
+    }
+
+    #[test]
+    fn malformed_unrolls_are_errors() {
+        let l = learner(&SeedConfig::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let good = unroll(&l, 3, &mut rng);
+        let mut bad_action = good.clone();
+        bad_action.actions[1] = Action::Discrete(5);
+        let mut bad_aux = good.clone();
+        bad_aux.aux_dim = 2;
+        let mut bad_obs = good.clone();
+        bad_obs.obs.pop();
+        let mut nan = good.clone();
+        nan.rewards[2] = f32::NAN;
+        for (name, u) in [
+            ("action", bad_action),
+            ("aux", bad_aux),
+            ("obs", bad_obs),
+            ("nan", nan),
+        ] {
+            assert!(
+                matches!(l.targets(&[u]), Err(SeedError::Unroll(_))),
+                "{name}"
+            );
+        }
+        assert!(l.targets(&[]).is_err());
+        assert!(l.targets(&[good]).is_ok());
+    }
+}

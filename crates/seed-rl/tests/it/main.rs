@@ -1,0 +1,78 @@
+//! The SEED agent end to end in one process: actor threads, the inference server and the
+//! V-trace learner together.
+
+use eirl_seed_rl::{SeedConfig, SeedRl};
+
+/// Random CartPole-v1 play scores about 22.
+#[test]
+fn learns_cartpole_in_process() {
+    let cfg = SeedConfig {
+        actors: 4,
+        envs_per_actor: 4,
+        ..SeedConfig::default()
+    };
+    let mut agent = SeedRl::new("CartPole-v1", cfg, 0).expect("agent");
+    let mut best = f64::NEG_INFINITY;
+    let mut next_eval = 25_000;
+    let mut mean_rho_off = false;
+    while agent.env_steps() < 250_000 {
+        let info = agent.step().expect("step");
+        let t = info.train.expect("an update");
+        assert!(t.value_loss.is_finite() && t.policy_loss.is_finite());
+        mean_rho_off |= (t.mean_rho - 1.0).abs() > 1e-4;
+        if agent.env_steps() >= next_eval {
+            best = best.max(agent.evaluate(10, 1_000_000).expect("eval").mean());
+            next_eval += 25_000;
+        }
+    }
+    let stats = agent.server_stats().expect("started");
+    assert!(
+        best >= 150.0,
+        "best greedy evaluation {best} after {} steps",
+        agent.env_steps()
+    );
+    // The actors act while the learner trains: batches hold several envs, and the policy
+    // that acted is sometimes older than the one learning (ρ ≠ 1).
+    assert!(stats.mean_batch_size > 1.0, "{stats:?}");
+    assert!(mean_rho_off, "the learner never saw a policy lag");
+    assert!(agent.actor_steps() >= agent.env_steps());
+    agent.shutdown();
+}
+
+#[test]
+fn continuous_envs_and_bad_configs_are_errors() {
+    assert!(SeedRl::new("Pendulum-v1", SeedConfig::default(), 0).is_err());
+    assert!(SeedRl::new("NoSuchEnv-v0", SeedConfig::default(), 0).is_err());
+    let cfg = SeedConfig {
+        listen: Some("not an address".into()),
+        ..SeedConfig::default()
+    };
+    let err = SeedRl::new("CartPole-v1", cfg, 0).err().expect("error");
+    assert!(err.to_string().contains("not an address"), "{err}");
+}
+
+#[test]
+fn checkpoints_restore_the_policy_and_counters() {
+    let cfg = SeedConfig {
+        actors: 1,
+        envs_per_actor: 2,
+        batch_size: 2,
+        ..SeedConfig::default()
+    };
+    let mut a = SeedRl::new("CartPole-v1", cfg.clone(), 1).expect("agent");
+    for _ in 0..20 {
+        a.step().expect("step");
+    }
+    let ck = a.checkpoint();
+    let obs = [0.01f32, 0.02, -0.03, 0.04, 0.1, -0.2, 0.05, 0.3];
+    let mut b = SeedRl::new("CartPole-v1", cfg, 2).expect("agent");
+    b.restore(&ck).expect("restore");
+    assert_eq!((b.env_steps(), b.updates()), (a.env_steps(), a.updates()));
+    assert_eq!(
+        format!("{:?}", b.greedy_actions(&obs, 2).expect("act")),
+        format!("{:?}", a.greedy_actions(&obs, 2).expect("act"))
+    );
+    // Training continues from the restored counters.
+    b.step().expect("step");
+    assert!(b.env_steps() > a.env_steps());
+}

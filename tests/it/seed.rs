@@ -1,0 +1,210 @@
+//! SEED RL across real processes over loopback gRPC: actors that start before the learner,
+//! an actor killed mid-run, a replacement actor, and a learner restarted with `--resume`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn spawn(args: &[&str], cwd: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_eirl"))
+        .args(args)
+        .current_dir(cwd)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn eirl")
+}
+
+fn actor(addr: &str, cwd: &Path) -> Child {
+    spawn(
+        &[
+            "seed",
+            "actor",
+            "--connect",
+            addr,
+            "--envs",
+            "4",
+            "--give-up-after",
+            "60",
+        ],
+        cwd,
+    )
+}
+
+/// Streams a child's stderr lines into a channel (the learner logs its evaluations there).
+fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let err = child.stderr.take().expect("piped stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_for(rx: &mpsc::Receiver<String>, needle: &str, log: &mut Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            let hit = line.contains(needle);
+            log.push(line);
+            if hit {
+                return;
+            }
+        }
+    }
+    panic!("no `{needle}` within 120 s:\n{}", log.join("\n"));
+}
+
+/// Waits for the learner to finish; returns its stdout and remaining stderr.
+fn finish(mut child: Child, rx: &mpsc::Receiver<String>, log: &mut Vec<String>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        log.extend(rx.try_iter());
+        match child.try_wait().expect("wait") {
+            Some(status) => {
+                let mut out = String::new();
+                if let Some(mut so) = child.stdout.take() {
+                    std::io::Read::read_to_string(&mut so, &mut out).expect("stdout");
+                }
+                std::thread::sleep(Duration::from_millis(100));
+                log.extend(rx.try_iter());
+                assert!(
+                    status.success(),
+                    "learner failed:\n{out}\n{}",
+                    log.join("\n")
+                );
+                return out;
+            }
+            None if Instant::now() > deadline => {
+                let _ = child.kill();
+                panic!("learner still running after 300 s:\n{}", log.join("\n"));
+            }
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+fn stat(summary: &str, key: &str) -> f64 {
+    summary
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {summary}"))
+}
+
+#[test]
+fn seed_over_grpc_survives_actor_faults_and_resumes() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("seed.toml"),
+        "eval_interval = 20000\neval_episodes = 3\n",
+    )
+    .expect("cfg");
+    let addr = format!("127.0.0.1:{}", free_port());
+    // An actor that starts before the learner keeps retrying instead of exiting.
+    let mut early = actor(&addr, dir);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        early.try_wait().expect("wait").is_none(),
+        "the early actor gave up"
+    );
+    let mut serve = spawn(
+        &[
+            "seed",
+            "serve",
+            "--listen",
+            &addr,
+            "--steps",
+            "200000",
+            "--config",
+            "seed.toml",
+            "--out",
+            "runs",
+        ],
+        dir,
+    );
+    let rx = stderr_lines(&mut serve);
+    let mut log = Vec::new();
+    let mut doomed = actor(&addr, dir);
+    wait_for(&rx, "step 2", &mut log); // the first evaluation, near 20k steps
+    // Killed mid-run (SIGKILL: no goodbye): its envs' partial unrolls are dropped and its slots
+    // freed; a replacement connects and the learner keeps training.
+    doomed.kill().expect("kill");
+    let _ = doomed.wait();
+    let replacement = actor(&addr, dir);
+    let out = finish(serve, &rx, &mut log);
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("inference server:"))
+        .unwrap_or_else(|| panic!("no server summary in {out}"));
+    assert!(out.contains("done: "), "{out}");
+    assert!(stat(summary, "dropped_partial_unrolls") >= 1.0, "{summary}");
+    // Both live actors' requests share forwards.
+    assert!(stat(summary, "mean_batch") > 4.0, "{summary}");
+    assert!(
+        (stat(summary, "active_slots") - 8.0).abs() < 0.5,
+        "{summary}"
+    );
+    let evals = log.iter().filter(|l| l.contains(": eval mean")).count();
+    assert!(evals >= 5, "{}", log.join("\n"));
+    let run = super::only_run_dir(&dir.join("runs"));
+    assert!(run.join("checkpoints/latest.safetensors").is_file());
+    // The actors outlive the learner and reconnect when it comes back with --resume.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        early.try_wait().expect("wait").is_none(),
+        "an actor exited with the learner"
+    );
+    let mut resumed = spawn(
+        &[
+            "seed",
+            "serve",
+            "--listen",
+            &addr,
+            "--resume",
+            run.to_str().expect("utf8"),
+            "--steps",
+            "260000",
+        ],
+        dir,
+    );
+    let rx = stderr_lines(&mut resumed);
+    let mut log = Vec::new();
+    let out = finish(resumed, &rx, &mut log);
+    assert!(
+        log.iter().any(|l| l.contains("resumed")),
+        "{}",
+        log.join("\n")
+    );
+    // It continued from the checkpoint (≥ 200k) rather than from zero.
+    let done = out
+        .lines()
+        .find(|l| l.starts_with("done: "))
+        .expect("done line");
+    let steps: u64 = done
+        .trim_start_matches("done: ")
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("steps");
+    assert!(steps <= 80_000, "{done}");
+    for mut a in [early, replacement] {
+        let _ = a.kill();
+        let _ = a.wait();
+    }
+}
