@@ -8,6 +8,7 @@ mod criterion;
 mod machine;
 mod report;
 mod repro;
+mod repro_seed;
 mod rlax;
 
 use anyhow::Result;

@@ -16,7 +16,12 @@ use crate::cmd::{cargo, run_streaming, workspace_root};
 type Reproduction = fn() -> Result<()>;
 
 /// Every reproduction, by the name used on the command line.
-const REPRODUCTIONS: &[(&str, Reproduction)] = &[("dqn", dqn), ("acer", acer), ("gail", gail)];
+const REPRODUCTIONS: &[(&str, Reproduction)] = &[
+    ("dqn", dqn),
+    ("acer", acer),
+    ("gail", gail),
+    ("seed", crate::repro_seed::seed),
+];
 
 pub fn run(paper: &str) -> Result<()> {
     match REPRODUCTIONS.iter().find(|(name, _)| *name == paper) {
@@ -29,25 +34,25 @@ pub fn run(paper: &str) -> Result<()> {
 }
 
 /// One finished training run, summarised from its `metrics.csv`.
-struct RunSummary {
-    seed: u64,
-    eval: Vec<(f64, f64)>,
-    wall_s: f64,
+pub(crate) struct RunSummary {
+    pub seed: u64,
+    pub eval: Vec<(f64, f64)>,
+    pub wall_s: f64,
 }
 
 impl RunSummary {
-    fn first_reaching(&self, target: f64) -> Option<f64> {
+    pub fn first_reaching(&self, target: f64) -> Option<f64> {
         self.eval
             .iter()
             .find(|(_, v)| *v >= target)
             .map(|(s, _)| *s)
     }
-    fn final_eval(&self) -> f64 {
+    pub fn final_eval(&self) -> f64 {
         self.eval.last().map_or(f64::NAN, |(_, v)| *v)
     }
 }
 
-fn build_eirl(root: &Path) -> Result<PathBuf> {
+pub(crate) fn build_eirl(root: &Path) -> Result<PathBuf> {
     run_streaming(cargo().args(["build", "--release", "-p", "eirl"]))?;
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
@@ -55,7 +60,13 @@ fn build_eirl(root: &Path) -> Result<PathBuf> {
 }
 
 /// Trains one seed into its own folder under `out` and reads back its evaluation curve.
-fn train(eirl: &Path, algo: &str, env: &str, seed: u64, out: &Path) -> Result<RunSummary> {
+pub(crate) fn train(
+    eirl: &Path,
+    algo: &str,
+    env: &str,
+    seed: u64,
+    out: &Path,
+) -> Result<RunSummary> {
     train_with(eirl, algo, env, seed, out, &[])
 }
 
@@ -86,12 +97,12 @@ fn train_with(
     .arg(&dir)
     .args(extra);
     run_streaming(&mut cmd)?;
-    let wall_s = started.elapsed().as_secs_f64();
-    let run = std::fs::read_dir(&dir)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.is_dir())
-        .with_context(|| format!("no run directory in {}", dir.display()))?;
+    summarize(&dir, seed, started.elapsed().as_secs_f64())
+}
+
+/// Reads the evaluation curve of the single run under `dir`.
+pub(crate) fn summarize(dir: &Path, seed: u64, wall_s: f64) -> Result<RunSummary> {
+    let run = run_dir_in(dir)?;
     let rows = eirl_runlog::read_metrics(&run.join(eirl_runlog::METRICS_FILE))?;
     Ok(RunSummary {
         seed,

@@ -1,0 +1,146 @@
+//! `cargo xtask repro seed`: SEED RL's acceptance run (issue #5) — CartPole-v1 to an evaluation
+//! mean ≥ 475 within 1M env steps, 3 seeds, once with actor threads in the learner's process
+//! (`eirl train seed --actors 8 --envs-per-actor 4`) and once with 4 actor processes over
+//! loopback gRPC (`eirl seed serve` + `eirl seed actor --envs 8`).
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::cmd::{run_streaming, workspace_root};
+use crate::repro::{RunSummary, build_eirl, summarize, train};
+
+const ENV: &str = "CartPole-v1";
+const TARGET: f64 = 475.0;
+const SEEDS: u64 = 3;
+const ACTOR_PROCESSES: usize = 4;
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Kills the actor processes when the learner is done (or when anything fails).
+struct Actors(Vec<Child>);
+
+impl Drop for Actors {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// One seed with the learner serving gRPC and `ACTOR_PROCESSES` actor processes.
+fn over_grpc(eirl: &Path, seed: u64, out: &Path) -> Result<RunSummary> {
+    let dir = out.join(format!("{ENV}-grpc-seed{seed}"));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    let addr = format!("127.0.0.1:{}", free_port()?);
+    let started = Instant::now();
+    let mut serve = Command::new(eirl);
+    serve
+        .args(["seed", "serve", "--listen", &addr, "--env", ENV])
+        .args(["--seed", &seed.to_string(), "--out"])
+        .arg(&dir);
+    let mut actors = Actors(Vec::new());
+    // The actors start first and retry until the learner listens.
+    for i in 0..ACTOR_PROCESSES {
+        let child = Command::new(eirl)
+            .args([
+                "seed",
+                "actor",
+                "--connect",
+                &addr,
+                "--env",
+                ENV,
+                "--envs",
+                "8",
+            ])
+            .args(["--seed", &(seed * 1000 + i as u64 * 100).to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting an actor process")?;
+        actors.0.push(child);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    run_streaming(&mut serve)?;
+    drop(actors);
+    summarize(&dir, seed, started.elapsed().as_secs_f64())
+}
+
+/// The median of the steps at which each seed first reached the target, a seed that never did
+/// counting as infinitely late; `None` when the median seed never reached it.
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().filter(|m| m.is_finite())
+}
+
+pub fn seed() -> Result<()> {
+    let root = workspace_root();
+    let eirl = build_eirl(&root)?;
+    let out_runs = root.join("runs").join("repro-seed");
+    let docs = root.join("docs").join("results").join("seed");
+    std::fs::create_dir_all(&docs)?;
+    let mut table = String::from(
+        "# SEED RL reproduction (`cargo xtask repro seed`)\n\n\
+         CartPole-v1, V-trace learner with central batched inference, default config \
+         (`eirl-seed-rl`'s `SeedConfig`: 1M env steps, 8 unrolls of 20 per update, Adam 1e-3), \
+         greedy evaluation over 20 episodes every 25k steps. *in-process*: `eirl train seed \
+         --actors 8 --envs-per-actor 4`; *gRPC*: `eirl seed serve` with 4 `eirl seed actor \
+         --envs 8` processes over loopback. Target: evaluation mean ≥ 475 within 1M steps \
+         (median of 3 seeds).\n\n\
+         | mode | seed | first step reaching 475 | final eval | wall-clock (s) | env steps/s |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for mode in ["in-process", "gRPC"] {
+        let mut series = Vec::new();
+        let mut firsts = Vec::new();
+        for seed in 0..SEEDS {
+            let s = match mode {
+                "in-process" => train(&eirl, "seed", ENV, seed, &out_runs)?,
+                _ => over_grpc(&eirl, seed, &out_runs)?,
+            };
+            let first = s.first_reaching(TARGET);
+            firsts.push(first.unwrap_or(f64::INFINITY));
+            let steps = s.eval.last().map_or(0.0, |(x, _)| *x);
+            writeln!(
+                table,
+                "| {mode} | {} | {} | {:.1} | {:.1} | {:.0} |",
+                s.seed,
+                first.map_or("not reached".to_string(), |f| format!("{f:.0}")),
+                s.final_eval(),
+                s.wall_s,
+                steps / s.wall_s
+            )?;
+            series.push((format!("{mode} seed {}", s.seed), s.eval));
+        }
+        let med = median(firsts);
+        writeln!(
+            table,
+            "| {mode} | **median** | **{}** | | | |",
+            med.map_or("not reached by the median seed".to_string(), |m| format!(
+                "{m:.0}"
+            ))
+        )?;
+        let file = if mode == "gRPC" { "grpc" } else { "in-process" };
+        eirl_runlog::plot_curves(
+            &series,
+            &docs.join(format!("{ENV}-{file}.png")),
+            &format!("SEED RL ({mode}) on {ENV}: evaluation mean return"),
+            "env steps",
+            "eval mean return",
+        )?;
+    }
+    eirl_runlog::atomic_write(&docs.join("README.md"), table.as_bytes())?;
+    println!("{table}");
+    println!("wrote {}", docs.display());
+    Ok(())
+}
