@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod python_actor;
 mod seed;
 
 fn eirl(args: &[&str], cwd: &Path) -> Output {
