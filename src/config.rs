@@ -24,6 +24,11 @@ const PRESETS: &[(&str, &str, &str)] = &[
         include_str!("../configs/acer/Pendulum-v1.toml"),
     ),
     (
+        "acer",
+        "Acrobot-v1",
+        include_str!("../configs/acer/Acrobot-v1.toml"),
+    ),
+    (
         "gail",
         "Acrobot-v1",
         include_str!("../configs/gail/Acrobot-v1.toml"),
