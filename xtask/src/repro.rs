@@ -187,8 +187,11 @@ fn acer() -> Result<()> {
     ];
     let mut table = String::from(
         "# ACER reproduction in miniature (`cargo xtask repro acer`)\n\n\
-         Defaults = the paper's / openai baselines' (`crates/acer/src/config.rs`); one setting \
-         changed per row. Greedy evaluation over 20 episodes every 10k steps; seeds 0/1/2.\n\n\
+         CartPole-v1: the paper's / openai baselines' defaults (`crates/acer/src/config.rs`); \
+         Acrobot-v1: the shipped preset `configs/acer/Acrobot-v1.toml` (SB2 zoo: 16 envs, \
+         ent_coef 0, linear lr decay, rewards × 0.04 in place of the zoo's VecNormalize; with \
+         unscaled rewards every run stays at −500). One setting changed per row. Greedy \
+         evaluation over 20 episodes every 10k steps; seeds 0/1/2.\n\n\
          | env | variant | steps to reach target (per seed) | final eval (per seed) | wall-clock (s, per seed) |\n\
          |---|---|---|---|---|\n",
     );

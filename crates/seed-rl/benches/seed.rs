@@ -6,7 +6,8 @@
 //! actor thread per env), four modes run for a fixed time each:
 //! - `raw`: batched forwards of all envs' rows with no transport (the limit);
 //! - `per-actor`: each actor owns a model copy (synced from the learner's every 100 steps) and
-//!   runs batch-1 forwards;
+//!   runs batch-1 forwards; measured twice — matmuls on dfdx's shared rayon pool, and each actor
+//!   on its own single thread (as an IMPALA actor process) — and the faster is reported;
 //! - `central`: actors send to the in-process inference server (crossbeam channels);
 //! - `grpc`: actors send to the same server over loopback gRPC (one stream each).
 //!
@@ -132,7 +133,9 @@ fn raw(h: usize, envs: usize, secs: Duration) -> Cell {
 }
 
 /// Runs `envs` actor threads calling `act` until time is up; returns the merged cell.
-fn run_actors<F>(envs: usize, secs: Duration, make: F) -> Cell
+/// With `single_threaded`, each actor thread runs its whole loop inside its own one-thread
+/// rayon pool, so dfdx's matmul inside it does not fan out to the shared pool.
+fn run_actors<F>(envs: usize, secs: Duration, single_threaded: bool, make: F) -> Cell
 where
     F: Fn(usize) -> Box<dyn FnMut(u64) + Send> + Sync,
 {
@@ -144,17 +147,28 @@ where
                 let mut act = make(i);
                 let (stop, measuring) = (stop.clone(), measuring.clone());
                 s.spawn(move || {
-                    let (mut lat, mut n, mut step) = (Vec::new(), 0u64, 0u64);
-                    while !stop.load(Ordering::Relaxed) {
-                        let t = Instant::now();
-                        act(step);
-                        step += 1;
-                        if measuring.load(Ordering::Relaxed) {
-                            lat.push(t.elapsed());
-                            n += 1;
+                    let mut body = move || {
+                        let (mut lat, mut n, mut step) = (Vec::new(), 0u64, 0u64);
+                        while !stop.load(Ordering::Relaxed) {
+                            let t = Instant::now();
+                            act(step);
+                            step += 1;
+                            if measuring.load(Ordering::Relaxed) {
+                                lat.push(t.elapsed());
+                                n += 1;
+                            }
                         }
+                        (lat, n)
+                    };
+                    if single_threaded {
+                        rayon::ThreadPoolBuilder::new()
+                            .num_threads(1)
+                            .build()
+                            .expect("a one-thread pool")
+                            .install(body)
+                    } else {
+                        body()
                     }
-                    (lat, n)
                 })
             })
             .collect();
@@ -177,10 +191,10 @@ where
     cell(results.1, results.2, results.0)
 }
 
-fn per_actor(h: usize, envs: usize, secs: Duration) -> Cell {
+fn per_actor(h: usize, envs: usize, secs: Duration, single_threaded: bool) -> Cell {
     let learner = Arc::new(Mutex::new(Arc::new(mlp(h, 0).mlp.export_params())));
     let obs = observations(envs);
-    run_actors(envs, secs, |i| {
+    run_actors(envs, secs, single_threaded, |i| {
         let mut net = mlp(h, 0);
         let learner = learner.clone();
         let o = obs[i].clone();
@@ -214,7 +228,7 @@ fn served(h: usize, envs: usize, secs: Duration, grpc: bool) -> Cell {
         None
     };
     let obs = observations(envs);
-    let c = run_actors(envs, secs, |i| {
+    let c = run_actors(envs, secs, false, |i| {
         let mut client: Box<dyn Transport> = match &addr {
             Some(a) => Box::new(GrpcClient::connect(a, None).expect("connect")),
             None => Box::new(server.connect()),
@@ -262,7 +276,18 @@ fn main() {
     for h in widths {
         for envs in [4, 16, 64] {
             let r = raw(h, envs, secs);
-            let p = per_actor(h, envs, secs);
+            // The stronger of the two per-actor set-ups is the baseline.
+            let shared = per_actor(h, envs, secs, false);
+            let own = per_actor(h, envs, secs, true);
+            eprintln!(
+                "h={h} envs={envs}: per-actor req/s with the shared matmul pool {:.0}, one thread each {:.0}",
+                shared.per_sec, own.per_sec
+            );
+            let p = if own.per_sec > shared.per_sec {
+                own
+            } else {
+                shared
+            };
             let c = served(h, envs, secs, false);
             let g = served(h, envs, secs, true);
             let line = format!(
