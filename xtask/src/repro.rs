@@ -20,6 +20,7 @@ const REPRODUCTIONS: &[(&str, Reproduction)] = &[
     ("dqn", dqn),
     ("acer", acer),
     ("gail", gail),
+    ("acer-continuous", acer_continuous),
     ("seed", crate::repro_seed::seed),
 ];
 
@@ -243,6 +244,59 @@ fn acer() -> Result<()> {
         "\n— = target not reached within the budget. Plots show seed 0 of each variant.\n",
     );
     eirl_runlog::atomic_write(&docs.join("README.md"), table.as_bytes())?;
+    println!("{table}");
+    println!("wrote {}", docs.display());
+    Ok(())
+}
+
+/// Continuous ACER (issue #4; Wang et al. 2017 §5, SDN + Gaussian policy): learning curves for
+/// 3 seeds on Pendulum-v1 (target ≥ −300 within 500k steps, shipped preset) and
+/// MountainCarContinuous-v0 (defaults; "solved" is ≥ 90), written to
+/// `docs/results/acer/continuous.md`.
+fn acer_continuous() -> Result<()> {
+    let root = workspace_root();
+    let eirl = build_eirl(&root)?;
+    let out_runs = root.join("runs").join("repro-acer-continuous");
+    let docs = root.join("docs").join("results").join("acer");
+    std::fs::create_dir_all(&docs)?;
+    let mut table = String::from(
+        "# Continuous ACER (`cargo xtask repro acer-continuous`)\n\n\
+         Gaussian policy with the Stochastic Dueling Network (eq. 1.17, n = 5), Q^opc in the \
+         policy term, Retrace with ρ̄ = min(1, ρ^(1/d)) for the critic, trust region; defaults \
+         from `crates/acer/src/config.rs`, Pendulum with its shipped preset \
+         (`configs/acer/Pendulum-v1.toml`: rewards × 0.1 for learning, not the paper's). \
+         Greedy (mean-action) evaluation over 20 episodes; seeds 0/1/2.\n\n\
+         | env | target | seed | first step reaching target | best eval | final eval | wall-clock (s) |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for (env, target, steps) in [
+        ("Pendulum-v1", -300.0, "500000"),
+        ("MountainCarContinuous-v0", 90.0, "300000"),
+    ] {
+        let mut series = Vec::new();
+        for seed in 0..3u64 {
+            let s = train_with(&eirl, "acer", env, seed, &out_runs, &["--steps", steps])?;
+            let best = s.eval.iter().map(|(_, v)| *v).fold(f64::NEG_INFINITY, f64::max);
+            writeln!(
+                table,
+                "| {env} | {target} | {} | {} | {best:.1} | {:.1} | {:.0} |",
+                s.seed,
+                s.first_reaching(target)
+                    .map_or("not reached".to_string(), |f| format!("{f:.0}")),
+                s.final_eval(),
+                s.wall_s
+            )?;
+            series.push((format!("seed {}", s.seed), s.eval));
+        }
+        eirl_runlog::plot_curves(
+            &series,
+            &docs.join(format!("{env}.png")),
+            &format!("continuous ACER on {env}: evaluation mean return"),
+            "env steps",
+            "eval mean return",
+        )?;
+    }
+    eirl_runlog::atomic_write(&docs.join("continuous.md"), table.as_bytes())?;
     println!("{table}");
     println!("wrote {}", docs.display());
     Ok(())
