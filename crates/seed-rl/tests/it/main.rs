@@ -15,7 +15,7 @@ fn learns_cartpole_in_process() {
     let mut best = f64::NEG_INFINITY;
     let mut next_eval = 25_000;
     let mut mean_rho_off = false;
-    while agent.env_steps() < 250_000 {
+    while agent.env_steps() < 400_000 {
         let info = agent.step().expect("step");
         let t = info.train.expect("an update");
         assert!(t.value_loss.is_finite() && t.policy_loss.is_finite());
@@ -26,8 +26,9 @@ fn learns_cartpole_in_process() {
         }
     }
     let stats = agent.server_stats().expect("started");
+    eprintln!("best greedy evaluation {best}; {stats:?}");
     assert!(
-        best >= 150.0,
+        best >= 300.0,
         "best greedy evaluation {best} after {} steps",
         agent.env_steps()
     );
