@@ -46,8 +46,9 @@ pub struct ServerConfig {
     /// counted (logging must never block acting). Default 1024.
     pub episode_queue: usize,
     /// An env slot silent this long is freed (partial unroll dropped), so a hung actor stops
-    /// counting toward the batch target. Default 30 s: far above any env step or reset, far
-    /// below a run.
+    /// counting toward the batch target; a gRPC stream that sends nothing for this long is
+    /// closed, so idle connections cannot hold `max_clients` places. Default 30 s: far above any
+    /// env step or reset, far below a run.
     #[serde(with = "duration_serde")]
     pub heartbeat_timeout: Duration,
     /// Largest gRPC request accepted, in bytes (tonic's `max_decoding_message_size`). Default

@@ -245,8 +245,17 @@ impl Stream {
 /// Answers one stream's requests in order until it ends, fails, or the server stops.
 async fn serve_stream(mut s: Stream) {
     loop {
+        // A stream silent for `heartbeat_timeout` is closed, so idle connections cannot hold
+        // `max_clients` places forever.
+        let idle = s.shared.config.heartbeat_timeout;
         let message = tokio::select! {
             () = stopped(&mut s.stop) => return s.close(shutting_down(), false).await,
+            () = tokio::time::sleep(idle) => {
+                let status = Status::deadline_exceeded(format!(
+                    "no request for {idle:?} (heartbeat_timeout); closing the idle stream"
+                ));
+                return s.close(status, false).await;
+            }
             message = s.inbound.message() => message,
         };
         let request = match message {

@@ -248,6 +248,37 @@ fn dropping_a_grpc_client_frees_its_slots() {
 }
 
 #[test]
+fn silent_streams_are_closed_after_the_heartbeat_timeout() {
+    let (server, addr) = serve(
+        ProbePolicy::new(1),
+        ServerConfig {
+            heartbeat_timeout: Duration::from_millis(300),
+            ..ServerConfig::default()
+        },
+    );
+    let mut quiet = GrpcClient::connect(&addr, None).expect("connect");
+    quiet.act(&[step(1, 1, 0, 1.0, 1)]).expect("act");
+    let mut chatty = GrpcClient::connect(&addr, None).expect("connect");
+    // The chatty client keeps acting well inside the timeout; the quiet one says nothing.
+    for n in 0..8 {
+        chatty.act(&[step(2, 1, n, 1.0, 1)]).expect("chatty act");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stats = wait_for(&server, LONG, "the quiet stream closed", |s| {
+        s.connected_clients == 1
+    });
+    assert_eq!(stats.active_slots, 1, "{stats:?}");
+    let err = quiet
+        .act(&[step(1, 1, 1, 1.0, 1)])
+        .expect_err("the idle stream was closed");
+    assert!(format!("{err}").contains("idle stream"), "{err}");
+    chatty
+        .act(&[step(2, 1, 8, 1.0, 1)])
+        .expect("chatty still served");
+    server.shutdown();
+}
+
+#[test]
 fn server_shutdown_makes_grpc_clients_error_not_hang() {
     let (server, addr) = serve(
         ProbePolicy::new(1).slow(Duration::from_millis(50)),
