@@ -83,7 +83,12 @@ pub fn train(
             log.log_many(i as u64, &row)?;
         }
     }
-    let expert_returns = evaluate(env_id, expert, cfg.eval_episodes, crate::train::EVAL_SEED)?;
+    let expert_return = mean(&evaluate(
+        env_id,
+        expert,
+        cfg.eval_episodes,
+        crate::train::EVAL_SEED,
+    )?);
     let random = eirl_imitation::random_mean_return(
         env_id,
         cfg.random_episodes,
@@ -94,13 +99,13 @@ pub fn train(
         run,
         &agent,
         "dagger",
-        Some(mean(&expert_returns)),
+        Some(expert_return),
         Some(random),
         cfg.eval_episodes,
         &format!(
             "{} rounds, {last} expert-labelled states, expert mean return {:.2}",
             rounds.len().saturating_sub(1),
-            mean(&expert_returns)
+            expert_return
         ),
     )
 }

@@ -97,13 +97,9 @@ fn serve(args: ServeArgs) -> Result<()> {
     })
 }
 
-fn token() -> Option<String> {
+/// The shared token from [`TOKEN_ENV`], if set and non-empty (learner and actor sides).
+pub fn token() -> Option<String> {
     std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty())
-}
-
-/// Token for the server config (the learner side).
-pub fn server_token() -> Option<String> {
-    token()
 }
 
 fn actor(args: ActorArgs) -> Result<()> {
@@ -124,7 +120,8 @@ fn actor(args: ActorArgs) -> Result<()> {
     let steps = AtomicU64::new(0);
     let mut backoff = Duration::from_millis(100);
     let mut failing_since: Option<Instant> = None;
-    for attempt in 0u64.. {
+    let mut attempt = 0u64;
+    loop {
         let outcome = GrpcClient::connect(&args.connect, token.as_deref())
             .map_err(SeedError::from)
             .and_then(|mut client| {
@@ -167,6 +164,6 @@ fn actor(args: ActorArgs) -> Result<()> {
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
+        attempt += 1;
     }
-    Ok(())
 }

@@ -77,7 +77,7 @@ fn seed_overrides(args: &TrainArgs, algo: &str, table: &mut toml::Table) -> Resu
         if let Some(addr) = &args.listen {
             table.insert("listen".into(), toml::Value::String(addr.clone()));
         }
-        if let Some(token) = crate::seed_cmd::server_token() {
+        if let Some(token) = crate::seed_cmd::token() {
             let server = table
                 .entry("server")
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));

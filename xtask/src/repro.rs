@@ -148,18 +148,13 @@ fn dqn() -> Result<()> {
             table,
             "| {env} | | **{reached} / 3 seeds reach the target** | | | |"
         )?;
-        eirl_runlog::plot_curves(
+        plot_eval(
             &series,
             &docs.join(format!("{env}.png")),
             &format!("DQN on {env}: evaluation mean return (20 episodes)"),
-            "env steps",
-            "eval mean return",
         )?;
     }
-    eirl_runlog::atomic_write(&docs.join("README.md"), table.as_bytes())?;
-    println!("{table}");
-    println!("wrote {}", docs.display());
-    Ok(())
+    write_results(&docs, "README.md", &table)
 }
 
 /// ACER's comparison in miniature (issue #4; Wang et al. 2017, Figs. 1 and 3): replay ratio
@@ -232,21 +227,16 @@ fn acer() -> Result<()> {
                 walls.join(" / ")
             )?;
         }
-        eirl_runlog::plot_curves(
+        plot_eval(
             &series,
             &docs.join(format!("{env}.png")),
             &format!("ACER on {env} (seed 0): evaluation mean return"),
-            "env steps",
-            "eval mean return",
         )?;
     }
     table.push_str(
         "\n— = target not reached within the budget. Plots show seed 0 of each variant.\n",
     );
-    eirl_runlog::atomic_write(&docs.join("README.md"), table.as_bytes())?;
-    println!("{table}");
-    println!("wrote {}", docs.display());
-    Ok(())
+    write_results(&docs, "README.md", &table)
 }
 
 /// Continuous ACER (issue #4; Wang et al. 2017 §5, SDN + Gaussian policy): learning curves for
@@ -292,12 +282,10 @@ fn acer_continuous() -> Result<()> {
             )?;
             series.push((format!("seed {}", s.seed), s.eval));
         }
-        eirl_runlog::plot_curves(
+        plot_eval(
             &series,
             &docs.join(format!("{env}.png")),
             &format!("continuous ACER on {env}: evaluation mean return"),
-            "env steps",
-            "eval mean return",
         )?;
     }
     table.push_str(
@@ -306,7 +294,22 @@ fn acer_continuous() -> Result<()> {
          still, and the few training episodes that reached the flag (best training returns \
          30–53 over ~300 episodes per seed) were too rare to outweigh it.\n",
     );
-    eirl_runlog::atomic_write(&docs.join("continuous.md"), table.as_bytes())?;
+    write_results(&docs, "continuous.md", &table)
+}
+
+/// Plots evaluation curves (mean return against env steps), one line per series.
+pub(crate) fn plot_eval(
+    series: &[(String, Vec<(f64, f64)>)],
+    path: &Path,
+    title: &str,
+) -> Result<()> {
+    eirl_runlog::plot_curves(series, path, title, "env steps", "eval mean return")?;
+    Ok(())
+}
+
+/// Writes a reproduction's markdown table to `docs/<file>` and echoes it.
+pub(crate) fn write_results(docs: &Path, file: &str, table: &str) -> Result<()> {
+    eirl_runlog::atomic_write(&docs.join(file), table.as_bytes())?;
     println!("{table}");
     println!("wrote {}", docs.display());
     Ok(())
@@ -485,8 +488,5 @@ fn gail() -> Result<()> {
             "normalized score",
         )?;
     }
-    eirl_runlog::atomic_write(&docs.join("README.md"), table.as_bytes())?;
-    println!("{table}");
-    println!("wrote {}", docs.display());
-    Ok(())
+    write_results(&docs, "README.md", &table)
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::cmd::{run_streaming, workspace_root};
-use crate::repro::{RunSummary, build_eirl, summarize, train};
+use crate::repro::{RunSummary, build_eirl, plot_eval, summarize, train, write_results};
 
 const ENV: &str = "CartPole-v1";
 const TARGET: f64 = 475.0;
@@ -131,16 +131,11 @@ pub fn seed() -> Result<()> {
             ))
         )?;
         let file = if mode == "gRPC" { "grpc" } else { "in-process" };
-        eirl_runlog::plot_curves(
+        plot_eval(
             &series,
             &docs.join(format!("{ENV}-{file}.png")),
             &format!("SEED RL ({mode}) on {ENV}: evaluation mean return"),
-            "env steps",
-            "eval mean return",
         )?;
     }
-    eirl_runlog::atomic_write(&docs.join("README.md"), table.as_bytes())?;
-    println!("{table}");
-    println!("wrote {}", docs.display());
-    Ok(())
+    write_results(&docs, "README.md", &table)
 }

@@ -49,6 +49,8 @@ pub struct SeedRl {
     /// Env steps the local actors took (≥ `env_steps`: unrolls in flight).
     actor_steps: Arc<AtomicU64>,
     updates: u64,
+    /// `cfg.listen`, parsed once.
+    listen: Option<SocketAddr>,
 }
 
 /// How long `step` waits for unrolls before checking on the actors again.
@@ -68,10 +70,14 @@ impl SeedRl {
                 )));
             }
         };
-        if let Some(addr) = &cfg.listen {
-            addr.parse::<SocketAddr>()
-                .map_err(|e| SeedError::Config(format!("listen address {addr:?}: {e}")))?;
-        }
+        let listen = cfg
+            .listen
+            .as_deref()
+            .map(|addr| {
+                addr.parse::<SocketAddr>()
+                    .map_err(|e| SeedError::Config(format!("listen address {addr:?}: {e}")))
+            })
+            .transpose()?;
         let learner = Learner::new(env.observation_space().dim(), num_actions, &cfg, seed)?;
         Ok(SeedRl {
             env_id: env_id.to_string(),
@@ -83,6 +89,7 @@ impl SeedRl {
             env_steps: 0,
             actor_steps: Arc::new(AtomicU64::new(0)),
             updates: 0,
+            listen,
         })
     }
 
@@ -125,11 +132,8 @@ impl SeedRl {
             self.seed ^ 0x5eed_0000,
         );
         let (server, unrolls, episodes) = InferenceServer::start(policy, self.cfg.server.clone())?;
-        let grpc = match &self.cfg.listen {
+        let grpc = match self.listen {
             Some(addr) => {
-                let addr: SocketAddr = addr
-                    .parse()
-                    .map_err(|e| SeedError::Config(format!("listen address {addr:?}: {e}")))?;
                 let bound = server.serve_grpc(addr)?;
                 tracing::info!("inference server listening on {bound}");
                 Some(bound)
