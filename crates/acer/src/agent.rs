@@ -3,7 +3,10 @@
 //! update on it, stores it in the sequence replay, then makes `n ~ Poisson(replay_ratio)`
 //! off-policy updates on sequences sampled from replay.
 
-use eirl_envs::{BatchActions, EpisodeStats, EvalStats, Space, VecEnv, evaluate_policy};
+use eirl_agent::{
+    Agent, AgentError, ConfigError, LinearSchedule, RunSettings, StepInfo, meta,
+};
+use eirl_envs::{Actions, EpisodeStats, Space, VecEnv};
 use eirl_models::{
     ActorCritic, Categorical, Checkpoint, Optimizer, RmsProp, RmsPropConfig,
     StochasticDuelingNetwork,
@@ -18,18 +21,9 @@ use crate::config::AcerConfig;
 use crate::continuous::ContinuousLearner;
 use crate::discrete::{DiscreteLearner, UpdateStats, probs_rows};
 
-/// What one call to [`Acer::step`] did.
-#[derive(Clone, Debug, Default)]
-pub struct StepInfo {
-    /// Episodes that ended during this iteration's rollout.
-    pub finished: Vec<EpisodeStats>,
-    /// Statistics of this iteration's updates.
-    pub train: Option<TrainInfo>,
-}
-
 /// Means over one iteration's updates (the on-policy one and the off-policy ones).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct TrainInfo {
+struct TrainInfo {
     /// `½ mean (Q^ret − Q)²`.
     pub value_loss: f32,
     /// The surrogate `−mean φ·z*` whose gradient is the projected policy gradient.
@@ -44,8 +38,6 @@ pub struct TrainInfo {
     pub grad_norm: f32,
     /// 1 + the number of off-policy updates.
     pub updates: u32,
-    /// Learning rate used.
-    pub learning_rate: f32,
 }
 
 impl TrainInfo {
@@ -60,16 +52,19 @@ impl TrainInfo {
         self.updates += 1;
     }
 
-    fn finish(mut self) -> Self {
+    /// The means, as the named scalars the run loop logs.
+    fn scalars(self) -> Vec<(&'static str, f64)> {
         let k = self.updates.max(1) as f32;
-        self.value_loss /= k;
-        self.policy_loss /= k;
-        self.entropy /= k;
-        self.mean_rho /= k;
-        self.kl_avg /= k;
-        self.trust_region_active /= k;
-        self.grad_norm /= k;
-        self
+        let mean = |x: f32| f64::from(x / k);
+        vec![
+            ("value_loss", mean(self.value_loss)),
+            ("policy_loss", mean(self.policy_loss)),
+            ("entropy", mean(self.entropy)),
+            ("mean_rho", mean(self.mean_rho)),
+            ("kl_avg", mean(self.kl_avg)),
+            ("trust_region_active", mean(self.trust_region_active)),
+            ("grad_norm", mean(self.grad_norm)),
+        ]
     }
 }
 
@@ -94,6 +89,8 @@ pub struct Acer {
     updates: u64,
     rollout: SequenceBatch,
     sample: SequenceBatch,
+    /// Multiplier of the learning rate: 1 → 0 over the run with `lr_decay`, else 1.
+    lr_schedule: LinearSchedule,
 }
 
 impl Acer {
@@ -158,17 +155,17 @@ impl Acer {
             updates: 0,
             rollout,
             sample: SequenceBatch::default(),
+            lr_schedule: if cfg.lr_decay {
+                LinearSchedule::new(1.0, 0.0, 1.0, cfg.total_steps)
+            } else {
+                LinearSchedule::new(1.0, 1.0, 0.0, cfg.total_steps)
+            },
             cfg,
         })
     }
 
     pub fn config(&self) -> &AcerConfig {
         &self.cfg
-    }
-
-    /// Environment steps taken so far (summed over envs).
-    pub fn env_steps(&self) -> u64 {
-        self.steps
     }
 
     /// Gradient updates made so far (on- and off-policy).
@@ -181,38 +178,13 @@ impl Acer {
         self.replay.len()
     }
 
-    /// The mode of the policy for a batch of observations `[n, obs_dim]`: `argmax_a π(a|x)`.
-    pub fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<BatchActions, AcerError> {
-        match &self.learner {
-            Learner::Discrete(l) => {
-                let logits = l.net.logits(obs, n)?;
-                Ok(BatchActions::Discrete(
-                    logits
-                        .chunks(l.net.num_actions())
-                        .map(Categorical::argmax)
-                        .collect(),
-                ))
-            }
-            Learner::Continuous(l) => Ok(BatchActions::Continuous(l.net.means(obs, n)?)),
-        }
-    }
-
-    /// Evaluates the mode of the policy on fresh environments (env `i` seeded `seed + i`), one
-    /// episode each.
-    pub fn evaluate(&self, episodes: usize, seed: u64) -> Result<EvalStats, AcerError> {
-        evaluate_policy(&self.env_id, episodes, seed, |obs, n| {
-            self.greedy_actions(obs, n)
-        })
-    }
-
     /// One iteration: a `k`-step rollout over all envs, one on-policy update, and
     /// `n ~ Poisson(replay_ratio)` off-policy updates once replay holds `replay_start` steps
     /// per env.
-    pub fn step(&mut self) -> Result<StepInfo, AcerError> {
+    fn iteration(&mut self) -> Result<StepInfo, AcerError> {
         let finished = self.rollout()?;
         let lr = if self.cfg.lr_decay {
-            let progress = self.steps as f32 / self.cfg.total_steps.max(1) as f32;
-            self.cfg.learning_rate * (1.0 - progress).max(0.0)
+            self.cfg.learning_rate * self.lr_schedule.value(self.steps)
         } else {
             self.cfg.learning_rate
         };
@@ -220,16 +192,13 @@ impl Acer {
             Learner::Discrete(l) => l.opt.set_lr(lr),
             Learner::Continuous(l) => l.opt.set_lr(lr),
         }
-        let mut info = TrainInfo {
-            learning_rate: lr,
-            ..TrainInfo::default()
-        };
+        let mut info = TrainInfo::default();
         info.add(&self.update(false)?);
         self.replay.push_batch(&self.rollout)?;
         let stored_per_env = self.replay.len() * self.cfg.n_steps / self.cfg.num_envs;
         if self.cfg.replay_ratio > 0.0 && stored_per_env >= self.cfg.replay_start {
             let n = Poisson::new(f64::from(self.cfg.replay_ratio))
-                .map_err(|e| AcerError::Config(format!("replay_ratio: {e}")))?
+                .map_err(|e| ConfigError(format!("replay_ratio: {e}")))?
                 .sample(&mut self.rng) as usize;
             for _ in 0..n {
                 self.replay
@@ -240,7 +209,7 @@ impl Acer {
         self.updates += u64::from(info.updates);
         Ok(StepInfo {
             finished,
-            train: Some(info.finish()),
+            scalars: info.scalars(),
         })
     }
 
@@ -301,8 +270,8 @@ impl Acer {
             };
             for (i, row) in rows.clone().enumerate() {
                 r.rewards[row] = step.rewards[i] * self.cfg.reward_scale;
-                r.discounts[row] = if step.terminated[i] { 0.0 } else { gamma };
-                r.dones[row] = step.terminated[i] || step.truncated[i];
+                r.discounts[row] = step.discount(i, gamma);
+                r.dones[row] = step.end(i).is_done();
             }
             r.next_obs[rows.start * d..rows.end * d].copy_from_slice(step.final_obs);
             finished.extend_from_slice(step.finished);
@@ -312,9 +281,54 @@ impl Acer {
         Ok(finished)
     }
 
+}
+
+impl Agent for Acer {
+    fn algo(&self) -> &'static str {
+        "acer"
+    }
+
+    fn env_id(&self) -> &str {
+        &self.env_id
+    }
+
+    fn settings(&self) -> RunSettings {
+        self.cfg.run_settings()
+    }
+
+    /// One iteration: a `k`-step rollout over all envs, one on-policy update, and
+    /// `n ~ Poisson(replay_ratio)` off-policy updates.
+    fn step(&mut self) -> Result<StepInfo, AgentError> {
+        Ok(self.iteration()?)
+    }
+
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The mode of the policy for a batch of observations `[n, obs_dim]`: `argmax_a π(a|x)`,
+    /// or the Gaussian mean.
+    fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<Actions, AgentError> {
+        Ok(match &self.learner {
+            Learner::Discrete(l) => {
+                let logits = l.net.logits(obs, n)?;
+                Actions::Discrete(
+                    logits
+                        .chunks(l.net.num_actions())
+                        .map(Categorical::argmax)
+                        .collect(),
+                )
+            }
+            Learner::Continuous(l) => Actions::Continuous {
+                values: l.net.means(obs, n)?,
+                dim: self.act_dim,
+            },
+        })
+    }
+
     /// Networks and counters. Replay and optimizer state are not saved: a resumed run refills
     /// replay (off-policy updates wait for `replay_start` again).
-    pub fn checkpoint(&self) -> Checkpoint {
+    fn checkpoint(&self) -> Checkpoint {
         let mut ck = Checkpoint::new();
         match &self.learner {
             Learner::Discrete(l) => {
@@ -329,21 +343,15 @@ impl Acer {
                 ck.set_meta("action_space", "continuous");
             }
         }
-        ck.set_meta("algo", "acer");
-        ck.set_meta("env_id", self.env_id.clone());
-        ck.set_meta("env_steps", self.steps.to_string());
+        meta::stamp(&mut ck, self.algo(), &self.env_id, self.steps);
         ck.set_meta("updates", self.updates.to_string());
         ck
     }
 
-    /// Restores networks and counters from [`Acer::checkpoint`]'s output.
-    pub fn restore(&mut self, ck: &Checkpoint) -> Result<(), AcerError> {
-        let parse = |k: &str| -> Result<u64, AcerError> {
-            ck.meta(k)
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| AcerError::Config(format!("checkpoint lacks a valid `{k}`")))
-        };
-        let (steps, updates) = (parse("env_steps")?, parse("updates")?);
+    /// Restores networks and counters from [`Agent::checkpoint`]'s output.
+    fn restore(&mut self, ck: &Checkpoint) -> Result<(), AgentError> {
+        let steps = meta::verify(ck, self.algo(), &self.env_id)?;
+        let updates = ck.parse_meta("updates")?;
         match &mut self.learner {
             Learner::Discrete(l) => {
                 let mut net = l.net.clone();
@@ -360,7 +368,7 @@ impl Acer {
                 ck.restore_params("average", &mut avg)?;
                 if let Some((_, ls)) = ck.get("log_std") {
                     if ls.len() != l.log_std.len() || ls.iter().any(|v| !v.is_finite()) {
-                        return Err(AcerError::Config("checkpoint log_std does not fit".into()));
+                        return Err(AgentError::Checkpoint("log_std does not fit".into()));
                     }
                     l.log_std = ls.to_vec();
                 }

@@ -5,6 +5,8 @@
 use eirl_models::{Activation, ActorCriticConfig};
 use serde::{Deserialize, Serialize};
 
+use eirl_agent::{RunSettings, ensure, ensure_positive as positive_finite};
+
 use crate::AcerError;
 
 /// Every ACER hyperparameter. Step counts are environment steps summed over all envs unless a
@@ -110,21 +112,16 @@ impl Default for AcerConfig {
     }
 }
 
-fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), AcerError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(AcerError::Config(msg()))
-    }
-}
-
-fn positive_finite(name: &str, v: f32) -> Result<(), AcerError> {
-    check(v > 0.0 && v.is_finite(), || {
-        format!("{name} must be positive and finite, got {v}")
-    })
-}
-
 impl AcerConfig {
+    /// Run length and evaluation cadence.
+    pub fn run_settings(&self) -> RunSettings {
+        RunSettings {
+            total_steps: self.total_steps,
+            eval_interval: self.eval_interval,
+            eval_episodes: self.eval_episodes,
+        }
+    }
+
     /// Replay capacity in sequences.
     pub fn replay_capacity(&self) -> usize {
         (self.buffer_size / self.n_steps.max(1)).max(1) * self.num_envs
@@ -132,33 +129,33 @@ impl AcerConfig {
 
     /// Rejects out-of-range values with a message naming the field.
     pub fn validate(&self) -> Result<(), AcerError> {
-        check(self.num_envs >= 1, || "num_envs must be at least 1".into())?;
-        check(self.n_steps >= 1, || "n_steps must be at least 1".into())?;
-        check((0.0..=1.0).contains(&self.gamma), || {
+        ensure(self.num_envs >= 1, || "num_envs must be at least 1".into())?;
+        ensure(self.n_steps >= 1, || "n_steps must be at least 1".into())?;
+        ensure((0.0..=1.0).contains(&self.gamma), || {
             format!("gamma must be in [0, 1], got {}", self.gamma)
         })?;
         positive_finite("learning_rate", self.learning_rate)?;
-        check((0.0..1.0).contains(&self.rmsprop_alpha), || {
+        ensure((0.0..1.0).contains(&self.rmsprop_alpha), || {
             format!(
                 "rmsprop_alpha must be in [0, 1), got {}",
                 self.rmsprop_alpha
             )
         })?;
         positive_finite("rmsprop_eps", self.rmsprop_eps)?;
-        check(self.q_coef >= 0.0 && self.q_coef.is_finite(), || {
+        ensure(self.q_coef >= 0.0 && self.q_coef.is_finite(), || {
             format!("q_coef must be ≥ 0, got {}", self.q_coef)
         })?;
-        check(self.ent_coef >= 0.0 && self.ent_coef.is_finite(), || {
+        ensure(self.ent_coef >= 0.0 && self.ent_coef.is_finite(), || {
             format!("ent_coef must be ≥ 0, got {}", self.ent_coef)
         })?;
         if let Some(m) = self.max_grad_norm {
             positive_finite("max_grad_norm", m)?;
         }
-        check(
+        ensure(
             self.replay_ratio >= 0.0 && self.replay_ratio.is_finite(),
             || format!("replay_ratio must be ≥ 0, got {}", self.replay_ratio),
         )?;
-        check(self.buffer_size >= self.n_steps, || {
+        ensure(self.buffer_size >= self.n_steps, || {
             format!(
                 "buffer_size ({}) must hold at least one sequence of n_steps ({})",
                 self.buffer_size, self.n_steps
@@ -166,24 +163,19 @@ impl AcerConfig {
         })?;
         positive_finite("c", self.c)?;
         positive_finite("trace_c", self.trace_c)?;
-        check((0.0..=1.0).contains(&self.alpha), || {
+        ensure((0.0..=1.0).contains(&self.alpha), || {
             format!("alpha must be in [0, 1], got {}", self.alpha)
         })?;
         positive_finite("delta", self.delta)?;
-        check(self.sdn_samples >= 1, || {
+        ensure(self.sdn_samples >= 1, || {
             "sdn_samples must be at least 1".into()
         })?;
         positive_finite("reward_scale", self.reward_scale)?;
-        check(self.init_log_std.is_finite(), || {
+        ensure(self.init_log_std.is_finite(), || {
             "init_log_std must be finite".into()
         })?;
-        check(self.eval_interval >= 1, || {
-            "eval_interval must be at least 1".into()
-        })?;
-        check(self.eval_episodes >= 1, || {
-            "eval_episodes must be at least 1".into()
-        })?;
-        check(
+        self.run_settings().validate()?;
+        ensure(
             !self.network.hidden.is_empty() && !self.network.hidden.contains(&0),
             || "network.hidden must list positive widths".into(),
         )?;

@@ -15,17 +15,18 @@
 //!
 //! ```
 //! use eirl_acer::{Acer, AcerConfig};
+//! use eirl_agent::Agent;
 //!
 //! let cfg = AcerConfig { num_envs: 2, n_steps: 5, replay_start: 5, ..AcerConfig::default() };
 //! let mut agent = Acer::new("CartPole-v1", cfg, 0)?;
 //! for _ in 0..3 {
 //!     let info = agent.step()?;
-//!     assert!(info.train.is_some_and(|t| t.value_loss.is_finite()));
+//!     assert!(info.scalar("value_loss").is_some_and(f64::is_finite));
 //! }
-//! assert_eq!(agent.env_steps(), 3 * 2 * 5);
+//! assert_eq!(agent.steps(), 3 * 2 * 5);
 //! let eval = agent.evaluate(2, 1000)?;
 //! assert_eq!(eval.returns.len(), 2);
-//! # Ok::<(), eirl_acer::AcerError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod agent;
@@ -34,19 +35,35 @@ mod continuous;
 mod discrete;
 pub mod trust_region;
 
-pub use agent::{Acer, StepInfo, TrainInfo};
+use eirl_agent::{Agent, AgentError, Algorithm, Build, ConfigError, Input, defaults_of};
+
+pub use agent::Acer;
 pub use config::AcerConfig;
 pub use continuous::{ContinuousInputs, ContinuousTargets, continuous_targets, gaussian_log_prob};
 pub use discrete::{
     DiscreteInputs, DiscreteParams, DiscreteTargets, UpdateStats, discrete_targets,
 };
-pub use eirl_envs::EvalStats;
+
+/// ACER's entry in the algorithm registry (`eirl train acer`).
+pub static ALGORITHM: Algorithm = Algorithm {
+    name: "acer",
+    about: "ACER, discrete and continuous (Retrace, truncated importance weights, trust region, SDN)",
+    defaults: defaults_of::<AcerConfig>,
+    build,
+    demos: Input::Unused,
+    expert: Input::Unused,
+    resumable: true,
+};
+
+fn build(b: Build<'_>) -> Result<Box<dyn Agent>, AgentError> {
+    Ok(Box::new(Acer::new(b.env_id, b.config()?, b.seed)?))
+}
 
 /// Errors from configuring or running ACER.
 #[derive(Debug, thiserror::Error)]
 pub enum AcerError {
-    #[error("invalid ACER config: {0}")]
-    Config(String),
+    #[error("ACER: {0}")]
+    Config(#[from] ConfigError),
     #[error("shape mismatch: {0}")]
     Shape(String),
     #[error("{0}")]
@@ -59,4 +76,10 @@ pub enum AcerError {
     Model(#[from] eirl_models::ModelError),
     #[error(transparent)]
     Returns(#[from] eirl_returns::ReturnsError),
+}
+
+impl From<AcerError> for AgentError {
+    fn from(e: AcerError) -> Self {
+        AgentError::agent(e)
+    }
 }

@@ -1,33 +1,43 @@
 //! The DQN training loop: ε-greedy acting over a [`VecEnv`], n-step transitions into replay,
 //! minibatch TD regression toward a target network.
 
-use eirl_envs::{EpisodeStats, EvalStats, Space, VecEnv, evaluate_discrete};
+use eirl_agent::{Agent, AgentError, LinearSchedule, RunSettings, StepInfo, meta};
+use eirl_envs::{Actions, Space, VecEnv};
 use eirl_models::{Adam, AdamConfig, Categorical, Checkpoint, QNetwork, polyak_update};
-use eirl_replay::{AnyReplay, PrioritizedReplay, Replay, ReplayBuffer, TransitionBatch};
+use eirl_replay::{
+    AnyReplay, NStepBuffer, NStepTransition, PrioritizedReplay, Replay, ReplayBuffer,
+    TransitionBatch,
+};
+use eirl_returns::q_learning_targets_into;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::DqnError;
 use crate::config::DqnConfig;
-use crate::nstep::{NStepBuffer, NStepTransition};
-use crate::schedule::LinearSchedule;
-use crate::{DqnError, targets};
 
-/// What one call to [`Dqn::step`] did.
-#[derive(Clone, Debug, Default)]
-pub struct StepInfo {
-    /// Episodes that ended during this step.
-    pub finished: Vec<EpisodeStats>,
-    /// Mean loss and gradient norm of the training round, if one ran.
-    pub train: Option<TrainInfo>,
+/// Where SV-RL (Yang et al. 2020, `sv_rl/dqn_learn.py`) plugs into DQN: a change of the
+/// next-state Q matrix before the targets are formed. Each gradient step the target network's
+/// `Q⁻(s'_i, ·)` for the minibatch, `next_q: [B, A]` row-major, is handed to
+/// [`NextQTransform::apply`], which may rewrite it in place (SV-RL: mask entries, complete the
+/// matrix by soft-impute or USVT); the targets `r + γⁿ Q⁻(s', a*)` then read the result. With
+/// Double DQN the online network still selects `a*`. An extension crate sets one with
+/// [`Dqn::set_next_q_transform`]; without one DQN is unchanged.
+pub trait NextQTransform {
+    fn apply(
+        &mut self,
+        next_q: &mut [f32],
+        batch: usize,
+        num_actions: usize,
+    ) -> Result<(), DqnError>;
 }
 
-/// Statistics of one training round (several gradient steps).
+/// Means over one training round (several gradient steps).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct TrainInfo {
-    pub loss: f32,
-    pub grad_norm: f32,
-    pub mean_q_target: f32,
-    pub gradient_steps: u32,
+struct TrainInfo {
+    loss: f32,
+    grad_norm: f32,
+    mean_q_target: f32,
+    gradient_steps: u32,
 }
 
 /// A DQN agent bound to its training environments.
@@ -50,6 +60,8 @@ pub struct Dqn {
     steps_since_train: u64,
     batch: TransitionBatch,
     pending: Vec<NStepTransition>,
+    targets: Vec<f32>,
+    next_q_transform: Option<Box<dyn NextQTransform>>,
 }
 
 impl Dqn {
@@ -108,17 +120,19 @@ impl Dqn {
             steps_since_train: 0,
             batch: TransitionBatch::default(),
             pending: Vec::new(),
+            targets: Vec::new(),
+            next_q_transform: None,
             cfg,
         })
     }
 
-    pub fn config(&self) -> &DqnConfig {
-        &self.cfg
+    /// Installs the hook SV-RL uses at the target computation (see [`NextQTransform`]).
+    pub fn set_next_q_transform(&mut self, transform: Box<dyn NextQTransform>) {
+        self.next_q_transform = Some(transform);
     }
 
-    /// Environment steps taken so far (summed over envs).
-    pub fn env_steps(&self) -> u64 {
-        self.steps
+    pub fn config(&self) -> &DqnConfig {
+        &self.cfg
     }
 
     /// Gradient steps taken so far.
@@ -136,20 +150,8 @@ impl Dqn {
         &self.online
     }
 
-    /// Greedy actions `argmax_a Q(s, a)` for a batch of observations `[n, obs_dim]`.
-    pub fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<Vec<usize>, DqnError> {
-        greedy(&self.online, obs, n)
-    }
-
-    /// Evaluates the greedy policy on fresh environments (env `i` seeded `seed + i`).
-    pub fn evaluate(&self, episodes: usize, seed: u64) -> Result<EvalStats, DqnError> {
-        evaluate_discrete(&self.env_id, episodes, seed, |obs, n| {
-            greedy(&self.online, obs, n)
-        })
-    }
-
     /// One ε-greedy step of every environment, then a training round when one is due.
-    pub fn step(&mut self) -> Result<StepInfo, DqnError> {
+    fn step_envs(&mut self) -> Result<StepInfo, DqnError> {
         let n = self.env.num_envs();
         let eps = self.epsilon.value(self.steps);
         let mut actions = greedy(&self.online, &self.obs, n)?;
@@ -162,17 +164,11 @@ impl Dqn {
         self.pending.clear();
         let d = self.obs_dim;
         for (i, &action) in actions.iter().enumerate() {
-            let done = step.terminated[i] || step.truncated[i];
-            let next = if done {
-                &step.final_obs[i * d..(i + 1) * d]
-            } else {
-                &step.obs[i * d..(i + 1) * d]
-            };
             self.nstep[i].push(
                 &self.obs[i * d..(i + 1) * d],
                 action,
                 step.rewards[i],
-                next,
+                step.next_obs(i),
                 step.terminated[i],
                 step.truncated[i],
                 &mut self.pending,
@@ -198,7 +194,7 @@ impl Dqn {
             r.set_beta(p.beta0 + progress * (1.0 - p.beta0))?;
         }
 
-        let mut train = None;
+        let mut scalars = Vec::new();
         let now = self.steps;
         let crossed = |every: u64| before / every != now / every;
         if self.steps > self.cfg.learning_starts
@@ -211,12 +207,18 @@ impl Dqn {
                 self.cfg.gradient_steps as u32
             };
             self.steps_since_train = 0;
-            train = Some(self.train(rounds)?);
+            let t = self.train(rounds)?;
+            scalars = vec![
+                ("loss", f64::from(t.loss)),
+                ("grad_norm", f64::from(t.grad_norm)),
+                ("mean_q_target", f64::from(t.mean_q_target)),
+                ("epsilon", f64::from(self.epsilon())),
+            ];
         }
         if crossed(self.cfg.target_update_interval) {
             polyak_update(&mut self.target, &self.online, 1.0 - self.cfg.tau)?;
         }
-        Ok(StepInfo { finished, train })
+        Ok(StepInfo { finished, scalars })
     }
 
     fn train(&mut self, gradient_steps: u32) -> Result<TrainInfo, DqnError> {
@@ -225,26 +227,32 @@ impl Dqn {
         for _ in 0..gradient_steps {
             self.replay.sample_into(b, &mut self.rng, &mut self.batch)?;
             let actions: Vec<usize> = self.batch.actions.iter().map(|a| *a as usize).collect();
-            let next_target = self.target.q_values(&self.batch.next_obs, b)?;
+            let mut next_target = self.target.q_values(&self.batch.next_obs, b)?;
+            if let Some(t) = &mut self.next_q_transform {
+                t.apply(&mut next_target, b, self.num_actions)?;
+            }
             let next_online = if self.cfg.double_q {
                 Some(self.online.q_values(&self.batch.next_obs, b)?)
             } else {
                 None
             };
-            let y = targets::q_targets(
+            self.targets.resize(b, 0.0);
+            q_learning_targets_into(
                 &self.batch.rewards,
                 &self.batch.discounts,
                 &next_target,
                 next_online.as_deref(),
                 self.num_actions,
-            );
+                &mut self.targets,
+            )?;
+            let y = &self.targets;
             let weights =
                 matches!(self.replay, AnyReplay::Prioritized(_)).then_some(&self.batch.weights[..]);
             let stats = self.online.regression_step(
                 &mut self.opt,
                 &self.batch.obs,
                 &actions,
-                &y,
+                y,
                 weights,
                 self.cfg.loss,
                 self.cfg.max_grad_norm,
@@ -266,30 +274,55 @@ impl Dqn {
         Ok(info)
     }
 
+}
+
+impl Agent for Dqn {
+    fn algo(&self) -> &'static str {
+        "dqn"
+    }
+
+    fn env_id(&self) -> &str {
+        &self.env_id
+    }
+
+    fn settings(&self) -> RunSettings {
+        self.cfg.run_settings()
+    }
+
+    fn step(&mut self) -> Result<StepInfo, AgentError> {
+        Ok(self.step_envs()?)
+    }
+
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Greedy actions `argmax_a Q(s, a)` for a batch of observations `[n, obs_dim]`.
+    fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<Actions, AgentError> {
+        Ok(Actions::Discrete(greedy(&self.online, obs, n)?))
+    }
+
     /// Networks and counters, for `--resume` and evaluation. The replay memory is not saved:
     /// a resumed run refills it before training resumes (`learning_starts` counts from resume).
-    pub fn checkpoint(&self) -> Checkpoint {
+    fn checkpoint(&self) -> Checkpoint {
         let mut ck = Checkpoint::new();
         ck.insert_params("online", &self.online);
         ck.insert_params("target", &self.target);
-        ck.set_meta("algo", "dqn");
-        ck.set_meta("env_id", self.env_id.clone());
-        ck.set_meta("env_steps", self.steps.to_string());
+        meta::stamp(&mut ck, self.algo(), &self.env_id, self.steps);
         ck.set_meta("updates", self.updates.to_string());
         ck
     }
 
-    /// Restores networks and counters from [`Dqn::checkpoint`]'s output.
-    pub fn restore(&mut self, ck: &Checkpoint) -> Result<(), DqnError> {
-        ck.restore_params("online", &mut self.online)?;
-        ck.restore_params("target", &mut self.target)?;
-        let parse = |k: &str| -> Result<u64, DqnError> {
-            ck.meta(k)
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| DqnError::Config(format!("checkpoint lacks a valid `{k}`")))
-        };
-        self.steps = parse("env_steps")?;
-        self.updates = parse("updates")?;
+    /// Restores networks and counters from [`Agent::checkpoint`]'s output.
+    fn restore(&mut self, ck: &Checkpoint) -> Result<(), AgentError> {
+        let steps = meta::verify(ck, self.algo(), &self.env_id)?;
+        let updates = ck.parse_meta("updates")?;
+        let (mut online, mut target) = (self.online.clone(), self.target.clone());
+        ck.restore_params("online", &mut online)?;
+        ck.restore_params("target", &mut target)?;
+        (self.online, self.target) = (online, target);
+        self.steps = steps;
+        self.updates = updates;
         // The replay memory is not checkpointed: refill it for `learning_starts` steps (at least
         // one batch) before learning resumes.
         self.cfg.learning_starts =

@@ -5,6 +5,8 @@
 use eirl_models::{Activation, QNetworkConfig, TdLoss};
 use serde::{Deserialize, Serialize};
 
+use eirl_agent::{RunSettings, ensure};
+
 use crate::DqnError;
 
 /// Proportional prioritized replay (Schaul et al. 2016).
@@ -115,36 +117,37 @@ impl Default for DqnConfig {
     }
 }
 
-fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), DqnError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(DqnError::Config(msg()))
-    }
-}
-
 impl DqnConfig {
+    /// Run length and evaluation cadence.
+    pub fn run_settings(&self) -> RunSettings {
+        RunSettings {
+            total_steps: self.total_steps,
+            eval_interval: self.eval_interval,
+            eval_episodes: self.eval_episodes,
+        }
+    }
+
     /// Rejects out-of-range values with a message naming the field.
     pub fn validate(&self) -> Result<(), DqnError> {
-        check((0.0..=1.0).contains(&self.gamma), || {
+        ensure((0.0..=1.0).contains(&self.gamma), || {
             format!("gamma must be in [0, 1], got {}", self.gamma)
         })?;
-        check(
+        ensure(
             self.learning_rate > 0.0 && self.learning_rate.is_finite(),
             || format!("learning_rate must be positive, got {}", self.learning_rate),
         )?;
-        check(self.adam_eps > 0.0, || {
+        ensure(self.adam_eps > 0.0, || {
             format!("adam_eps must be positive, got {}", self.adam_eps)
         })?;
-        check(self.batch_size > 0, || "batch_size must be positive".into())?;
-        check(self.buffer_size >= self.batch_size, || {
+        ensure(self.batch_size > 0, || "batch_size must be positive".into())?;
+        ensure(self.buffer_size >= self.batch_size, || {
             format!(
                 "buffer_size ({}) must be at least batch_size ({})",
                 self.buffer_size, self.batch_size
             )
         })?;
-        check(self.train_freq > 0, || "train_freq must be positive".into())?;
-        check(
+        ensure(self.train_freq > 0, || "train_freq must be positive".into())?;
+        ensure(
             self.gradient_steps >= 1 || self.gradient_steps == -1,
             || {
                 format!(
@@ -153,13 +156,13 @@ impl DqnConfig {
                 )
             },
         )?;
-        check(self.target_update_interval > 0, || {
+        ensure(self.target_update_interval > 0, || {
             "target_update_interval must be positive".into()
         })?;
-        check(self.tau > 0.0 && self.tau <= 1.0, || {
+        ensure(self.tau > 0.0 && self.tau <= 1.0, || {
             format!("tau must be in (0, 1], got {}", self.tau)
         })?;
-        check((0.0..=1.0).contains(&self.exploration_fraction), || {
+        ensure((0.0..=1.0).contains(&self.exploration_fraction), || {
             format!(
                 "exploration_fraction must be in [0, 1], got {}",
                 self.exploration_fraction
@@ -169,39 +172,34 @@ impl DqnConfig {
             ("exploration_initial_eps", self.exploration_initial_eps),
             ("exploration_final_eps", self.exploration_final_eps),
         ] {
-            check((0.0..=1.0).contains(&e), || {
+            ensure((0.0..=1.0).contains(&e), || {
                 format!("{name} must be in [0, 1], got {e}")
             })?;
         }
         if let TdLoss::Huber { delta } = self.loss {
-            check(delta > 0.0, || {
+            ensure(delta > 0.0, || {
                 format!("loss.delta must be positive, got {delta}")
             })?;
         }
         if let Some(m) = self.max_grad_norm {
-            check(m > 0.0, || {
+            ensure(m > 0.0, || {
                 format!("max_grad_norm must be positive, got {m}")
             })?;
         }
-        check(self.n_step >= 1, || "n_step must be at least 1".into())?;
-        check(self.num_envs >= 1, || "num_envs must be at least 1".into())?;
-        check(self.eval_episodes >= 1, || {
-            "eval_episodes must be at least 1".into()
-        })?;
-        check(self.eval_interval >= 1, || {
-            "eval_interval must be at least 1".into()
-        })?;
-        check(!self.network.hidden.contains(&0), || {
+        ensure(self.n_step >= 1, || "n_step must be at least 1".into())?;
+        ensure(self.num_envs >= 1, || "num_envs must be at least 1".into())?;
+        self.run_settings().validate()?;
+        ensure(!self.network.hidden.contains(&0), || {
             "network.hidden widths must be positive".into()
         })?;
         if let Some(p) = &self.prioritized {
-            check(p.alpha >= 0.0, || {
+            ensure(p.alpha >= 0.0, || {
                 format!("prioritized.alpha must be ≥ 0, got {}", p.alpha)
             })?;
-            check((0.0..=1.0).contains(&p.beta0), || {
+            ensure((0.0..=1.0).contains(&p.beta0), || {
                 format!("prioritized.beta0 must be in [0, 1], got {}", p.beta0)
             })?;
-            check(p.eps > 0.0, || {
+            ensure(p.eps > 0.0, || {
                 format!("prioritized.eps must be positive, got {}", p.eps)
             })?;
         }

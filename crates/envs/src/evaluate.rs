@@ -1,15 +1,7 @@
-//! Evaluation of a fixed policy: exactly one episode in each of `episodes` environments.
+//! Evaluation of a fixed policy: exactly one episode in each of `episodes` environments. The one
+//! episode runner of eirl's evaluations (agents' greedy policies, experts, random baselines).
 
-use crate::{EnvError, VecEnv};
-
-/// A batch of actions chosen by a policy for `n` environments.
-#[derive(Clone, Debug, PartialEq)]
-pub enum BatchActions {
-    /// One index per environment.
-    Discrete(Vec<usize>),
-    /// `[n, action_dim]` row-major.
-    Continuous(Vec<f32>),
-}
+use crate::{Actions, EnvError, Policy, PolicyError, VecEnv};
 
 /// Returns and lengths of an evaluation, one entry per episode (env `i` → entry `i`).
 #[derive(Clone, Debug, PartialEq)]
@@ -41,7 +33,7 @@ pub fn evaluate_policy<E: From<EnvError>>(
     env_id: &str,
     episodes: usize,
     seed: u64,
-    mut policy: impl FnMut(&[f32], usize) -> Result<BatchActions, E>,
+    mut policy: impl FnMut(&[f32], usize) -> Result<Actions, E>,
 ) -> Result<EvalStats, E> {
     if episodes == 0 {
         return Err(EnvError::InvalidArgument {
@@ -55,10 +47,7 @@ pub fn evaluate_policy<E: From<EnvError>>(
     let mut returns = vec![None; n];
     let mut lengths = vec![0usize; n];
     while returns.iter().any(Option::is_none) {
-        let step = match policy(&obs, n)? {
-            BatchActions::Discrete(a) => env.step_discrete(&a)?,
-            BatchActions::Continuous(a) => env.step_continuous(&a)?,
-        };
+        let step = env.step(&policy(&obs, n)?)?;
         for ep in step.finished {
             if returns[ep.env].is_none() {
                 returns[ep.env] = Some(ep.episode_return);
@@ -81,6 +70,16 @@ pub fn evaluate_discrete<E: From<EnvError>>(
     mut policy: impl FnMut(&[f32], usize) -> Result<Vec<usize>, E>,
 ) -> Result<EvalStats, E> {
     evaluate_policy(env_id, episodes, seed, |obs, n| {
-        policy(obs, n).map(BatchActions::Discrete)
+        policy(obs, n).map(Actions::Discrete)
     })
+}
+
+/// [`evaluate_policy`] for any [`Policy`] (a scripted expert, an agent acting greedily).
+pub fn evaluate(
+    env_id: &str,
+    policy: &mut dyn Policy,
+    episodes: usize,
+    seed: u64,
+) -> Result<EvalStats, PolicyError> {
+    evaluate_policy(env_id, episodes, seed, |obs, n| policy.act(obs, n))
 }

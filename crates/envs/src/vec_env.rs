@@ -1,6 +1,6 @@
 //! [`VecEnv`]: N copies of one env stepped as a batch, with same-step auto-reset.
 
-use crate::{Action, BoxSpace, Env, EnvError, Space, make};
+use crate::{Action, Actions, BoxSpace, Env, EnvError, EpisodeEnd, Space, make};
 
 /// One episode that ended during a [`VecEnv`] step.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,6 +30,26 @@ pub struct VecStep<'a> {
     pub final_obs: &'a [f32],
     /// The episodes that ended during this step, in env order.
     pub finished: &'a [EpisodeStats],
+}
+
+impl VecStep<'_> {
+    /// How env `i`'s episode ended this step: the one place terminated / truncated flags turn
+    /// into a discount and a bootstrap decision (see [`EpisodeEnd`]).
+    pub fn end(&self, i: usize) -> EpisodeEnd {
+        EpisodeEnd::from_flags(self.terminated[i], self.truncated[i])
+    }
+
+    /// `discount_t` of env `i`'s transition: 0 after a termination, `gamma` otherwise.
+    pub fn discount(&self, i: usize, gamma: f32) -> f32 {
+        self.end(i).discount(gamma)
+    }
+
+    /// The observation env `i`'s transition led to, `[obs_dim]`: the true last observation
+    /// when its episode ended this step (bootstrap from it on truncation), else the next one.
+    pub fn next_obs(&self, i: usize) -> &[f32] {
+        let d = self.final_obs.len() / self.rewards.len().max(1);
+        &self.final_obs[i * d..(i + 1) * d]
+    }
 }
 
 /// N envs of one id (each wrapped in its registered [`TimeLimit`](crate::TimeLimit)) stepped
@@ -138,6 +158,17 @@ impl VecEnv {
         self.episode_returns.fill(0.0);
         self.episode_lengths.fill(0);
         &self.obs
+    }
+
+    /// Steps every env with its row of `actions` (discrete or continuous, as the space takes).
+    ///
+    /// # Errors
+    /// As [`VecEnv::step_discrete`] / [`VecEnv::step_continuous`]; no env is stepped then.
+    pub fn step(&mut self, actions: &Actions) -> Result<VecStep<'_>, EnvError> {
+        match actions {
+            Actions::Discrete(a) => self.step_discrete(a),
+            Actions::Continuous { values, .. } => self.step_continuous(values),
+        }
     }
 
     /// Steps every env with one discrete action each (`actions`: `[N]`).

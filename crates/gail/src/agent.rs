@@ -223,7 +223,7 @@ impl Gail {
     /// 2. update D_w by Adam on eq. 17, policy pairs vs expert pairs;
     /// 3. reward `r = −log D_w(s,a)` (or the configured variant) on the sampled pairs;
     /// 4. GAE with the value baseline, bootstrapping through truncation only;
-    /// 5. a TRPO step (max KL δ, CG, backtracking; entropy weight λ = `trpo.entropy_coeff`);
+    /// 5. a TRPO step (max KL δ, CG, backtracking; entropy weight λ = `trpo.ent_coef`);
     /// 6. fit V_φ to the λ-returns.
     pub fn step(&mut self) -> Result<StepInfo, GailError> {
         let n = self.cfg.num_envs;

@@ -7,6 +7,8 @@ use eirl_imitation::{DiscriminatorConfig, RewardKind, TrpoConfig, ValueConfig};
 use eirl_models::{Activation, PolicyNetworkConfig};
 use serde::{Deserialize, Serialize};
 
+use eirl_agent::{ConfigError, RunSettings, ensure, ensure_positive};
+
 use crate::GailError;
 
 /// Every GAIL hyperparameter. Step counts are environment steps summed over all envs.
@@ -24,7 +26,7 @@ pub struct GailConfig {
     /// `d_stepsize=3e-4`).
     pub discriminator: DiscriminatorConfig,
     /// TRPO step (eirl-imitation's defaults: `max_kl=0.01`, `cg_iters=10`, `cg_damping=0.1` as
-    /// baselines GAIL). `trpo.entropy_coeff` is the causal-entropy weight λ of GAIL eq. 5.15 /
+    /// baselines GAIL). `trpo.ent_coef` is the causal-entropy weight λ of GAIL eq. 5.15 /
     /// Algorithm 1 (baselines `policy_entcoeff=0`).
     pub trpo: TrpoConfig,
     /// The reward handed to TRPO: `−log D` = −cost (GAIL Algorithm 1, the default), or the
@@ -96,19 +98,16 @@ impl Default for GailConfig {
     }
 }
 
-fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), GailError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(GailError::Config(msg()))
-    }
-}
-
-fn positive_finite(x: f64) -> bool {
-    x.is_finite() && x > 0.0
-}
-
 impl GailConfig {
+    /// Run length and evaluation cadence.
+    pub fn run_settings(&self) -> RunSettings {
+        RunSettings {
+            total_steps: self.total_steps,
+            eval_interval: self.eval_interval,
+            eval_episodes: self.eval_episodes,
+        }
+    }
+
     /// Env steps per iteration: `num_envs × steps_per_env`.
     pub fn batch_steps(&self) -> usize {
         self.num_envs.saturating_mul(self.steps_per_env)
@@ -116,86 +115,63 @@ impl GailConfig {
 
     /// Rejects out-of-range values with a message naming the field.
     pub fn validate(&self) -> Result<(), GailError> {
-        check((0.0..=1.0).contains(&self.gamma), || {
+        ensure((0.0..=1.0).contains(&self.gamma), || {
             format!("gamma must be in [0, 1], got {}", self.gamma)
         })?;
-        check((0.0..=1.0).contains(&self.gae_lambda), || {
+        ensure((0.0..=1.0).contains(&self.gae_lambda), || {
             format!("gae_lambda must be in [0, 1], got {}", self.gae_lambda)
         })?;
-        check(self.num_envs >= 1, || "num_envs must be at least 1".into())?;
-        check(self.steps_per_env >= 1, || {
+        ensure(self.num_envs >= 1, || "num_envs must be at least 1".into())?;
+        ensure(self.steps_per_env >= 1, || {
             "steps_per_env must be at least 1".into()
         })?;
-        check(self.disc_batch_size >= 1, || {
+        ensure(self.disc_batch_size >= 1, || {
             "disc_batch_size must be at least 1".into()
         })?;
-        check(self.eval_episodes >= 1, || {
-            "eval_episodes must be at least 1".into()
-        })?;
-        check(self.eval_interval >= 1, || {
-            "eval_interval must be at least 1".into()
-        })?;
+        self.run_settings().validate()?;
         for (name, hidden) in [
             ("policy.hidden", &self.policy.hidden),
             ("value.hidden", &self.value.hidden),
             ("discriminator.hidden", &self.discriminator.hidden),
         ] {
-            check(!hidden.contains(&0), || {
+            ensure(!hidden.contains(&0), || {
                 format!("{name} widths must be positive, got {hidden:?}")
             })?;
         }
-        check(self.policy.output_scale.is_finite(), || {
+        ensure(self.policy.output_scale.is_finite(), || {
             format!(
                 "policy.output_scale must be finite, got {}",
                 self.policy.output_scale
             )
         })?;
-        check(positive_finite(f64::from(self.value.learning_rate)), || {
-            format!(
-                "value.learning_rate must be positive, got {}",
-                self.value.learning_rate
-            )
-        })?;
-        check(self.value.batch_size >= 1, || {
+        ensure_positive("value.learning_rate", self.value.learning_rate)?;
+        ensure(self.value.batch_size >= 1, || {
             "value.batch_size must be at least 1".into()
         })?;
-        check(
-            positive_finite(f64::from(self.discriminator.learning_rate)),
-            || {
-                format!(
-                    "discriminator.learning_rate must be positive, got {}",
-                    self.discriminator.learning_rate
-                )
-            },
+        ensure_positive(
+            "discriminator.learning_rate",
+            self.discriminator.learning_rate,
         )?;
         let t = &self.trpo;
-        check(positive_finite(t.max_kl), || {
-            format!("trpo.max_kl must be positive, got {}", t.max_kl)
-        })?;
-        check(t.cg_iters >= 1, || {
+        ensure_positive("trpo.max_kl", t.max_kl)?;
+        ensure(t.cg_iters >= 1, || {
             "trpo.cg_iters must be at least 1".into()
         })?;
-        check(t.cg_damping >= 0.0 && t.cg_damping.is_finite(), || {
+        ensure(t.cg_damping >= 0.0 && t.cg_damping.is_finite(), || {
             format!("trpo.cg_damping must be ≥ 0, got {}", t.cg_damping)
         })?;
-        check(t.backtrack_coeff > 0.0 && t.backtrack_coeff < 1.0, || {
+        ensure(t.backtrack_coeff > 0.0 && t.backtrack_coeff < 1.0, || {
             format!(
                 "trpo.backtrack_coeff must be in (0, 1), got {}",
                 t.backtrack_coeff
             )
         })?;
-        check(t.backtrack_iters >= 1, || {
+        ensure(t.backtrack_iters >= 1, || {
             "trpo.backtrack_iters must be at least 1".into()
         })?;
-        check(
-            t.entropy_coeff >= 0.0 && t.entropy_coeff.is_finite(),
-            || {
-                format!(
-                    "trpo.entropy_coeff (λ) must be ≥ 0, got {}",
-                    t.entropy_coeff
-                )
-            },
-        )?;
+        ensure(t.ent_coef >= 0.0 && t.ent_coef.is_finite(), || {
+            format!("trpo.ent_coef (λ) must be ≥ 0, got {}", t.ent_coef)
+        })?;
         Ok(())
     }
 }
@@ -209,14 +185,14 @@ mod tests {
         let cfg = GailConfig::default();
         cfg.validate()?;
         assert_eq!(cfg.batch_steps(), 1024);
-        let json = serde_json::to_string(&cfg).map_err(|e| GailError::Config(e.to_string()))?;
+        let json = serde_json::to_string(&cfg).map_err(|e| ConfigError(e.to_string()))?;
         let back: GailConfig =
-            serde_json::from_str(&json).map_err(|e| GailError::Config(e.to_string()))?;
+            serde_json::from_str(&json).map_err(|e| ConfigError(e.to_string()))?;
         assert_eq!(back, cfg);
         // Unknown fields are rejected; missing ones take defaults.
         assert!(serde_json::from_str::<GailConfig>(r#"{"gama": 0.9}"#).is_err());
         let partial: GailConfig = serde_json::from_str(r#"{"gamma": 0.9}"#)
-            .map_err(|e| GailError::Config(e.to_string()))?;
+            .map_err(|e| ConfigError(e.to_string()))?;
         assert!((partial.gamma - 0.9).abs() < 1e-7 && partial.num_envs == 8);
         Ok(())
     }
@@ -258,12 +234,12 @@ mod tests {
             (
                 GailConfig {
                     trpo: TrpoConfig {
-                        entropy_coeff: -1.0,
+                        ent_coef: -1.0,
                         ..TrpoConfig::default()
                     },
                     ..GailConfig::default()
                 },
-                "trpo.entropy_coeff",
+                "trpo.ent_coef",
             ),
             (
                 GailConfig {
@@ -285,7 +261,7 @@ mod tests {
         ];
         for (cfg, field) in cases {
             match cfg.validate() {
-                Err(GailError::Config(msg)) => assert!(msg.contains(field), "{field}: {msg}"),
+                Err(GailError::Config(msg)) => assert!(msg.0.contains(field), "{field}: {msg}"),
                 other => panic!("{field}: expected a config error, got {other:?}"),
             }
         }

@@ -9,7 +9,7 @@
 //! through time-limit truncation but not through termination ([`segment_advantages`]); take a
 //! TRPO step (max KL 0.01, conjugate gradient on Fisher-vector products, backtracking line
 //! search) on the surrogate plus the causal-entropy bonus `λ H(π)` of GAIL eq. 5.15 / Algorithm 1
-//! (`trpo.entropy_coeff`); then fit the value baseline to the λ-returns.
+//! (`trpo.ent_coef`); then fit the value baseline to the λ-returns.
 //!
 //! [`GailConfig`]'s defaults are openai/baselines' GAIL (`gail/run_mujoco.py`, TRPO generator)
 //! and the `imitation` library's (`train_adversarial`) settings; see each field. Discrete

@@ -17,7 +17,8 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::demos::Actions;
+use eirl_envs::Actions;
+
 use crate::error::ImitationError;
 
 /// Behavioural-cloning hyperparameters.
@@ -35,7 +36,7 @@ pub struct BcConfig {
     /// Epochs without a lower validation loss before stopping.
     pub patience: usize,
     /// Weight `w_H` of the entropy bonus (imitation's `ent_weight`, 1e-3).
-    pub entropy_weight: f32,
+    pub ent_coef: f32,
     /// Global gradient-norm clip (`None`: off).
     pub max_grad_norm: Option<f32>,
 }
@@ -48,7 +49,7 @@ impl Default for BcConfig {
             max_epochs: 200,
             validation_fraction: 0.2,
             patience: 10,
-            entropy_weight: 1e-3,
+            ent_coef: 1e-3,
             max_grad_norm: None,
         }
     }
@@ -104,12 +105,12 @@ fn bc_step(
             let nll = Categorical::log_prob(logits.clone().put_tape(tape), a)
                 .mean::<Rank0, _>()
                 .negate();
-            if cfg.entropy_weight == 0.0 {
+            if cfg.ent_coef == 0.0 {
                 nll
             } else {
                 let (nll, tape) = nll.split_tape();
                 let ent = Categorical::entropy(logits.put_tape(tape)).mean::<Rank0, _>();
-                ent * (-cfg.entropy_weight) + nll
+                ent * (-cfg.ent_coef) + nll
             }
         }
         Actions::Continuous { values, .. } => {
@@ -118,11 +119,11 @@ fn bc_step(
                 .mean::<Rank0, _>()
                 .negate();
             match policy.log_std() {
-                Some(ls) if cfg.entropy_weight != 0.0 => {
+                Some(ls) if cfg.ent_coef != 0.0 => {
                     // H = Σ_d log σ_d + const: only log σ receives the bonus's gradient.
                     let (nll, tape) = nll.split_tape();
                     let ent = ls.clone().put_tape(tape).sum::<Rank0, _>();
-                    ent * (-cfg.entropy_weight) + nll
+                    ent * (-cfg.ent_coef) + nll
                 }
                 _ => nll,
             }
@@ -185,8 +186,158 @@ fn gather_obs(obs: &[f32], dim: usize, idx: &[usize]) -> Vec<f32> {
         .collect()
 }
 
-/// Trains `policy` by behavioural cloning on `(obs, actions)` pairs (`obs: [N, obs_dim]`).
-/// Deterministic given `seed` (split, shuffles).
+/// One epoch's losses.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BcEpoch {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's minibatches.
+    pub train_loss: f32,
+    /// Validation negative log-likelihood (without a validation split: `None`).
+    pub validation_nll: Option<f32>,
+}
+
+/// Behavioural cloning one epoch at a time, with validation early stopping: after the last
+/// epoch (`max_epochs`, or `patience` epochs without a lower validation loss) the best
+/// parameters are put back into the policy. Deterministic given `seed` (split, shuffles).
+pub struct BcTrainer {
+    cfg: BcConfig,
+    obs: Vec<f32>,
+    actions: Actions,
+    obs_dim: usize,
+    rng: ChaCha8Rng,
+    val_obs: Vec<f32>,
+    val_act: Actions,
+    train_idx: Vec<usize>,
+    opt: Adam,
+    report: BcReport,
+    best: Option<(f32, SavedParams)>,
+    done: bool,
+}
+
+impl BcTrainer {
+    /// Checks the pairs (`obs: [N, obs_dim]`) against `policy` and splits off the validation set.
+    pub fn new(
+        policy: &PolicyNetwork,
+        obs: Vec<f32>,
+        actions: Actions,
+        cfg: &BcConfig,
+        seed: u64,
+    ) -> Result<Self, ImitationError> {
+        check_config(cfg)?;
+        check_actions(policy, &actions)?;
+        let n = actions.len();
+        let d = policy.obs_dim();
+        if obs.len() != n * d {
+            return Err(ImitationError::Config(format!(
+                "{n} actions need {} observation values, got {}",
+                n * d,
+                obs.len()
+            )));
+        }
+        if n == 0 {
+            return Err(ImitationError::Config("no training pairs".into()));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut rng);
+        let n_val = ((n as f64) * cfg.validation_fraction).floor() as usize;
+        let n_val = if n - n_val == 0 { 0 } else { n_val };
+        let (val_idx, train_idx) = order.split_at(n_val);
+        Ok(BcTrainer {
+            val_obs: gather_obs(&obs, d, val_idx),
+            val_act: actions.gather(val_idx),
+            train_idx: train_idx.to_vec(),
+            opt: Adam::new(AdamConfig {
+                lr: cfg.learning_rate,
+                ..AdamConfig::default()
+            }),
+            report: BcReport {
+                epochs: 0,
+                best_epoch: 0,
+                train_loss: Vec::new(),
+                validation_nll: Vec::new(),
+            },
+            best: None,
+            done: cfg.max_epochs == 0,
+            obs,
+            actions,
+            obs_dim: d,
+            rng,
+            cfg: cfg.clone(),
+        })
+    }
+
+    /// Whether training has ended (the best parameters are then in the policy).
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// What has run so far.
+    pub fn report(&self) -> &BcReport {
+        &self.report
+    }
+
+    /// One pass over the shuffled training split, then the validation loss and the
+    /// early-stopping decision.
+    pub fn epoch(&mut self, policy: &mut PolicyNetwork) -> Result<BcEpoch, ImitationError> {
+        if self.done {
+            return Err(ImitationError::Config(format!(
+                "behavioural cloning already ended after {} epochs",
+                self.report.epochs
+            )));
+        }
+        let epoch = self.report.epochs + 1;
+        let d = self.obs_dim;
+        self.train_idx.shuffle(&mut self.rng);
+        let mut total = 0.0;
+        let mut batches = 0;
+        for chunk in self.train_idx.chunks(self.cfg.batch_size) {
+            let b_obs = gather_obs(&self.obs, d, chunk);
+            let b_act = self.actions.gather(chunk);
+            total += bc_step(policy, &mut self.opt, &b_obs, &b_act, &self.cfg)?;
+            batches += 1;
+        }
+        let train_loss = total / batches.max(1) as f32;
+        self.report.train_loss.push(train_loss);
+        self.report.epochs = epoch;
+        let mut validation_nll = None;
+        if self.val_act.is_empty() {
+            self.report.best_epoch = epoch;
+        } else {
+            let v = negative_log_likelihood(policy, &self.val_obs, &self.val_act)?;
+            self.report.validation_nll.push(v);
+            validation_nll = Some(v);
+            match &self.best {
+                Some((b, _)) if v >= *b => {
+                    if epoch - self.report.best_epoch >= self.cfg.patience {
+                        self.done = true;
+                    }
+                }
+                _ => {
+                    self.best = Some((v, policy.export_params()));
+                    self.report.best_epoch = epoch;
+                }
+            }
+        }
+        if epoch >= self.cfg.max_epochs {
+            self.done = true;
+        }
+        if self.done
+            && let Some((_, params)) = self.best.take()
+        {
+            policy.import_params(&params)?;
+        }
+        Ok(BcEpoch {
+            epoch,
+            train_loss,
+            validation_nll,
+        })
+    }
+}
+
+/// Trains `policy` by behavioural cloning on `(obs, actions)` pairs (`obs: [N, obs_dim]`) to
+/// the end ([`BcTrainer`] run until it stops). Deterministic given `seed` (split, shuffles).
 pub fn train_bc(
     policy: &mut PolicyNetwork,
     obs: &[f32],
@@ -194,75 +345,11 @@ pub fn train_bc(
     cfg: &BcConfig,
     seed: u64,
 ) -> Result<BcReport, ImitationError> {
-    check_config(cfg)?;
-    check_actions(policy, actions)?;
-    let n = actions.len();
-    let d = policy.obs_dim();
-    if obs.len() != n * d {
-        return Err(ImitationError::Config(format!(
-            "{n} actions need {} observation values, got {}",
-            n * d,
-            obs.len()
-        )));
+    let mut trainer = BcTrainer::new(policy, obs.to_vec(), actions.clone(), cfg, seed)?;
+    while !trainer.is_done() {
+        trainer.epoch(policy)?;
     }
-    if n == 0 {
-        return Err(ImitationError::Config("no training pairs".into()));
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut rng);
-    let n_val = ((n as f64) * cfg.validation_fraction).floor() as usize;
-    let n_val = if n - n_val == 0 { 0 } else { n_val };
-    let (val_idx, train_idx) = order.split_at(n_val);
-    let val_obs = gather_obs(obs, d, val_idx);
-    let val_act = actions.gather(val_idx);
-    let mut train_idx = train_idx.to_vec();
-
-    let mut opt = Adam::new(AdamConfig {
-        lr: cfg.learning_rate,
-        ..AdamConfig::default()
-    });
-    let mut report = BcReport {
-        epochs: 0,
-        best_epoch: 0,
-        train_loss: Vec::new(),
-        validation_nll: Vec::new(),
-    };
-    let mut best: Option<(f32, SavedParams)> = None;
-    for epoch in 1..=cfg.max_epochs {
-        train_idx.shuffle(&mut rng);
-        let mut total = 0.0;
-        let mut batches = 0;
-        for chunk in train_idx.chunks(cfg.batch_size) {
-            let b_obs = gather_obs(obs, d, chunk);
-            let b_act = actions.gather(chunk);
-            total += bc_step(policy, &mut opt, &b_obs, &b_act, cfg)?;
-            batches += 1;
-        }
-        report.train_loss.push(total / batches.max(1) as f32);
-        report.epochs = epoch;
-        if n_val == 0 {
-            report.best_epoch = epoch;
-            continue;
-        }
-        let v = negative_log_likelihood(policy, &val_obs, &val_act)?;
-        report.validation_nll.push(v);
-        match &best {
-            Some((b, _)) if v >= *b => {
-                if epoch - report.best_epoch >= cfg.patience {
-                    break;
-                }
-            }
-            _ => {
-                best = Some((v, policy.export_params()));
-                report.best_epoch = epoch;
-            }
-        }
-    }
-    if let Some((_, params)) = best {
-        policy.import_params(&params)?;
-    }
-    Ok(report)
+    Ok(trainer.report)
 }
 
 #[cfg(test)]

@@ -12,10 +12,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use eirl_envs::{ActionKind, Actions, Policy};
+
 use crate::bc::{BcConfig, train_bc};
-use crate::demos::{Actions, Demonstrations};
+use crate::demos::Demonstrations;
 use crate::error::ImitationError;
-use crate::expert::{NetworkPolicy, Policy, action_kind};
+use crate::expert::NetworkPolicy;
 
 /// DAgger's schedule.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,7 +58,109 @@ pub struct DaggerRound {
     pub rollout_return: Option<f64>,
 }
 
-/// Runs DAgger on `env_id` and leaves the trained learner in `learner`.
+/// DAgger one round at a time: round 0 fits the learner to the given demonstrations (or to
+/// expert rollouts), round `i ≥ 1` rolls out the `β_i`-mixture, has the expert label every
+/// visited state, aggregates and refits. Deterministic given the seed.
+pub struct Dagger {
+    env_id: String,
+    cfg: DaggerConfig,
+    rng: ChaCha8Rng,
+    obs: Vec<f32>,
+    labels: Actions,
+    initial: Option<(Vec<f32>, Actions)>,
+    rounds: Vec<DaggerRound>,
+    episode_seed: u64,
+}
+
+impl Dagger {
+    /// A DAgger run on `env_id`, starting from `initial` demonstrations when given.
+    pub fn new(
+        env_id: &str,
+        cfg: DaggerConfig,
+        initial: Option<&Demonstrations>,
+        seed: u64,
+    ) -> Result<Self, ImitationError> {
+        let env = make(env_id)?;
+        let kind = ActionKind::of(env.action_space());
+        Ok(Dagger {
+            env_id: env_id.to_string(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            obs: Vec::new(),
+            labels: Actions::empty(kind),
+            initial: initial.map(Demonstrations::state_action_pairs),
+            rounds: Vec::new(),
+            episode_seed: seed.wrapping_mul(1_000_003),
+            cfg,
+        })
+    }
+
+    /// The rounds run so far (round 0 first).
+    pub fn rounds(&self) -> &[DaggerRound] {
+        &self.rounds
+    }
+
+    /// Whether round `cfg.rounds` has run.
+    pub fn is_done(&self) -> bool {
+        self.rounds.len() > self.cfg.rounds
+    }
+
+    /// Expert-labelled pairs gathered so far: observations `[n, obs_dim]` and labels.
+    pub fn dataset(&self) -> (&[f32], &Actions) {
+        (&self.obs, &self.labels)
+    }
+
+    /// Runs the next round with `expert` labelling and `learner` being trained.
+    pub fn round(
+        &mut self,
+        expert: &mut dyn Policy,
+        learner: &mut PolicyNetwork,
+    ) -> Result<DaggerRound, ImitationError> {
+        let i = self.rounds.len();
+        let (beta, rollout_return) = if i == 0 {
+            match self.initial.take() {
+                Some((o, a)) => {
+                    self.obs = o;
+                    self.labels.extend(&a)?;
+                    (1.0, None)
+                }
+                None => (1.0, Some(self.rollout_and_label(expert, learner, 1.0)?)),
+            }
+        } else {
+            let beta =
+                (1.0 - i as f64 / self.cfg.beta_rampdown_rounds.max(1) as f64).max(0.0);
+            (beta, Some(self.rollout_and_label(expert, learner, beta)?))
+        };
+        train_bc(learner, &self.obs, &self.labels, &self.cfg.bc, self.rng.r#gen())?;
+        let round = DaggerRound {
+            beta,
+            dataset_size: self.labels.len(),
+            rollout_return,
+        };
+        self.rounds.push(round.clone());
+        Ok(round)
+    }
+
+    fn rollout_and_label(
+        &mut self,
+        expert: &mut dyn Policy,
+        learner: &PolicyNetwork,
+        beta: f64,
+    ) -> Result<f64, ImitationError> {
+        rollout_and_label(
+            &self.env_id,
+            expert,
+            learner,
+            beta,
+            &self.cfg,
+            &mut self.rng,
+            &mut self.episode_seed,
+            &mut self.obs,
+            &mut self.labels,
+        )
+    }
+}
+
+/// Runs DAgger on `env_id` to the end and leaves the trained learner in `learner`.
 pub fn dagger(
     env_id: &str,
     expert: &mut dyn Policy,
@@ -65,62 +169,11 @@ pub fn dagger(
     cfg: &DaggerConfig,
     seed: u64,
 ) -> Result<Vec<DaggerRound>, ImitationError> {
-    let env = make(env_id)?;
-    let kind = action_kind(env.action_space());
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut obs = Vec::new();
-    let mut labels = Actions::empty(kind);
-    let mut rounds = Vec::new();
-    let mut episode_seed = seed.wrapping_mul(1_000_003);
-    if let Some(d) = initial {
-        let (o, a) = d.state_action_pairs();
-        obs = o;
-        labels.extend(&a)?;
-        rounds.push(DaggerRound {
-            beta: 1.0,
-            dataset_size: labels.len(),
-            rollout_return: None,
-        });
-    } else {
-        let r = rollout_and_label(
-            env_id,
-            expert,
-            learner,
-            1.0,
-            cfg,
-            &mut rng,
-            &mut episode_seed,
-            &mut obs,
-            &mut labels,
-        )?;
-        rounds.push(DaggerRound {
-            beta: 1.0,
-            dataset_size: labels.len(),
-            rollout_return: Some(r),
-        });
+    let mut run = Dagger::new(env_id, cfg.clone(), initial, seed)?;
+    while !run.is_done() {
+        run.round(expert, learner)?;
     }
-    train_bc(learner, &obs, &labels, &cfg.bc, rng.r#gen())?;
-    for i in 1..=cfg.rounds {
-        let beta = (1.0 - i as f64 / cfg.beta_rampdown_rounds.max(1) as f64).max(0.0);
-        let r = rollout_and_label(
-            env_id,
-            expert,
-            learner,
-            beta,
-            cfg,
-            &mut rng,
-            &mut episode_seed,
-            &mut obs,
-            &mut labels,
-        )?;
-        train_bc(learner, &obs, &labels, &cfg.bc, rng.r#gen())?;
-        rounds.push(DaggerRound {
-            beta,
-            dataset_size: labels.len(),
-            rollout_return: Some(r),
-        });
-    }
-    Ok(rounds)
+    Ok(run.rounds)
 }
 
 /// Rolls out `episodes_per_round` episodes of the β-mixture, appending every visited state and
@@ -145,11 +198,11 @@ fn rollout_and_label(
         let mut s = env.reset(Some(*episode_seed));
         *episode_seed = episode_seed.wrapping_add(1);
         loop {
-            let label = expert.act(&s, 1)?;
+            let label = expert.act(&s, 1).map_err(ImitationError::Policy)?;
             let chosen = if rng.r#gen::<f64>() < beta {
                 label.clone()
             } else {
-                learner_policy.act(&s, 1)?
+                learner_policy.act(&s, 1).map_err(ImitationError::Policy)?
             };
             obs.extend_from_slice(&s);
             labels.extend(&label)?;

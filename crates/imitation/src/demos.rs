@@ -30,105 +30,10 @@
 
 use std::path::Path;
 
+use eirl_envs::{ActionKind, Actions};
+
 use crate::error::ImitationError;
 use crate::npy::{LoadLimits, NpyArray, read_npz, write_npz};
-
-/// A batch of actions: discrete indices or row-major continuous vectors.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Actions {
-    /// One index per step.
-    Discrete(Vec<usize>),
-    /// `[len, dim]` row-major.
-    Continuous { values: Vec<f32>, dim: usize },
-}
-
-/// The kind of action a dataset holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ActionKind {
-    Discrete,
-    /// Continuous actions of this many dimensions.
-    Continuous(usize),
-}
-
-impl Actions {
-    /// An empty batch of this kind.
-    pub fn empty(kind: ActionKind) -> Self {
-        match kind {
-            ActionKind::Discrete => Actions::Discrete(Vec::new()),
-            ActionKind::Continuous(dim) => Actions::Continuous {
-                values: Vec::new(),
-                dim,
-            },
-        }
-    }
-
-    /// The kind of these actions.
-    pub fn kind(&self) -> ActionKind {
-        match self {
-            Actions::Discrete(_) => ActionKind::Discrete,
-            Actions::Continuous { dim, .. } => ActionKind::Continuous(*dim),
-        }
-    }
-
-    /// Number of actions.
-    pub fn len(&self) -> usize {
-        match self {
-            Actions::Discrete(a) => a.len(),
-            Actions::Continuous { values, dim } => values.len() / (*dim).max(1),
-        }
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Actions `range` (in steps).
-    pub fn slice(&self, range: std::ops::Range<usize>) -> Actions {
-        match self {
-            Actions::Discrete(a) => Actions::Discrete(a[range].to_vec()),
-            Actions::Continuous { values, dim } => Actions::Continuous {
-                values: values[range.start * dim..range.end * dim].to_vec(),
-                dim: *dim,
-            },
-        }
-    }
-
-    /// The actions at `indices` (in steps), in that order.
-    pub fn gather(&self, indices: &[usize]) -> Actions {
-        match self {
-            Actions::Discrete(a) => Actions::Discrete(indices.iter().map(|&i| a[i]).collect()),
-            Actions::Continuous { values, dim } => Actions::Continuous {
-                values: indices
-                    .iter()
-                    .flat_map(|&i| &values[i * dim..(i + 1) * dim])
-                    .copied()
-                    .collect(),
-                dim: *dim,
-            },
-        }
-    }
-
-    /// Appends `other`, which must be of the same kind.
-    pub fn extend(&mut self, other: &Actions) -> Result<(), ImitationError> {
-        match (self, other) {
-            (Actions::Discrete(a), Actions::Discrete(b)) => a.extend_from_slice(b),
-            (Actions::Continuous { values, dim }, Actions::Continuous { values: v, dim: d })
-                if dim == d =>
-            {
-                values.extend_from_slice(v)
-            }
-            (a, b) => {
-                return Err(ImitationError::Invalid(format!(
-                    "cannot append {:?} actions to {:?} actions",
-                    b.kind(),
-                    a.kind()
-                )));
-            }
-        }
-        Ok(())
-    }
-}
 
 /// One episode: `T` actions and rewards, `T + 1` observations.
 #[derive(Clone, Debug, PartialEq)]

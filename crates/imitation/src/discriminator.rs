@@ -19,7 +19,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::demos::{ActionKind, Actions};
+use eirl_envs::{ActionKind, Actions};
 use crate::error::ImitationError;
 
 /// The reward the policy maximises, derived from `D` = P(policy | s, a).

@@ -33,6 +33,9 @@ pub enum ImitationError {
     /// An environment rejected an action or id.
     #[error(transparent)]
     Env(#[from] EnvError),
+    /// A policy (an expert, a learner) could not act.
+    #[error("policy failed: {0}")]
+    Policy(eirl_envs::PolicyError),
     /// An estimator rejected its inputs.
     #[error(transparent)]
     Returns(#[from] ReturnsError),

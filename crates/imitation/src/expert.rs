@@ -1,38 +1,26 @@
-//! Experts and evaluation: the [`Policy`] trait (observation batch → actions), scripted
-//! experts for MountainCar and CartPole, a uniform random policy, a learned
-//! [`PolicyNetwork`] as a policy, [`record`]ing demonstrations and normalised scores.
+//! Experts: scripted controllers for MountainCar and CartPole, a uniform random policy, a
+//! learned [`PolicyNetwork`] as a [`Policy`] (eirl-envs' acting trait), [`record`]ing
+//! demonstrations and normalised scores.
 
-use eirl_envs::{Action, Space, make};
-use eirl_models::{PolicyHead, PolicyNetwork};
+use eirl_envs::{Action, ActionKind, Actions, Policy, PolicyError, Space, evaluate, make};
+use eirl_models::{ModelError, PolicyHead, PolicyNetwork};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::demos::{ActionKind, Actions, Demonstrations, Episode};
+use crate::demos::{Demonstrations, Episode};
 use crate::error::ImitationError;
-
-/// Anything that maps a batch of observations to actions: a scripted controller, a trained
-/// eirl agent, a learner being imitated into. Stochastic policies own their RNG.
-pub trait Policy {
-    /// Actions for a row-major batch `obs: [batch, obs_dim]`.
-    fn act(&mut self, obs: &[f32], batch: usize) -> Result<Actions, ImitationError>;
-}
-
-impl<P: Policy + ?Sized> Policy for &mut P {
-    fn act(&mut self, obs: &[f32], batch: usize) -> Result<Actions, ImitationError> {
-        (**self).act(obs, batch)
-    }
-}
 
 fn rows(
     obs: &[f32],
     batch: usize,
     dim: usize,
-) -> Result<std::slice::ChunksExact<'_, f32>, ImitationError> {
+) -> Result<std::slice::ChunksExact<'_, f32>, PolicyError> {
     if obs.len() != batch * dim {
         return Err(ImitationError::Config(format!(
             "expected {batch} observations of width {dim}, got {} values",
             obs.len()
-        )));
+        ))
+        .into());
     }
     Ok(obs.chunks_exact(dim))
 }
@@ -44,7 +32,7 @@ fn rows(
 pub struct MountainCarEnergyPump;
 
 impl Policy for MountainCarEnergyPump {
-    fn act(&mut self, obs: &[f32], batch: usize) -> Result<Actions, ImitationError> {
+    fn act(&mut self, obs: &[f32], batch: usize) -> Result<Actions, PolicyError> {
         Ok(Actions::Discrete(
             rows(obs, batch, 2)?
                 .map(|s| if s[1] >= 0.0 { 2 } else { 0 })
@@ -60,7 +48,7 @@ impl Policy for MountainCarEnergyPump {
 pub struct CartPoleBalancer;
 
 impl Policy for CartPoleBalancer {
-    fn act(&mut self, obs: &[f32], batch: usize) -> Result<Actions, ImitationError> {
+    fn act(&mut self, obs: &[f32], batch: usize) -> Result<Actions, PolicyError> {
         Ok(Actions::Discrete(
             rows(obs, batch, 4)?
                 .map(|s| usize::from(s[2] + 0.5 * s[3] + 0.01 * s[0] + 0.1 * s[1] > 0.0))
@@ -85,7 +73,7 @@ impl RandomPolicy {
 }
 
 impl Policy for RandomPolicy {
-    fn act(&mut self, _obs: &[f32], batch: usize) -> Result<Actions, ImitationError> {
+    fn act(&mut self, _obs: &[f32], batch: usize) -> Result<Actions, PolicyError> {
         Ok(match &self.space {
             Space::Discrete(n) => {
                 Actions::Discrete((0..batch).map(|_| self.rng.gen_range(0..*n)).collect())
@@ -125,26 +113,34 @@ impl<'a> NetworkPolicy<'a> {
 }
 
 impl Policy for NetworkPolicy<'_> {
-    fn act(&mut self, obs: &[f32], batch: usize) -> Result<Actions, ImitationError> {
-        let (d, c) = self
-            .net
-            .act(obs, batch, self.deterministic, &mut self.rng)?;
-        Ok(match self.net.head() {
-            PolicyHead::Categorical { .. } => Actions::Discrete(d),
-            PolicyHead::Gaussian { act_dim, .. } => Actions::Continuous {
-                values: c,
-                dim: act_dim,
-            },
-        })
+    fn act(&mut self, obs: &[f32], batch: usize) -> Result<Actions, PolicyError> {
+        Ok(network_actions(
+            self.net,
+            obs,
+            batch,
+            self.deterministic,
+            &mut self.rng,
+        )?)
     }
 }
 
-/// The [`ActionKind`] of an env's action space.
-pub fn action_kind(space: &Space) -> ActionKind {
-    match space {
-        Space::Discrete(_) => ActionKind::Discrete,
-        Space::Box(b) => ActionKind::Continuous(b.dim()),
-    }
+/// The actions of `net` for `obs: [n, obs_dim]`: argmax / mean when `deterministic`, else
+/// sampled with `rng` (unused then).
+pub fn network_actions(
+    net: &PolicyNetwork,
+    obs: &[f32],
+    n: usize,
+    deterministic: bool,
+    rng: &mut impl Rng,
+) -> Result<Actions, ModelError> {
+    let (discrete, continuous) = net.act(obs, n, deterministic, rng)?;
+    Ok(match net.head() {
+        PolicyHead::Categorical { .. } => Actions::Discrete(discrete),
+        PolicyHead::Gaussian { act_dim, .. } => Actions::Continuous {
+            values: continuous,
+            dim: act_dim,
+        },
+    })
 }
 
 /// Runs one episode of `policy` in a fresh `env_id` env reset with `seed`, until it terminates
@@ -157,10 +153,10 @@ pub fn run_episode(
     let mut env = make(env_id)?;
     let mut s = env.reset(Some(seed));
     let mut obs = s.clone();
-    let mut actions = Actions::empty(action_kind(env.action_space()));
+    let mut actions = Actions::empty(ActionKind::of(env.action_space()));
     let mut rewards = Vec::new();
     loop {
-        let a = policy.act(&s, 1)?;
+        let a = policy.act(&s, 1).map_err(ImitationError::Policy)?;
         let step = match &a {
             Actions::Discrete(v) if v.len() == 1 => env.step(Action::Discrete(v[0]))?,
             Actions::Continuous { values, .. } => env.step(Action::Continuous(values))?,
@@ -196,7 +192,7 @@ pub fn record(
 ) -> Result<Demonstrations, ImitationError> {
     let env = make(env_id)?;
     let obs_dim = env.observation_space().dim();
-    let mut demos = Demonstrations::new(env_id, obs_dim, action_kind(env.action_space()));
+    let mut demos = Demonstrations::new(env_id, obs_dim, ActionKind::of(env.action_space()));
     for i in 0..episodes {
         let ep = run_episode(env_id, policy, seed.wrapping_add(i as u64))?;
         demos.push_episode(&ep)?;
@@ -205,24 +201,14 @@ pub fn record(
     Ok(demos)
 }
 
-/// The returns of `episodes` episodes of `policy` (episode `i` reset with `seed + i`).
-pub fn evaluate(
-    env_id: &str,
-    policy: &mut dyn Policy,
-    episodes: usize,
-    seed: u64,
-) -> Result<Vec<f64>, ImitationError> {
-    (0..episodes)
-        .map(|i| Ok(run_episode(env_id, policy, seed.wrapping_add(i as u64))?.episode_return()))
-        .collect()
-}
-
-/// Mean return of a uniformly random policy over `episodes` episodes.
+/// Mean return of a uniformly random policy over `episodes` episodes (one in each of
+/// `episodes` envs, env `i` reset with `seed + i`, by [`eirl_envs::evaluate`]).
 pub fn random_mean_return(env_id: &str, episodes: usize, seed: u64) -> Result<f64, ImitationError> {
     let env = make(env_id)?;
     let mut random = RandomPolicy::new(env.action_space().clone(), seed);
-    let r = evaluate(env_id, &mut random, episodes.max(1), seed)?;
-    Ok(mean(&r))
+    let stats =
+        evaluate(env_id, &mut random, episodes.max(1), seed).map_err(ImitationError::Policy)?;
+    Ok(stats.mean())
 }
 
 /// Arithmetic mean (0 for an empty slice).
@@ -247,11 +233,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scripted_experts_solve_their_tasks() -> Result<(), ImitationError> {
+    fn scripted_experts_solve_their_tasks() -> Result<(), PolicyError> {
         let mc = evaluate("MountainCar-v0", &mut MountainCarEnergyPump, 10, 0)?;
-        assert!(mean(&mc) > -130.0, "MountainCar expert: {mc:?}");
+        assert!(mc.mean() > -130.0, "MountainCar expert: {mc:?}");
         let cp = evaluate("CartPole-v1", &mut CartPoleBalancer, 5, 0)?;
-        assert!(mean(&cp) > 475.0, "CartPole expert: {cp:?}");
+        assert!(cp.mean() > 475.0, "CartPole expert: {cp:?}");
         Ok(())
     }
 

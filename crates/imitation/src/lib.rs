@@ -7,8 +7,8 @@
 //! * [`Demonstrations`] — trajectories stored as a numpy-readable `.npz` in the `imitation`
 //!   library's flat layout (see [`demos`] for the format), written atomically and loaded
 //!   defensively (hostile files are errors, not panics or huge allocations).
-//! * [`Policy`], [`MountainCarEnergyPump`], [`CartPoleBalancer`], [`record`], [`evaluate`],
-//!   [`normalized_score`] `= (x − random)/(expert − random)`.
+//! * [`MountainCarEnergyPump`], [`CartPoleBalancer`], [`NetworkPolicy`] (all
+//!   [`eirl_envs::Policy`]s), [`record`], [`normalized_score`] `= (x − random)/(expert − random)`.
 //! * [`train_bc`] — maximum likelihood of expert actions with validation early stopping.
 //! * [`dagger`] — Ross et al. 2011: expert relabelling of the learner's own states.
 //! * [`Discriminator`] — `D_w(s,a)` = P(policy | s, a), trained on GAIL eq. 17; cost `log D`.
@@ -17,8 +17,9 @@
 //!   [`ValueBaseline`] and [`gae`] supply the advantages.
 //!
 //! ```
+//! use eirl_envs::evaluate;
 //! use eirl_imitation::{
-//!     BcConfig, Demonstrations, MountainCarEnergyPump, NetworkPolicy, evaluate, record, train_bc,
+//!     BcConfig, Demonstrations, MountainCarEnergyPump, NetworkPolicy, record, train_bc,
 //! };
 //! use eirl_models::{PolicyHead, PolicyNetwork, PolicyNetworkConfig};
 //!
@@ -37,9 +38,9 @@
 //! let cfg = BcConfig { max_epochs: 5, ..BcConfig::default() };
 //! let report = train_bc(&mut policy, &obs, &actions, &cfg, 0)?;
 //! assert!(report.epochs >= 1);
-//! let returns = evaluate("MountainCar-v0", &mut NetworkPolicy::new(&policy, true, 0), 1, 100)?;
-//! assert_eq!(returns.len(), 1);
-//! # Ok::<(), eirl_imitation::ImitationError>(())
+//! let eval = evaluate("MountainCar-v0", &mut NetworkPolicy::new(&policy, true, 0), 1, 100)?;
+//! assert_eq!(eval.returns.len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 //! ```
 
 mod bc;
@@ -53,14 +54,15 @@ mod npy;
 pub mod trpo;
 mod value;
 
-pub use bc::{BcConfig, BcReport, negative_log_likelihood, train_bc};
-pub use dagger::{DaggerConfig, DaggerRound, dagger};
-pub use demos::{ActionKind, Actions, Demonstrations, Episode};
+pub use bc::{BcConfig, BcEpoch, BcReport, BcTrainer, negative_log_likelihood, train_bc};
+pub use dagger::{Dagger, DaggerConfig, DaggerRound, dagger};
+pub use demos::{Demonstrations, Episode};
+pub use eirl_envs::{ActionKind, Actions, Policy, PolicyError};
 pub use discriminator::{Discriminator, DiscriminatorConfig, DiscriminatorStats, RewardKind};
 pub use error::ImitationError;
 pub use expert::{
-    CartPoleBalancer, MountainCarEnergyPump, NetworkPolicy, Policy, RandomPolicy, action_kind,
-    evaluate, mean, normalized_score, random_mean_return, record, run_episode,
+    CartPoleBalancer, MountainCarEnergyPump, NetworkPolicy, RandomPolicy, mean, network_actions,
+    normalized_score, random_mean_return, record, run_episode,
 };
 pub use flat::{flat_gradients, flat_params, set_flat_params};
 pub use npy::LoadLimits;

@@ -21,7 +21,7 @@ use eirl_models::tensor::*;
 use eirl_models::{Categorical, DiagGaussian, PolicyHead, PolicyNetwork, matrix_from_slice};
 use serde::{Deserialize, Serialize};
 
-use crate::demos::Actions;
+use eirl_envs::Actions;
 use crate::error::ImitationError;
 use crate::flat::{dot, flat_gradients, flat_params, set_flat_params};
 
@@ -31,7 +31,7 @@ use crate::flat::{dot, flat_gradients, flat_params, set_flat_params};
 /// and openai/baselines `gail/run_mujoco.py` (which calls `trpo_mpi` with `max_kl=0.01,
 /// cg_iters=10, cg_damping=0.1`); `backtrack_coeff = 0.8`, `backtrack_iters = 10` from OpenAI
 /// Spinning Up's TRPO (`backtrack_coeff=0.8, backtrack_iters=10, damping_coeff=0.1,
-/// cg_iters=10, delta=0.01`). `entropy_coeff = 0` (baselines GAIL's `policy_entcoeff`; the
+/// cg_iters=10, delta=0.01`). `ent_coef = 0` (baselines GAIL's `policy_entcoeff`; the
 /// causal-entropy weight λ of GAIL eq. 5.15 / Algorithm 1).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -49,7 +49,7 @@ pub struct TrpoConfig {
     /// Backtracking iterations before the step is rejected.
     pub backtrack_iters: usize,
     /// Entropy bonus weight `c_H` in the surrogate.
-    pub entropy_coeff: f64,
+    pub ent_coef: f64,
 }
 
 impl Default for TrpoConfig {
@@ -61,7 +61,7 @@ impl Default for TrpoConfig {
             cg_residual_tol: 1e-10,
             backtrack_coeff: 0.8,
             backtrack_iters: 10,
-            entropy_coeff: 0.0,
+            ent_coef: 0.0,
         }
     }
 }
@@ -153,7 +153,7 @@ pub fn surrogate(
     policy: &PolicyNetwork,
     batch: &PolicyBatch<'_>,
     old_log_probs: &[f32],
-    entropy_coeff: f64,
+    ent_coef: f64,
 ) -> Result<f64, ImitationError> {
     let n = batch.check(policy)?;
     let logp = log_probs(policy, batch.obs, batch.actions)?;
@@ -164,10 +164,10 @@ pub fn surrogate(
         .map(|((&l, &o), &a)| (f64::from(l) - f64::from(o)).exp() * f64::from(a))
         .sum::<f64>()
         / n as f64;
-    let ent = if entropy_coeff == 0.0 {
+    let ent = if ent_coef == 0.0 {
         0.0
     } else {
-        entropy_coeff * mean_entropy(policy, &policy.outputs(batch.obs, n)?)
+        ent_coef * mean_entropy(policy, &policy.outputs(batch.obs, n)?)
     };
     Ok(gain + ent)
 }
@@ -177,13 +177,13 @@ pub fn surrogate(
 pub fn surrogate_gradient(
     policy: &PolicyNetwork,
     batch: &PolicyBatch<'_>,
-    entropy_coeff: f64,
+    ent_coef: f64,
 ) -> Result<Vec<f32>, ImitationError> {
     let n = batch.check(policy)?;
     let dev = policy.device().clone();
     let x = matrix_from_slice(&dev, batch.obs, n, policy.obs_dim())?.leaky_trace();
     let adv = dev.tensor_from_vec(batch.advantages.to_vec(), (n,));
-    let c = entropy_coeff as f32;
+    let c = ent_coef as f32;
     let objective = match batch.actions {
         Actions::Discrete(a) => {
             let (logits, tape) = policy.forward(x).split_tape();
@@ -373,8 +373,8 @@ pub fn trpo_step(
     let old_logp = log_probs(policy, batch.obs, batch.actions)?;
     let old_out = policy.outputs(batch.obs, n)?;
     let old_ls = policy.log_std_values();
-    let l_old = surrogate(policy, batch, &old_logp, cfg.entropy_coeff)?;
-    let g = surrogate_gradient(policy, batch, cfg.entropy_coeff)?;
+    let l_old = surrogate(policy, batch, &old_logp, cfg.ent_coef)?;
+    let g = surrogate_gradient(policy, batch, cfg.ent_coef)?;
     let grad_norm = dot(&g, &g).sqrt();
     let mut stats = TrpoStats {
         surrogate_before: l_old,
@@ -407,7 +407,7 @@ pub fn trpo_step(
             .map(|(&t, &xi)| t + (frac * beta * f64::from(xi)) as f32)
             .collect();
         set_flat_params(policy, &theta)?;
-        let l_new = surrogate(policy, batch, &old_logp, cfg.entropy_coeff)?;
+        let l_new = surrogate(policy, batch, &old_logp, cfg.ent_coef)?;
         let kl = mean_kl(
             policy.head(),
             &old_out,

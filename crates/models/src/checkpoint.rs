@@ -56,6 +56,14 @@ impl Checkpoint {
         self.metadata.get(key).map(String::as_str)
     }
 
+    /// The metadata value under `key` parsed as `T`; an error naming the key when it is absent or
+    /// does not parse (a checkpoint from another program, or a damaged one).
+    pub fn parse_meta<T: std::str::FromStr>(&self, key: &str) -> Result<T, ModelError> {
+        self.meta(key)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| ModelError::Config(format!("checkpoint lacks a valid `{key}`")))
+    }
+
     /// Stores every parameter of `net` as `<prefix>.<i>`.
     pub fn insert_params<N: Parameterized + ?Sized>(&mut self, prefix: &str, net: &N) {
         for (i, (shape, values)) in net.export_params().into_iter().enumerate() {

@@ -7,6 +7,9 @@
 //! - [`Replay`]: the trait agents code against; [`AnyReplay`] picks one at run time.
 //! - [`SharedReplay`]: one memory shared by an actor thread and learner threads.
 //!
+//! - [`NStepBuffer`]: turns one env's steps into n-step transitions for any of these memories
+//!   (Sutton & Barto §7.1; Hessel et al. 2018), bootstrapping through time-limit truncations.
+//!
 //! - [`SequenceReplay`]: ACER's memory of whole `k`-step sequences with the behaviour
 //!   distribution μ(·|x) (Wang et al. 2017), sampled as time-major [`SequenceBatch`]es.
 //!
@@ -38,6 +41,7 @@
 
 mod batch;
 mod error;
+mod nstep;
 mod prioritized;
 mod sequence;
 mod shared;
@@ -47,6 +51,7 @@ mod uniform;
 
 pub use batch::{Transition, TransitionBatch};
 pub use error::ReplayError;
+pub use nstep::{NStepBuffer, NStepTransition};
 pub use prioritized::{DEFAULT_BETA, DEFAULT_PRIORITY_EPS, PrioritizedReplay};
 pub use sequence::{SequenceBatch, SequenceReplay};
 pub use shared::SharedReplay;

@@ -100,7 +100,7 @@ pub use retrace::{retrace, retrace_continuous, retrace_continuous_into, retrace_
 pub use steve::{steve_target, steve_targets_into};
 pub use td::{
     argmax, continuation_discount, double_q_learning, double_q_learning_target, q_learning,
-    q_learning_target, td_learning, td_target, td_targets_into,
+    q_learning_target, q_learning_targets_into, td_learning, td_target, td_targets_into,
 };
 pub use vtrace::{
     PgBootstrap, VTraceOutMut, VTraceOutput, VTraceParams, vtrace, vtrace_into,

@@ -115,6 +115,43 @@ pub fn double_q_learning<F: Float>(
     Ok(double_q_learning_target(r_t, discount_t, q_t_value, q_t_selector)? - q)
 }
 
+/// Q-learning targets for a minibatch, the DQN target (Mnih et al. 2015):
+/// `out_i = r_t[i] + discount_t[i] · q_t_value[i, a*_i]` with `a*_i = argmax_a q_t_value[i, a]`,
+/// or, given `q_t_selector`, `a*_i = argmax_a q_t_selector[i, a]` (Double DQN, van Hasselt et
+/// al. 2016 eq. 4: the online network selects, the target network evaluates). Q-value slices
+/// are `[B, A]` row-major; `discount_t` already holds `γⁿ (1 − terminated)`. Ties go to the
+/// first maximum.
+pub fn q_learning_targets_into<F: Float>(
+    r_t: &[F],
+    discount_t: &[F],
+    q_t_value: &[F],
+    q_t_selector: Option<&[F]>,
+    num_actions: usize,
+    out: &mut [F],
+) -> Result<()> {
+    let b = r_t.len();
+    if num_actions == 0 {
+        return Err(ReturnsError::Empty("q_t_value"));
+    }
+    expect_len("discount_t", discount_t.len(), b)?;
+    expect_len("q_t_value", q_t_value.len(), b * num_actions)?;
+    if let Some(sel) = q_t_selector {
+        expect_len("q_t_selector", sel.len(), b * num_actions)?;
+    }
+    expect_len("out", out.len(), b)?;
+    for (i, o) in out.iter_mut().enumerate() {
+        let rows = i * num_actions..(i + 1) * num_actions;
+        let value = &q_t_value[rows.clone()];
+        let a = match q_t_selector {
+            Some(sel) => argmax(&sel[rows]),
+            None => argmax(value),
+        }
+        .unwrap_or(0);
+        *o = td_target(r_t[i], discount_t[i], value[a]);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +169,26 @@ mod tests {
         // Double Q: the selector picks action 0, the value network scores it.
         let dq = double_q_learning(&[0.0, 1.0], 0, 1.0, 0.5, &[2.0, 4.0_f64], &[5.0, 1.0]);
         assert!(matches!(dq, Ok(x) if (x - 2.0).abs() < 1e-12));
+    }
+
+    #[test]
+    fn batched_targets_match_the_single_ones() -> Result<()> {
+        let next_target = [1.0, 5.0, 2.0, -1.0_f32];
+        let next_online = [3.0, 0.0, 0.0, 4.0_f32];
+        let mut y = [0.0_f32; 2];
+        q_learning_targets_into(&[1.0, 0.5], &[0.9, 0.0], &next_target, None, 2, &mut y)?;
+        assert!((y[0] - (1.0 + 0.9 * 5.0)).abs() < 1e-6 && (y[1] - 0.5).abs() < 1e-6);
+        let sel = Some(&next_online[..]);
+        q_learning_targets_into(&[1.0, 0.5], &[0.9, 0.5], &next_target, sel, 2, &mut y)?;
+        assert!((y[0] - (1.0 + 0.9 * 1.0)).abs() < 1e-6);
+        assert!((y[1] - (0.5 - 0.5)).abs() < 1e-6);
+        for (i, (r, d)) in [(1.0, 0.9), (0.5, 0.5)].into_iter().enumerate() {
+            let row = &next_target[2 * i..2 * i + 2];
+            let one = double_q_learning_target(r, d, row, &next_online[2 * i..2 * i + 2])?;
+            assert!((y[i] - one).abs() < 1e-7);
+        }
+        // Shapes are checked.
+        assert!(q_learning_targets_into(&[1.0], &[0.9], &next_target, None, 2, &mut y).is_err());
+        Ok(())
     }
 }

@@ -37,5 +37,8 @@ pub use error::{Error, Result};
 pub use metrics::{MetricRow, MetricsLogger, metric_names, metric_series, read_metrics};
 #[cfg(feature = "plot")]
 pub use plot::{plot_curves, plot_learning_curve, plot_learning_curve_csv};
-pub use run_dir::{CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, RUN_INFO_FILE, RunDir, RunInfo};
+pub use run_dir::{
+    BEST_CHECKPOINT, CHECKPOINTS_DIR, CONFIG_FILE, EVAL_SEED, LATEST_CHECKPOINT, METRICS_FILE,
+    RUN_INFO_FILE, RunDir, RunInfo,
+};
 pub use tfevents::{EventWriter, FILE_VERSION, ScalarEvent, read_scalar_events};

@@ -15,6 +15,13 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub const RUN_INFO_FILE: &str = "run.json";
 pub const METRICS_FILE: &str = "metrics.csv";
 pub const CHECKPOINTS_DIR: &str = "checkpoints";
+/// The checkpoint with the best evaluation so far, in `checkpoints/`.
+pub const BEST_CHECKPOINT: &str = "best.safetensors";
+/// The most recent checkpoint (what `--resume` continues from), in `checkpoints/`.
+pub const LATEST_CHECKPOINT: &str = "latest.safetensors";
+/// Seed of the evaluation environments of a run (env `i` gets `EVAL_SEED + i`), apart from
+/// every training seed.
+pub const EVAL_SEED: u64 = 1_000_000;
 
 /// `run.json`: what produced the run, written once when it is created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +95,15 @@ impl RunDir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The best checkpoint if there is one, else the latest; `None` when neither exists.
+    pub fn best_or_latest_checkpoint(&self) -> Option<PathBuf> {
+        let dir = self.checkpoints_dir();
+        [BEST_CHECKPOINT, LATEST_CHECKPOINT]
+            .iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.exists())
     }
 
     /// `checkpoints/`, created by [`RunDir::create`].

@@ -7,6 +7,8 @@ use eirl_models::{Activation, ActorCriticConfig};
 use eirl_returns::PgBootstrap;
 use serde::{Deserialize, Serialize};
 
+use eirl_agent::{RunSettings, ensure, ensure_positive};
+
 use crate::SeedError;
 
 /// How the policy-gradient advantage bootstraps when λ < 1 (identical at λ = 1).
@@ -51,7 +53,7 @@ pub struct SeedConfig {
     /// Global gradient-norm clip (IMPALA: 40).
     pub max_grad_norm: Option<f32>,
     /// Discount γ (seed_rl: `discounting = 0.99`).
-    pub discount: f32,
+    pub gamma: f32,
     /// V-trace λ (seed_rl: `lambda_ = 1`).
     pub lambda: f32,
     /// V-trace ρ̄ (IMPALA/seed_rl: 1).
@@ -64,7 +66,7 @@ pub struct SeedConfig {
     pub baseline_cost: f32,
     /// Weight of the entropy bonus (seed_rl: 0.0033 on its domains; eirl: 0.01, the usual
     /// actor-critic value on classic control).
-    pub entropy_cost: f32,
+    pub ent_coef: f32,
     /// Rewards are clipped to `[−max_abs_reward, max_abs_reward]` in the loss when positive
     /// (seed_rl: 0 = off).
     pub max_abs_reward: f32,
@@ -94,13 +96,13 @@ impl Default for SeedConfig {
             learning_rate: 1e-3,
             adam_eps: 1e-7,
             max_grad_norm: Some(40.0),
-            discount: 0.99,
+            gamma: 0.99,
             lambda: 1.0,
             clip_rho_threshold: 1.0,
             clip_pg_rho_threshold: 1.0,
             pg_bootstrap: PgBootstrapKind::SeedRl,
             baseline_cost: 0.5,
-            entropy_cost: 0.01,
+            ent_coef: 0.01,
             max_abs_reward: 0.0,
             server: ServerConfig::default(),
             listen: None,
@@ -112,58 +114,52 @@ impl Default for SeedConfig {
 }
 
 impl SeedConfig {
+    /// Run length and evaluation cadence.
+    pub fn run_settings(&self) -> RunSettings {
+        RunSettings {
+            total_steps: self.total_steps,
+            eval_interval: self.eval_interval,
+            eval_episodes: self.eval_episodes,
+        }
+    }
+
     /// Checks every value; agents call it before starting threads.
     pub fn validate(&self) -> Result<(), SeedError> {
-        let bad = |m: String| Err(SeedError::Config(m));
-        if self.actors > 0 && self.envs_per_actor == 0 {
-            return bad("envs_per_actor must be at least 1".into());
+        ensure(self.actors == 0 || self.envs_per_actor >= 1, || {
+            "envs_per_actor must be at least 1".into()
+        })?;
+        ensure(self.actors > 0 || self.listen.is_some(), || {
+            "actors = 0 needs `listen` (actors then connect over gRPC)".into()
+        })?;
+        ensure(self.batch_size >= 1, || "batch_size must be at least 1".into())?;
+        ensure_positive("learning_rate", self.learning_rate)?;
+        ensure_positive("adam_eps", self.adam_eps)?;
+        if let Some(c) = self.max_grad_norm {
+            ensure_positive("max_grad_norm", c)?;
         }
-        if self.actors == 0 && self.listen.is_none() {
-            return bad("actors = 0 needs `listen` (actors then connect over gRPC)".into());
-        }
-        if self.batch_size == 0 {
-            return bad("batch_size must be at least 1".into());
-        }
-        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return bad(format!(
-                "learning_rate must be positive, got {}",
-                self.learning_rate
-            ));
-        }
-        if !(self.adam_eps > 0.0 && self.adam_eps.is_finite()) {
-            return bad(format!("adam_eps must be positive, got {}", self.adam_eps));
-        }
-        if let Some(c) = self.max_grad_norm
-            && !(c > 0.0 && c.is_finite())
-        {
-            return bad(format!("max_grad_norm must be positive, got {c}"));
-        }
-        if !(0.0..=1.0).contains(&self.discount) {
-            return bad(format!("discount must be in [0, 1], got {}", self.discount));
-        }
-        if !(0.0..=1.0).contains(&self.lambda) {
-            return bad(format!("lambda must be in [0, 1], got {}", self.lambda));
-        }
+        ensure((0.0..=1.0).contains(&self.gamma), || {
+            format!("gamma must be in [0, 1], got {}", self.gamma)
+        })?;
+        ensure((0.0..=1.0).contains(&self.lambda), || {
+            format!("lambda must be in [0, 1], got {}", self.lambda)
+        })?;
         for (name, v) in [
             ("clip_rho_threshold", self.clip_rho_threshold),
             ("clip_pg_rho_threshold", self.clip_pg_rho_threshold),
         ] {
-            if v.is_nan() || v <= 0.0 {
-                return bad(format!("{name} must be positive, got {v}"));
-            }
+            // +∞ is allowed: no clipping.
+            ensure(v > 0.0, || format!("{name} must be positive, got {v}"))?;
         }
         for (name, v) in [
             ("baseline_cost", self.baseline_cost),
-            ("entropy_cost", self.entropy_cost),
+            ("ent_coef", self.ent_coef),
             ("max_abs_reward", self.max_abs_reward),
         ] {
-            if !(v >= 0.0 && v.is_finite()) {
-                return bad(format!("{name} must be ≥ 0, got {v}"));
-            }
+            ensure(v >= 0.0 && v.is_finite(), || {
+                format!("{name} must be ≥ 0, got {v}")
+            })?;
         }
-        if self.total_steps == 0 || self.eval_interval == 0 || self.eval_episodes == 0 {
-            return bad("total_steps, eval_interval and eval_episodes must be positive".into());
-        }
+        self.run_settings().validate()?;
         self.server.validate()?;
         Ok(())
     }
@@ -178,9 +174,9 @@ mod tests {
         assert!(SeedConfig::default().validate().is_ok());
         for (edit, field) in [
             ("batch_size = 0", "batch_size"),
-            ("discount = 1.5", "discount"),
+            ("gamma = 1.5", "gamma"),
             ("learning_rate = -1.0", "learning_rate"),
-            ("entropy_cost = -0.1", "entropy_cost"),
+            ("ent_coef = -0.1", "ent_coef"),
             ("actors = 0", "listen"),
             ("[server]\nunroll_len = 0", "unroll_len"),
         ] {

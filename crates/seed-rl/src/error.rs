@@ -24,3 +24,15 @@ pub enum SeedError {
     #[error("no actor is running: {0}")]
     NoActors(String),
 }
+
+impl From<eirl_agent::ConfigError> for SeedError {
+    fn from(e: eirl_agent::ConfigError) -> Self {
+        SeedError::Config(e.0)
+    }
+}
+
+impl From<SeedError> for eirl_agent::AgentError {
+    fn from(e: SeedError) -> Self {
+        eirl_agent::AgentError::agent(e)
+    }
+}

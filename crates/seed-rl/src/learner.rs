@@ -3,7 +3,7 @@
 //!
 //! Loss per batch, means over all `Σ T` steps:
 //! `−ρ̄^pg_s (q_s − V(x_s)) log π(a_s|x_s)` (policy gradient, advantage held fixed)
-//! `+ baseline_cost · ½ (v_s − V(x_s))²` (value) `− entropy_cost · H(π(·|x_s))`,
+//! `+ baseline_cost · ½ (v_s − V(x_s))²` (value) `− ent_coef · H(π(·|x_s))`,
 //! with the V-trace targets `v_s` and advantages from `eirl-returns` (IMPALA eq. 1, Remark 2).
 
 use eirl_inference_server::{Action, Unroll};
@@ -161,7 +161,7 @@ impl Learner {
     /// observation (row `final_rows[k]` of the bootstrap table) and ends the trace.
     fn align(&self, u: &Unroll, boot_rows: &mut Vec<f32>) -> Aligned {
         let d = self.net.obs_dim();
-        let gamma = self.cfg.discount;
+        let gamma = self.cfg.gamma;
         let clip = self.cfg.max_abs_reward;
         let mut a = Aligned {
             r_t: Vec::with_capacity(u.len),
@@ -363,7 +363,7 @@ impl Learner {
         let value_loss =
             (values - targets).square().mean::<Rank0, _>() * (0.5 * self.cfg.baseline_cost);
         let (value_loss, tape) = value_loss.split_tape();
-        // Policy: −mean(adv · log π(a)) − entropy_cost · mean H(π).
+        // Policy: −mean(adv · log π(a)) − ent_coef · mean H(π).
         let (logp, tape) = logits.put_tape(tape).log_softmax::<Axis<1>>().split_tape();
         let idx = dev.tensor_from_vec(actions, (n,));
         let adv_t = dev.tensor_from_vec(adv.iter().map(|a| -a / nf).collect(), (n,));
@@ -372,7 +372,7 @@ impl Learner {
         let (pg, tape) = pg.split_tape();
         let p = logp.clone().put_tape(tape).exp();
         let neg_entropy = (p * logp).sum::<Rank0, _>() * (1.0 / nf);
-        let loss = neg_entropy * self.cfg.entropy_cost + pg + value_loss;
+        let loss = neg_entropy * self.cfg.ent_coef + pg + value_loss;
         if !loss.array().is_finite() {
             return Err(eirl_models::ModelError::NonFinite("V-trace loss").into());
         }
@@ -483,7 +483,7 @@ mod tests {
         assert!(t.rho.iter().all(|r| (r - 1.0).abs() < 1e-4), "{:?}", t.rho);
         let mut offset = 0;
         for u in &batch {
-            let want = naive_vs(&l, u, cfg.discount);
+            let want = naive_vs(&l, u, cfg.gamma);
             for (s, w) in want.iter().enumerate() {
                 let got = t.vs[offset + s];
                 assert!((got - w).abs() < 1e-4, "step {s}: {got} vs {w}");
@@ -493,7 +493,7 @@ mod tests {
                 let q = if u.terminated[next] {
                     u.rewards[next]
                 } else if next < u.len && !u.truncated[next] {
-                    u.rewards[next] + cfg.discount * t.vs[offset + next]
+                    u.rewards[next] + cfg.gamma * t.vs[offset + next]
                 } else {
                     continue;
                 };
@@ -548,7 +548,7 @@ mod tests {
     #[test]
     fn updates_fit_the_value_targets() {
         let cfg = SeedConfig {
-            entropy_cost: 0.0,
+            ent_coef: 0.0,
             ..SeedConfig::default()
         };
         let mut l = learner(&cfg);

@@ -1,6 +1,8 @@
 //! DQN learns: short, seeded training runs that must beat a random policy by a wide margin.
 
-use eirl_dqn::{Dqn, DqnConfig, DqnError, PrioritizedConfig, evaluate_discrete};
+use eirl_agent::Agent;
+use eirl_dqn::{Dqn, DqnConfig, DqnError, NextQTransform, PrioritizedConfig};
+use eirl_envs::{EnvError, evaluate_discrete};
 use eirl_models::{Activation, QNetworkConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -31,7 +33,7 @@ fn short_cartpole() -> DqnConfig {
 
 fn random_policy_mean(env: &str, n_actions: usize) -> f64 {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    evaluate_discrete::<DqnError>(env, 20, EVAL_SEED, |_, n| {
+    evaluate_discrete::<EnvError>(env, 20, EVAL_SEED, |_, n| {
         Ok((0..n).map(|_| rng.gen_range(0..n_actions)).collect())
     })
     .expect("random eval")
@@ -45,9 +47,9 @@ fn train(cfg: DqnConfig, seed: u64) -> f64 {
     let mut agent = Dqn::new("CartPole-v1", cfg, seed).expect("agent");
     let mut best = f64::NEG_INFINITY;
     let mut curve = Vec::new();
-    while agent.env_steps() < total {
+    while agent.steps() < total {
         agent.step().expect("step");
-        if agent.env_steps().is_multiple_of(2_000) || agent.env_steps() >= total {
+        if agent.steps().is_multiple_of(2_000) || agent.steps() >= total {
             let m = agent.evaluate(20, EVAL_SEED).expect("eval").mean();
             curve.push(format!("{:.0}", m));
             best = best.max(m);
@@ -124,13 +126,13 @@ fn checkpoint_round_trip_keeps_the_policy() {
         ..short_cartpole()
     };
     let mut a = Dqn::new("CartPole-v1", cfg.clone(), 2).expect("agent");
-    while a.env_steps() < 2_000 {
+    while a.steps() < 2_000 {
         a.step().expect("step");
     }
     let ck = a.checkpoint();
     let mut b = Dqn::new("CartPole-v1", cfg, 99).expect("agent");
     b.restore(&ck).expect("restore");
-    assert_eq!(b.env_steps(), a.env_steps());
+    assert_eq!(b.steps(), a.steps());
     let obs: Vec<f32> = (0..40).map(|i| (i as f32 * 0.37).sin() * 0.1).collect();
     assert_eq!(
         a.greedy_actions(&obs, 10).expect("a"),
@@ -139,4 +141,39 @@ fn checkpoint_round_trip_keeps_the_policy() {
     let ea = a.evaluate(5, 7).expect("eval a").mean();
     let eb = b.evaluate(5, 7).expect("eval b").mean();
     assert!((ea - eb).abs() < 1e-9);
+}
+
+/// Zeroes the next-state Q matrix: every target becomes the reward alone.
+struct Zero;
+
+impl NextQTransform for Zero {
+    fn apply(&mut self, next_q: &mut [f32], batch: usize, num_actions: usize) -> Result<(), DqnError> {
+        assert_eq!(next_q.len(), batch * num_actions);
+        next_q.fill(0.0);
+        Ok(())
+    }
+}
+
+#[test]
+fn the_target_hook_sees_every_minibatch_and_shapes_the_targets() {
+    let cfg = DqnConfig {
+        total_steps: 600,
+        learning_starts: 100,
+        batch_size: 16,
+        train_freq: 4,
+        ..DqnConfig::default()
+    };
+    let mut agent = Dqn::new("CartPole-v1", cfg, 0).expect("agent");
+    agent.set_next_q_transform(Box::new(Zero));
+    let mut trained = 0;
+    while !agent.is_done() {
+        let info = agent.step().expect("step");
+        if let Some(q) = info.scalar("mean_q_target") {
+            // CartPole pays 1 per step, so with Q(s', ·) = 0 every 1-step target is exactly 1.
+            assert!((q - 1.0).abs() < 1e-6, "mean target {q}");
+            trained += 1;
+        }
+    }
+    assert!(trained >= 100, "{trained} training rounds");
+    assert_eq!(agent.updates(), trained);
 }

@@ -1,6 +1,7 @@
+use eirl_envs::{PolicyError, evaluate};
 use eirl_imitation::{
     BcConfig, CartPoleBalancer, DaggerConfig, ImitationError, MountainCarEnergyPump, NetworkPolicy,
-    dagger, evaluate, mean, normalized_score, random_mean_return, record, train_bc,
+    dagger, normalized_score, random_mean_return, record, train_bc,
 };
 use eirl_models::{Activation, PolicyHead, PolicyNetwork, PolicyNetworkConfig};
 
@@ -28,30 +29,30 @@ fn bc_cfg() -> BcConfig {
 }
 
 #[test]
-fn bc_on_scripted_mountain_car_reaches_the_goal() -> Result<(), ImitationError> {
+fn bc_on_scripted_mountain_car_reaches_the_goal() -> Result<(), PolicyError> {
     let demos = record("MountainCar-v0", &mut MountainCarEnergyPump, 4, 0)?;
     let expert = demos.expert_mean_return().unwrap_or(f64::NAN);
     let (obs, acts) = demos.state_action_pairs();
     let mut net = learner(2, 3, 0)?;
     train_bc(&mut net, &obs, &acts, &bc_cfg(), 0)?;
-    let returns = evaluate(
+    let eval = evaluate(
         "MountainCar-v0",
         &mut NetworkPolicy::new(&net, true, 0),
         10,
         1000,
     )?;
     let random = -200.0; // a random policy never reaches the flag within 200 steps
-    let score = normalized_score(mean(&returns), random, expert).unwrap_or(f64::NAN);
+    let score = normalized_score(eval.mean(), random, expert).unwrap_or(f64::NAN);
     println!(
         "BC MountainCar: expert {expert:.1}, BC {:.1} (normalized {score:.2})",
-        mean(&returns)
+        eval.mean()
     );
-    assert!(score > 0.6, "BC normalized score {score} ({returns:?})");
+    assert!(score > 0.6, "BC normalized score {score} ({:?})", eval.returns);
     Ok(())
 }
 
 #[test]
-fn dagger_matches_or_beats_bc_at_equal_expert_episodes() -> Result<(), ImitationError> {
+fn dagger_matches_or_beats_bc_at_equal_expert_episodes() -> Result<(), PolicyError> {
     let env = "CartPole-v1";
     let random = random_mean_return(env, 10, 7)?;
     let episodes = 3;
@@ -61,12 +62,7 @@ fn dagger_matches_or_beats_bc_at_equal_expert_episodes() -> Result<(), Imitation
     let (obs, acts) = demos.state_action_pairs();
     let mut bc_net = learner(4, 2, 1)?;
     train_bc(&mut bc_net, &obs, &acts, &bc_cfg(), 1)?;
-    let bc = mean(&evaluate(
-        env,
-        &mut NetworkPolicy::new(&bc_net, true, 0),
-        10,
-        5000,
-    )?);
+    let bc = evaluate(env, &mut NetworkPolicy::new(&bc_net, true, 0), 10, 5000)?.mean();
     // DAgger: 1 expert episode, then `episodes − 1` rounds of expert-labelled learner episodes.
     let mut dg_net = learner(4, 2, 1)?;
     let cfg = DaggerConfig {
@@ -85,12 +81,7 @@ fn dagger_matches_or_beats_bc_at_equal_expert_episodes() -> Result<(), Imitation
         &cfg,
         1,
     )?;
-    let dg = mean(&evaluate(
-        env,
-        &mut NetworkPolicy::new(&dg_net, true, 0),
-        10,
-        5000,
-    )?);
+    let dg = evaluate(env, &mut NetworkPolicy::new(&dg_net, true, 0), 10, 5000)?.mean();
     let norm = |x| normalized_score(x, random, expert).unwrap_or(f64::NAN);
     println!(
         "CartPole: expert {expert:.1}, random {random:.1}; BC {bc:.1} ({:.2}); DAgger {dg:.1} ({:.2}); rounds {rounds:?}",
