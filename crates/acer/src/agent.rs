@@ -64,6 +64,7 @@ impl TrainInfo {
             ("kl_avg", mean(self.kl_avg)),
             ("trust_region_active", mean(self.trust_region_active)),
             ("grad_norm", mean(self.grad_norm)),
+            ("updates", f64::from(self.updates)),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! GAE over the iteration's time-major `[T, N]` segment, bootstrapping through time-limit
 //! truncation and never through termination.
 
+use eirl_envs::EpisodeEnd;
 use eirl_returns::batched::truncated_gae_into;
 
 use crate::GailError;
@@ -10,16 +11,15 @@ use crate::GailError;
 pub struct Segment<'a> {
     /// `[T, N]` rewards `r_t = r(s_t, a_t)` (from the discriminator).
     pub r_t: &'a [f32],
-    /// `[T, N]`: the transition ended the episode in a terminal state (no bootstrap).
-    pub terminated: &'a [bool],
-    /// `[T, N]`: the time limit cut the episode (bootstrap from the final observation).
-    pub truncated: &'a [bool],
+    /// `[T, N]`: how each transition ended its episode (terminated: no bootstrap; truncated by
+    /// the time limit: bootstrap from the final observation).
+    pub ends: &'a [EpisodeEnd],
     /// `[T + 1, N]`: `V(s_0) … V(s_{T−1})`, then `V(s_T)` of the observation after the segment.
     /// After an auto-reset, row `t + 1` is the next episode's first state and is not used for the
     /// ending transition.
     pub values: &'a [f32],
-    /// `[T, N]`: `V(s_final)` of the observation the episode ended in, read where `truncated` (and
-    /// not `terminated`); ignored elsewhere.
+    /// `[T, N]`: `V(s_final)` of the observation the episode ended in, read where the episode
+    /// was truncated; ignored elsewhere.
     pub final_values: &'a [f32],
     /// N, the number of envs.
     pub num_envs: usize,
@@ -43,15 +43,13 @@ pub fn segment_advantages(
     let len = seg.r_t.len();
     if n == 0
         || len % n != 0
-        || seg.terminated.len() != len
-        || seg.truncated.len() != len
+        || seg.ends.len() != len
         || seg.final_values.len() != len
         || seg.values.len() != len + n
     {
-        return Err(GailError::Config(format!(
-            "segment shapes: {len} rewards over {n} envs, {} terminated, {} truncated, {} final values, {} values",
-            seg.terminated.len(),
-            seg.truncated.len(),
+        return Err(GailError::Shape(format!(
+            "segment shapes: {len} rewards over {n} envs, {} episode ends, {} final values, {} values",
+            seg.ends.len(),
             seg.final_values.len(),
             seg.values.len()
         )));
@@ -59,15 +57,19 @@ pub fn segment_advantages(
     let mut r = Vec::with_capacity(len);
     let mut discount = Vec::with_capacity(len);
     for k in 0..len {
-        if seg.terminated[k] {
-            r.push(seg.r_t[k]);
-            discount.push(0.0);
-        } else if seg.truncated[k] {
-            r.push(seg.r_t[k] + gamma * seg.final_values[k]);
-            discount.push(0.0);
-        } else {
-            r.push(seg.r_t[k]);
-            discount.push(gamma);
+        match seg.ends[k] {
+            EpisodeEnd::Terminated => {
+                r.push(seg.r_t[k]);
+                discount.push(0.0);
+            }
+            EpisodeEnd::Truncated => {
+                r.push(seg.r_t[k] + gamma * seg.final_values[k]);
+                discount.push(0.0);
+            }
+            EpisodeEnd::Continues => {
+                r.push(seg.r_t[k]);
+                discount.push(gamma);
+            }
         }
     }
     let mut adv = vec![0.0; len];
@@ -134,14 +136,18 @@ mod tests {
         let interleave = |a: &[f32], b: &[f32]| -> Vec<f32> {
             a.iter().zip(b).flat_map(|(x, y)| [*x, *y]).collect()
         };
-        let interleave_b = |a: &[bool], b: &[bool]| -> Vec<bool> {
-            a.iter().zip(b).flat_map(|(x, y)| [*x, *y]).collect()
-        };
         let no = [false; 5];
+        let ends: Vec<EpisodeEnd> = (0..5)
+            .flat_map(|t| {
+                [
+                    EpisodeEnd::from_flags(term0[t], trunc0[t]),
+                    EpisodeEnd::Continues,
+                ]
+            })
+            .collect();
         let seg = Segment {
             r_t: &interleave(&r0, &r1),
-            terminated: &interleave_b(&term0, &no),
-            truncated: &interleave_b(&trunc0, &no),
+            ends: &ends,
             values: &interleave(&v0, &v1),
             final_values: &interleave(&vf0, &[0.0; 5]),
             num_envs: 2,
@@ -165,8 +171,7 @@ mod tests {
     fn rejects_inconsistent_shapes() {
         let seg = Segment {
             r_t: &[0.0; 4],
-            terminated: &[false; 4],
-            truncated: &[false; 4],
+            ends: &[EpisodeEnd::Continues; 4],
             values: &[0.0; 5],
             final_values: &[0.0; 4],
             num_envs: 2,

@@ -1,9 +1,10 @@
 //! The GAIL loop (Ho & Ermon 2016, Algorithm 1): sample → discriminator step → reward from D →
 //! GAE with the learned baseline → TRPO step → value fit.
 
-use eirl_envs::{BatchActions, EpisodeStats, EvalStats, Space, VecEnv, evaluate_policy};
+use eirl_agent::{Agent, AgentError, RunSettings, ScoreReference, StepInfo, meta};
+use eirl_envs::{ActionKind, Actions, EpisodeEnd, Space, VecEnv};
 use eirl_imitation::{
-    ActionKind, Actions, Demonstrations, Discriminator, PolicyBatch, ValueBaseline, trpo_step,
+    Demonstrations, Discriminator, PolicyBatch, ValueBaseline, network_actions, trpo_step,
 };
 use eirl_models::{Checkpoint, PolicyHead, PolicyNetwork};
 use rand::seq::SliceRandom;
@@ -15,18 +16,9 @@ use crate::advantages::{Segment, segment_advantages};
 use crate::config::GailConfig;
 use crate::normalizer::ObsNormalizer;
 
-/// What one call to [`Gail::step`] (one iteration of Algorithm 1) did.
-#[derive(Clone, Debug, Default)]
-pub struct StepInfo {
-    /// Episodes that ended while sampling.
-    pub finished: Vec<EpisodeStats>,
-    /// The iteration's training statistics (always present: every step trains).
-    pub train: Option<TrainInfo>,
-}
-
 /// Statistics of one GAIL iteration.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct TrainInfo {
+struct TrainInfo {
     /// Mean discriminator loss `−(E_π[log D] + E_E[log(1 − D)])` over the iteration's steps.
     pub disc_loss: f32,
     /// Fraction of policy pairs with `D > ½` at the last discriminator step.
@@ -43,6 +35,21 @@ pub struct TrainInfo {
     pub surrogate_gain: f64,
     /// Value baseline's last-epoch loss.
     pub value_loss: f32,
+}
+
+impl TrainInfo {
+    fn scalars(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("disc_loss", f64::from(self.disc_loss)),
+            ("disc_policy_accuracy", f64::from(self.disc_policy_accuracy)),
+            ("disc_expert_accuracy", f64::from(self.disc_expert_accuracy)),
+            ("mean_reward", f64::from(self.mean_reward)),
+            ("trpo_kl", self.kl),
+            ("trpo_accepted", f64::from(u8::from(self.trpo_accepted))),
+            ("surrogate_gain", self.surrogate_gain),
+            ("value_loss", f64::from(self.value_loss)),
+        ]
+    }
 }
 
 /// A GAIL agent bound to its training environments and expert data.
@@ -64,6 +71,7 @@ pub struct Gail {
     rng: ChaCha8Rng,
     steps: u64,
     iterations: u64,
+    score_reference: Option<ScoreReference>,
 }
 
 /// Checks that `demos` were recorded on an env shaped like `env_id`'s.
@@ -141,6 +149,13 @@ impl Gail {
             &cfg.discriminator,
             seed.wrapping_add(2),
         )?;
+        let score_reference = demos
+            .expert_mean_return()
+            .zip(demos.random_mean_return())
+            .map(|(expert_mean_return, random_mean_return)| ScoreReference {
+                expert_mean_return,
+                random_mean_return,
+            });
         let (raw_expert_obs, expert_actions) = demos.state_action_pairs();
         let normalizer = if cfg.normalize_observations {
             ObsNormalizer::fit(&raw_expert_obs, obs_dim)
@@ -165,17 +180,13 @@ impl Gail {
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6A09_E667_F3BC_C908),
             steps: 0,
             iterations: 0,
+            score_reference,
             cfg,
         })
     }
 
     pub fn config(&self) -> &GailConfig {
         &self.cfg
-    }
-
-    /// Environment steps taken so far (summed over envs).
-    pub fn env_steps(&self) -> u64 {
-        self.steps
     }
 
     /// Iterations (of Algorithm 1) completed so far.
@@ -198,26 +209,6 @@ impl Gail {
         &self.disc
     }
 
-    /// The deterministic policy's actions (argmax / mean) for raw observations `[n, obs_dim]`.
-    pub fn deterministic_actions(&self, obs: &[f32], n: usize) -> Result<BatchActions, GailError> {
-        let x = self.normalizer.apply(obs);
-        // The RNG is unused by a deterministic policy.
-        let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let (d, c) = self.policy.act(&x, n, true, &mut rng)?;
-        Ok(match self.kind {
-            ActionKind::Discrete => BatchActions::Discrete(d),
-            ActionKind::Continuous(_) => BatchActions::Continuous(c),
-        })
-    }
-
-    /// Evaluates the deterministic policy, one episode in each of `episodes` fresh envs
-    /// (env `i` seeded `seed + i`).
-    pub fn evaluate(&self, episodes: usize, seed: u64) -> Result<EvalStats, GailError> {
-        evaluate_policy(&self.env_id, episodes, seed, |obs, n| {
-            self.deterministic_actions(obs, n)
-        })
-    }
-
     /// One iteration of Algorithm 1:
     /// 1. sample `steps_per_env` steps of π_θ in each of the `num_envs` envs;
     /// 2. update D_w by Adam on eq. 17, policy pairs vs expert pairs;
@@ -225,7 +216,7 @@ impl Gail {
     /// 4. GAE with the value baseline, bootstrapping through truncation only;
     /// 5. a TRPO step (max KL δ, CG, backtracking; entropy weight λ = `trpo.ent_coef`);
     /// 6. fit V_φ to the λ-returns.
-    pub fn step(&mut self) -> Result<StepInfo, GailError> {
+    fn iteration(&mut self) -> Result<StepInfo, GailError> {
         let n = self.cfg.num_envs;
         let t_len = self.cfg.steps_per_env;
         let d = self.obs_dim;
@@ -234,30 +225,20 @@ impl Gail {
         // 1. Sample. Rows are time-major: (t, i) at t·N + i.
         let mut obs = Vec::with_capacity(rows * d);
         let mut actions = Actions::empty(self.kind);
-        let mut terminated = Vec::with_capacity(rows);
-        let mut truncated = Vec::with_capacity(rows);
+        let mut ends = Vec::with_capacity(rows);
         let mut final_rows: Vec<(usize, Vec<f32>)> = Vec::new();
         let mut finished = Vec::new();
         for t in 0..t_len {
             let x = self.normalizer.apply(&self.obs);
-            let (disc_a, cont_a) = self.policy.act(&x, n, false, &mut self.rng)?;
-            let step = match self.kind {
-                ActionKind::Discrete => self.env.step_discrete(&disc_a)?,
-                ActionKind::Continuous(_) => self.env.step_continuous(&cont_a)?,
-            };
+            let a = network_actions(&self.policy, &x, n, false, &mut self.rng)?;
+            let step = self.env.step(&a)?;
             obs.extend_from_slice(&x);
-            actions.extend(&match self.kind {
-                ActionKind::Discrete => Actions::Discrete(disc_a),
-                ActionKind::Continuous(dim) => Actions::Continuous {
-                    values: cont_a,
-                    dim,
-                },
-            })?;
+            actions.extend(&a)?;
             for i in 0..n {
-                terminated.push(step.terminated[i]);
-                truncated.push(step.truncated[i]);
-                if step.truncated[i] && !step.terminated[i] {
-                    final_rows.push((t * n + i, step.final_obs[i * d..(i + 1) * d].to_vec()));
+                let end = step.end(i);
+                ends.push(end);
+                if end == EpisodeEnd::Truncated {
+                    final_rows.push((t * n + i, step.next_obs(i).to_vec()));
                 }
             }
             finished.extend_from_slice(step.finished);
@@ -306,8 +287,7 @@ impl Gail {
         let (mut adv, returns) = segment_advantages(
             &Segment {
                 r_t: &r_t,
-                terminated: &terminated,
-                truncated: &truncated,
+                ends: &ends,
                 values: &values,
                 final_values: &final_values,
                 num_envs: n,
@@ -339,7 +319,7 @@ impl Gail {
             .unwrap_or((0.0, 0.0));
         Ok(StepInfo {
             finished,
-            train: Some(TrainInfo {
+            scalars: TrainInfo {
                 disc_loss,
                 disc_policy_accuracy: acc_p,
                 disc_expert_accuracy: acc_e,
@@ -348,13 +328,50 @@ impl Gail {
                 trpo_accepted: trpo.accepted,
                 surrogate_gain: trpo.surrogate_after - trpo.surrogate_before,
                 value_loss,
-            }),
+            }
+            .scalars(),
         })
+    }
+}
+
+impl Agent for Gail {
+    fn algo(&self) -> &'static str {
+        "gail"
+    }
+
+    fn env_id(&self) -> &str {
+        &self.env_id
+    }
+
+    fn settings(&self) -> RunSettings {
+        self.cfg.run_settings()
+    }
+
+    /// One iteration of Algorithm 1 (see [`Gail`]).
+    fn step(&mut self) -> Result<StepInfo, AgentError> {
+        Ok(self.iteration()?)
+    }
+
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The deterministic policy's actions (argmax / mean) for raw observations `[n, obs_dim]`.
+    fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<Actions, AgentError> {
+        let x = self.normalizer.apply(obs);
+        // The RNG is unused by a deterministic policy.
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        Ok(network_actions(&self.policy, &x, n, true, &mut rng)?)
+    }
+
+    /// The demonstrations' expert return and a random policy's, when they carry them.
+    fn score_reference(&self) -> Option<ScoreReference> {
+        self.score_reference
     }
 
     /// Policy, value baseline, discriminator, observation normaliser and counters. Adam moments
     /// (value, discriminator) are not saved: a resumed run restarts them from zero.
-    pub fn checkpoint(&self) -> Checkpoint {
+    fn checkpoint(&self) -> Checkpoint {
         let mut ck = Checkpoint::new();
         ck.insert_params("policy", &self.policy);
         ck.insert_params("value", &self.value);
@@ -362,9 +379,7 @@ impl Gail {
         let d = self.obs_dim;
         ck.insert("obs_mean", vec![d], self.normalizer.mean().to_vec());
         ck.insert("obs_std", vec![d], self.normalizer.std().to_vec());
-        ck.set_meta("algo", "gail");
-        ck.set_meta("env_id", self.env_id.clone());
-        ck.set_meta("env_steps", self.steps.to_string());
+        meta::stamp(&mut ck, self.algo(), &self.env_id, self.steps);
         ck.set_meta("iterations", self.iterations.to_string());
         ck.set_meta(
             "normalize_observations",
@@ -373,48 +388,32 @@ impl Gail {
         ck
     }
 
-    /// Restores networks, normaliser and counters from [`Gail::checkpoint`]'s output; fails when
-    /// the checkpoint is for another env or architecture (metadata, statistics and the policy are
-    /// checked before anything changes).
-    pub fn restore(&mut self, ck: &Checkpoint) -> Result<(), GailError> {
-        let bad = |what: String| GailError::Checkpoint(what);
-        if let Some(id) = ck.meta("env_id")
-            && id != self.env_id
-        {
-            return Err(bad(format!(
-                "checkpoint is for {id}, this agent for {}",
-                self.env_id
-            )));
-        }
-        let parse = |k: &str| -> Result<u64, GailError> {
-            ck.meta(k)
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| bad(format!("checkpoint lacks a valid `{k}`")))
-        };
-        let steps = parse("env_steps")?;
-        let iterations = parse("iterations")?;
+    /// Restores networks, normaliser and counters from [`Agent::checkpoint`]'s output; fails
+    /// when the checkpoint is for another env or architecture (metadata, statistics and the
+    /// policy are checked before anything changes).
+    fn restore(&mut self, ck: &Checkpoint) -> Result<(), AgentError> {
+        let bad = |what: String| AgentError::Checkpoint(what);
+        let steps = meta::verify(ck, self.algo(), &self.env_id)?;
+        let iterations = ck.parse_meta("iterations")?;
         let enabled = match ck.meta("normalize_observations") {
             Some("true") => true,
             Some("false") => false,
-            _ => return Err(bad("checkpoint lacks `normalize_observations`".into())),
+            _ => return Err(bad("it lacks `normalize_observations`".into())),
         };
-        let stat = |name: &str| -> Result<Vec<f32>, GailError> {
+        let stat = |name: &str| -> Result<Vec<f32>, AgentError> {
             match ck.get(name) {
                 Some((shape, v)) if shape == [self.obs_dim] && v.len() == self.obs_dim => {
                     if enabled && v.iter().any(|x| !x.is_finite()) {
-                        return Err(bad(format!("checkpoint `{name}` is not finite")));
+                        return Err(bad(format!("`{name}` is not finite")));
                     }
                     Ok(v.to_vec())
                 }
-                _ => Err(bad(format!(
-                    "checkpoint lacks `{name}` of {} values",
-                    self.obs_dim
-                ))),
+                _ => Err(bad(format!("it lacks `{name}` of {} values", self.obs_dim))),
             }
         };
         let normalizer = ObsNormalizer::from_parts(stat("obs_mean")?, stat("obs_std")?, enabled);
         if enabled && normalizer.std().iter().any(|&s| s <= 0.0) {
-            return Err(bad("checkpoint `obs_std` must be positive".into()));
+            return Err(bad("`obs_std` must be positive".into()));
         }
         // Restore into copies so a failure leaves the agent untouched.
         let mut policy = self.policy.clone();
@@ -530,13 +529,13 @@ mod tests {
             ..small()
         };
         assert!(
-            matches!(Gail::new(cp, cfg, ok, 0), Err(GailError::Config(m)) if m.contains("gae_lambda"))
+            matches!(Gail::new(cp, cfg, ok, 0), Err(GailError::Config(m)) if m.0.contains("gae_lambda"))
         );
         Ok(())
     }
 
     #[test]
-    fn continuous_actions_run_end_to_end() -> Result<(), GailError> {
+    fn continuous_actions_run_end_to_end() -> Result<(), Box<dyn std::error::Error>> {
         // Pendulum with a fake "expert" (zero torque): checks shapes through every stage.
         let env_id = "Pendulum-v1";
         let mut d = Demonstrations::new(env_id, 3, ActionKind::Continuous(1));
@@ -552,14 +551,14 @@ mod tests {
         })?;
         let mut agent = Gail::new(env_id, small(), d, 3)?;
         let info = agent.step()?;
-        assert!(info.train.is_some_and(|t| t.value_loss.is_finite()));
+        assert!(info.scalar("value_loss").is_some_and(f64::is_finite));
         let eval = agent.evaluate(1, 0)?;
         assert_eq!(eval.lengths, vec![200]);
         Ok(())
     }
 
     #[test]
-    fn checkpoint_round_trips_through_bytes() -> Result<(), GailError> {
+    fn checkpoint_round_trips_through_bytes() -> Result<(), Box<dyn std::error::Error>> {
         let env_id = "CartPole-v1";
         let demos = record(env_id, &mut CartPoleBalancer, 1, 0)?;
         let mut agent = Gail::new(env_id, small(), demos.clone(), 1)?;
@@ -584,7 +583,7 @@ mod tests {
             .outputs(&fresh.normalizer().apply(&probe), 64)?;
         assert_eq!(got, want);
         assert_ne!(before, want);
-        assert_eq!(fresh.env_steps(), agent.env_steps());
+        assert_eq!(fresh.steps(), agent.steps());
         assert_eq!(fresh.iterations(), 2);
         let (o, a) = demos.state_action_pairs();
         assert_eq!(
@@ -615,7 +614,7 @@ mod tests {
         let mut other_env = Gail::new("MountainCar-v0", small(), mc, 0)?;
         assert!(matches!(
             other_env.restore(&ck),
-            Err(GailError::Checkpoint(_))
+            Err(AgentError::Checkpoint(_))
         ));
         let mut wide = Gail::new(
             env_id,
@@ -629,9 +628,9 @@ mod tests {
             demos,
             0,
         )?;
-        let steps = wide.env_steps();
+        let steps = wide.steps();
         assert!(wide.restore(&ck).is_err());
-        assert_eq!(wide.env_steps(), steps);
+        assert_eq!(wide.steps(), steps);
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ use eirl_imitation::{DiscriminatorConfig, RewardKind, TrpoConfig, ValueConfig};
 use eirl_models::{Activation, PolicyNetworkConfig};
 use serde::{Deserialize, Serialize};
 
-use eirl_agent::{ConfigError, RunSettings, ensure, ensure_positive};
+use eirl_agent::{RunSettings, ensure, ensure_positive};
 
 use crate::GailError;
 
@@ -185,14 +185,14 @@ mod tests {
         let cfg = GailConfig::default();
         cfg.validate()?;
         assert_eq!(cfg.batch_steps(), 1024);
-        let json = serde_json::to_string(&cfg).map_err(|e| ConfigError(e.to_string()))?;
+        let json = serde_json::to_string(&cfg).map_err(|e| eirl_agent::ConfigError(e.to_string()))?;
         let back: GailConfig =
-            serde_json::from_str(&json).map_err(|e| ConfigError(e.to_string()))?;
+            serde_json::from_str(&json).map_err(|e| eirl_agent::ConfigError(e.to_string()))?;
         assert_eq!(back, cfg);
         // Unknown fields are rejected; missing ones take defaults.
         assert!(serde_json::from_str::<GailConfig>(r#"{"gama": 0.9}"#).is_err());
         let partial: GailConfig = serde_json::from_str(r#"{"gamma": 0.9}"#)
-            .map_err(|e| ConfigError(e.to_string()))?;
+            .map_err(|e| eirl_agent::ConfigError(e.to_string()))?;
         assert!((partial.gamma - 0.9).abs() < 1e-7 && partial.num_envs == 8);
         Ok(())
     }

@@ -16,6 +16,7 @@
 //! (CartPole-v1, Acrobot-v1, MountainCar-v0) and continuous (Gaussian policy) action spaces work.
 //!
 //! ```
+//! use eirl_agent::Agent;
 //! use eirl_gail::{Gail, GailConfig};
 //! use eirl_imitation::{CartPoleBalancer, record};
 //!
@@ -23,8 +24,8 @@
 //! let cfg = GailConfig { num_envs: 2, steps_per_env: 32, ..GailConfig::default() };
 //! let mut agent = Gail::new("CartPole-v1", cfg, demos, 0)?;
 //! let info = agent.step()?;
-//! assert_eq!(agent.env_steps(), 64);
-//! assert!(info.train.is_some_and(|t| t.disc_loss.is_finite()));
+//! assert_eq!(agent.steps(), 64);
+//! assert!(info.scalar("disc_loss").is_some_and(f64::is_finite));
 //! let eval = agent.evaluate(2, 1000)?;
 //! assert_eq!(eval.returns.len(), 2);
 //!
@@ -40,24 +41,41 @@ mod config;
 mod normalizer;
 
 pub use advantages::{Segment, segment_advantages};
-pub use agent::{Gail, StepInfo, TrainInfo};
+use eirl_agent::{Agent, AgentError, Algorithm, Build, ConfigError, Input, defaults_of};
+
+pub use agent::Gail;
 pub use config::GailConfig;
-pub use eirl_envs::{BatchActions, EpisodeStats, EvalStats};
 pub use eirl_imitation::{Demonstrations, RewardKind};
 pub use normalizer::ObsNormalizer;
+
+/// GAIL's entry in the algorithm registry (`eirl train gail --demos f.npz`).
+pub static ALGORITHM: Algorithm = Algorithm {
+    name: "gail",
+    about: "GAIL: discriminator cost, GAE, TRPO policy steps, causal-entropy bonus",
+    defaults: defaults_of::<GailConfig>,
+    build,
+    demos: Input::Required,
+    expert: Input::Unused,
+    resumable: true,
+};
+
+fn build(b: Build<'_>) -> Result<Box<dyn Agent>, AgentError> {
+    let demos = Demonstrations::load_for(b.demos_path("gail")?, b.env_id).map_err(GailError::from)?;
+    Ok(Box::new(Gail::new(b.env_id, b.config()?, demos, b.seed)?))
+}
 
 /// Errors from configuring or running GAIL.
 #[derive(Debug, thiserror::Error)]
 pub enum GailError {
     /// A configuration value is out of range (the message names the field).
-    #[error("invalid GAIL config: {0}")]
-    Config(String),
+    #[error("GAIL: {0}")]
+    Config(#[from] ConfigError),
+    /// Inputs of an internal step do not fit together (lengths).
+    #[error("shape mismatch: {0}")]
+    Shape(String),
     /// The demonstrations do not fit the environment (id, observation width, actions).
     #[error("demonstrations do not fit the environment: {0}")]
     Demonstrations(String),
-    /// A checkpoint does not fit this agent.
-    #[error("checkpoint does not fit this GAIL agent: {0}")]
-    Checkpoint(String),
     #[error(transparent)]
     Env(#[from] eirl_envs::EnvError),
     #[error(transparent)]
@@ -66,4 +84,10 @@ pub enum GailError {
     Imitation(#[from] eirl_imitation::ImitationError),
     #[error(transparent)]
     Returns(#[from] eirl_returns::ReturnsError),
+}
+
+impl From<GailError> for AgentError {
+    fn from(e: GailError) -> Self {
+        AgentError::agent(e)
+    }
 }

@@ -314,6 +314,19 @@ impl Demonstrations {
         Self::load_with_limits(path, &LoadLimits::default())
     }
 
+    /// [`Demonstrations::load`], then a check that the file was recorded on `env_id`.
+    pub fn load_for(path: &Path, env_id: &str) -> Result<Self, ImitationError> {
+        let demos = Self::load(path)?;
+        if demos.env_id() != env_id {
+            return Err(ImitationError::Invalid(format!(
+                "{} holds {} demonstrations, not {env_id}",
+                path.display(),
+                demos.env_id()
+            )));
+        }
+        Ok(demos)
+    }
+
     /// [`Demonstrations::load`] with explicit size limits.
     pub fn load_with_limits(path: &Path, limits: &LoadLimits) -> Result<Self, ImitationError> {
         let io = |source| ImitationError::Io {

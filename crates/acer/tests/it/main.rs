@@ -1,11 +1,20 @@
 //! Integration tests of the ACER agent: learning on CartPole, checkpoints, errors.
 
 use eirl_acer::{Acer, AcerConfig, AcerError};
+use eirl_agent::{Agent, AgentError, StepInfo};
+
+/// The value loss and number of updates of a step that trained; an error otherwise.
+fn trained(info: &StepInfo) -> Result<(f64, f64), AgentError> {
+    match (info.scalar("value_loss"), info.scalar("grad_norm"), info.scalar("updates")) {
+        (Some(v), Some(g), Some(u)) if v.is_finite() && g.is_finite() => Ok((v, u)),
+        _ => Err(AgentError::Checkpoint(format!("no finite update in {:?}", info.scalars))),
+    }
+}
 
 /// A short fixed-seed run must clearly beat a random policy (~22 on CartPole-v1). With the
 /// default config, seed 0 evaluates at ~150 after 40k steps (release: ~1.5 s).
 #[test]
-fn learns_cartpole_well_above_random() -> Result<(), AcerError> {
+fn learns_cartpole_well_above_random() -> Result<(), AgentError> {
     let cfg = AcerConfig {
         total_steps: 40_000,
         ..AcerConfig::default()
@@ -13,13 +22,9 @@ fn learns_cartpole_well_above_random() -> Result<(), AcerError> {
     let mut agent = Acer::new("CartPole-v1", cfg, 0)?;
     let before = agent.evaluate(10, 777)?.mean();
     let mut off_policy_seen = false;
-    while agent.env_steps() < 40_000 {
-        let info = agent.step()?;
-        let train = info
-            .train
-            .ok_or_else(|| AcerError::Config("no update".into()))?;
-        assert!(train.value_loss.is_finite() && train.grad_norm.is_finite());
-        off_policy_seen |= train.updates > 1;
+    while agent.steps() < 40_000 {
+        let (_, updates) = trained(&agent.step()?)?;
+        off_policy_seen |= updates > 1.0;
     }
     assert!(off_policy_seen, "replay updates started");
     let after = agent.evaluate(10, 777)?.mean();
@@ -32,7 +37,7 @@ fn learns_cartpole_well_above_random() -> Result<(), AcerError> {
 }
 
 #[test]
-fn checkpoint_restores_the_policy() -> Result<(), AcerError> {
+fn checkpoint_restores_the_policy() -> Result<(), AgentError> {
     let cfg = AcerConfig {
         num_envs: 2,
         n_steps: 5,
@@ -47,7 +52,7 @@ fn checkpoint_restores_the_policy() -> Result<(), AcerError> {
     let mut fresh = Acer::new("CartPole-v1", cfg, 99)?;
     let obs: Vec<f32> = (0..40).map(|i| (i as f32 * 0.3).sin() * 0.2).collect();
     fresh.restore(&ck)?;
-    assert_eq!(fresh.env_steps(), agent.env_steps());
+    assert_eq!(fresh.steps(), agent.steps());
     assert_eq!(fresh.updates(), agent.updates());
     assert_eq!(
         fresh.greedy_actions(&obs, 10)?,
@@ -68,18 +73,18 @@ fn checkpoint_restores_the_policy() -> Result<(), AcerError> {
 }
 
 #[test]
-fn same_seed_same_run_and_bad_inputs_are_errors() -> Result<(), AcerError> {
+fn same_seed_same_run_and_bad_inputs_are_errors() -> Result<(), AgentError> {
     let cfg = AcerConfig {
         num_envs: 2,
         n_steps: 4,
         replay_start: 4,
         ..AcerConfig::default()
     };
-    let run = |seed| -> Result<Vec<f32>, AcerError> {
+    let run = |seed| -> Result<Vec<f64>, AgentError> {
         let mut a = Acer::new("Acrobot-v1", cfg.clone(), seed)?;
         let mut losses = Vec::new();
         for _ in 0..6 {
-            losses.extend(a.step()?.train.map(|t| t.value_loss));
+            losses.push(trained(&a.step()?)?.0);
         }
         Ok(losses)
     };
@@ -105,7 +110,7 @@ fn same_seed_same_run_and_bad_inputs_are_errors() -> Result<(), AcerError> {
 /// Continuous ACER (SDN critic, Gaussian policy) runs its on- and off-policy updates on
 /// Pendulum and round-trips through a checkpoint (learning is measured by the example, not here).
 #[test]
-fn continuous_acer_runs_and_checkpoints() -> Result<(), AcerError> {
+fn continuous_acer_runs_and_checkpoints() -> Result<(), AgentError> {
     let cfg = AcerConfig {
         num_envs: 2,
         n_steps: 5,
@@ -115,12 +120,8 @@ fn continuous_acer_runs_and_checkpoints() -> Result<(), AcerError> {
     let mut agent = Acer::new("Pendulum-v1", cfg.clone(), 1)?;
     let mut off_policy_seen = false;
     for _ in 0..10 {
-        let t = agent
-            .step()?
-            .train
-            .ok_or_else(|| AcerError::Config("no update".into()))?;
-        assert!(t.value_loss.is_finite() && t.grad_norm.is_finite());
-        off_policy_seen |= t.updates > 1;
+        let (_, updates) = trained(&agent.step()?)?;
+        off_policy_seen |= updates > 1.0;
     }
     assert!(off_policy_seen);
     let ck = agent.checkpoint();
