@@ -4,9 +4,10 @@
 use eirl_agent::{Agent, AgentError, RunSettings, ScoreReference, StepInfo, meta};
 use eirl_envs::{ActionKind, Actions, EpisodeEnd, Space, VecEnv};
 use eirl_imitation::{
-    Demonstrations, Discriminator, PolicyBatch, ValueBaseline, network_actions, trpo_step,
+    Demonstrations, Discriminator, PolicyBatch, ValueBaseline, network_actions, policy_head,
+    trpo_step,
 };
-use eirl_models::{Checkpoint, PolicyHead, PolicyNetwork};
+use eirl_models::{Checkpoint, PolicyNetwork};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -132,15 +133,7 @@ impl Gail {
         let mut env = VecEnv::new(env_id, cfg.num_envs, seed)?;
         let (kind, num_actions) = check_demonstrations(env_id, &env, &demos)?;
         let obs_dim = env.obs_dim();
-        let head = match kind {
-            ActionKind::Discrete => PolicyHead::Categorical { num_actions },
-            // baselines' Gaussian MLP policy starts with log σ = 0.
-            ActionKind::Continuous(act_dim) => PolicyHead::Gaussian {
-                act_dim,
-                init_log_std: 0.0,
-            },
-        };
-        let policy = PolicyNetwork::new(obs_dim, head, &cfg.policy, seed)?;
+        let policy = PolicyNetwork::new(obs_dim, policy_head(env.action_space()), &cfg.policy, seed)?;
         let value = ValueBaseline::new(obs_dim, &cfg.value, seed.wrapping_add(1))?;
         let disc = Discriminator::new(
             obs_dim,

@@ -124,6 +124,30 @@ impl Policy for NetworkPolicy<'_> {
     }
 }
 
+/// The policy head that acts in `space`: categorical over a discrete space, a diagonal Gaussian
+/// starting at `log σ = 0` (baselines' Gaussian MLP policy) over a box.
+pub fn policy_head(space: &Space) -> PolicyHead {
+    match space {
+        Space::Discrete(n) => PolicyHead::Categorical { num_actions: *n },
+        Space::Box(b) => PolicyHead::Gaussian {
+            act_dim: b.dim(),
+            init_log_std: 0.0,
+        },
+    }
+}
+
+/// Names of the scripted experts [`scripted_expert`] knows.
+pub const SCRIPTED_EXPERTS: &[&str] = &["cartpole-balancer", "mountaincar-pump"];
+
+/// A scripted expert by name, with the environment it solves.
+pub fn scripted_expert(name: &str) -> Option<(Box<dyn Policy>, &'static str)> {
+    match name {
+        "cartpole-balancer" => Some((Box::new(CartPoleBalancer), "CartPole-v1")),
+        "mountaincar-pump" => Some((Box::new(MountainCarEnergyPump), "MountainCar-v0")),
+        _ => None,
+    }
+}
+
 /// The actions of `net` for `obs: [n, obs_dim]`: argmax / mean when `deterministic`, else
 /// sampled with `rng` (unused then).
 pub fn network_actions(

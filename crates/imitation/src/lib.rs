@@ -61,8 +61,9 @@ pub use eirl_envs::{ActionKind, Actions, Policy, PolicyError};
 pub use discriminator::{Discriminator, DiscriminatorConfig, DiscriminatorStats, RewardKind};
 pub use error::ImitationError;
 pub use expert::{
-    CartPoleBalancer, MountainCarEnergyPump, NetworkPolicy, RandomPolicy, mean, network_actions,
-    normalized_score, random_mean_return, record, run_episode,
+    CartPoleBalancer, MountainCarEnergyPump, NetworkPolicy, RandomPolicy, SCRIPTED_EXPERTS, mean,
+    network_actions, normalized_score, policy_head, random_mean_return, record, run_episode,
+    scripted_expert,
 };
 pub use flat::{flat_gradients, flat_params, set_flat_params};
 pub use npy::LoadLimits;

@@ -9,22 +9,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use eirl_envs::{BatchActions, EvalStats, Space, evaluate_policy};
+use eirl_agent::{Agent, AgentError, RunSettings, StepInfo, meta};
+use eirl_envs::{Actions, Space};
 use eirl_inference_server::{InferenceServer, ServerHandle, ServerStats, Unroll};
 use eirl_models::{Categorical, Checkpoint};
 
 use crate::actor::{ActorConfig, run_actor};
-use crate::learner::{Learner, TrainInfo};
+use crate::learner::Learner;
 use crate::policy::{ParamBoard, ServedPolicy};
 use crate::{SeedConfig, SeedError};
-
-/// What one [`SeedRl::step`] did.
-pub struct StepInfo {
-    /// Episodes the actors finished since the last step.
-    pub finished: Vec<eirl_envs::EpisodeStats>,
-    /// The learner update's diagnostics.
-    pub train: Option<TrainInfo>,
-}
 
 struct Running {
     server: ServerHandle,
@@ -35,7 +28,7 @@ struct Running {
     grpc: Option<SocketAddr>,
 }
 
-/// SEED RL on one environment id. Threads start at the first [`SeedRl::step`] (or
+/// SEED RL on one environment id. Threads start at the first [`Agent::step`] (or
 /// [`SeedRl::start`]) and stop when the agent is dropped.
 pub struct SeedRl {
     env_id: String,
@@ -95,10 +88,6 @@ impl SeedRl {
 
     pub fn config(&self) -> &SeedConfig {
         &self.cfg
-    }
-
-    pub fn env_steps(&self) -> u64 {
-        self.env_steps
     }
 
     /// Env steps taken by this process's actor threads.
@@ -175,7 +164,7 @@ impl SeedRl {
 
     /// Waits for `batch_size` unrolls, runs one V-trace update on them and publishes the new
     /// parameters to the inference server.
-    pub fn step(&mut self) -> Result<StepInfo, SeedError> {
+    fn update(&mut self) -> Result<StepInfo, SeedError> {
         self.start()?;
         let Some(run) = self.running.as_mut() else {
             return Err(SeedError::NoActors("the agent did not start".into()));
@@ -216,54 +205,18 @@ impl SeedRl {
                 length: e.length as usize,
             })
             .collect();
-        Ok(StepInfo {
-            finished,
-            train: Some(info),
-        })
-    }
-
-    /// Greedy (argmax) actions of the learner's policy for `obs: [n, obs_dim]`.
-    pub fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<BatchActions, SeedError> {
-        let na = self.learner.network().num_actions();
-        let logits = self.learner.network().logits(obs, n)?;
-        Ok(BatchActions::Discrete(
-            logits.chunks(na).map(Categorical::argmax).collect(),
-        ))
-    }
-
-    /// Mean return of the greedy policy over `episodes` episodes (env `i` seeded `seed + i`).
-    pub fn evaluate(&self, episodes: usize, seed: u64) -> Result<EvalStats, SeedError> {
-        evaluate_policy(&self.env_id, episodes, seed, |obs, n| {
-            self.greedy_actions(obs, n)
-        })
-    }
-
-    /// The learner's parameters and counters.
-    pub fn checkpoint(&self) -> Checkpoint {
-        let mut ck = Checkpoint::new();
-        ck.insert_params("net", self.learner.network());
-        ck.set_meta("env_steps", self.env_steps.to_string());
-        ck.set_meta("updates", self.updates.to_string());
-        ck
-    }
-
-    /// Restores parameters and counters; running actors switch to them at their next batch.
-    pub fn restore(&mut self, ck: &Checkpoint) -> Result<(), SeedError> {
-        let parse = |k: &str| -> Result<u64, SeedError> {
-            ck.meta(k)
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| SeedError::Config(format!("checkpoint lacks a valid `{k}`")))
-        };
-        let (steps, updates) = (parse("env_steps")?, parse("updates")?);
-        let mut net = self.learner.network().clone();
-        ck.restore_params("net", &mut net)?;
-        *self.learner.network_mut() = net;
-        self.env_steps = steps;
-        self.updates = updates;
-        if self.running.is_some() {
-            self.board.publish(self.learner.network());
+        let mut scalars = vec![
+            ("policy_loss", f64::from(info.policy_loss)),
+            ("value_loss", f64::from(info.value_loss)),
+            ("entropy", f64::from(info.entropy)),
+            ("mean_rho", f64::from(info.mean_rho)),
+            ("grad_norm", f64::from(info.grad_norm)),
+            ("actor_steps", self.actor_steps() as f64),
+        ];
+        if let Some(s) = self.server_stats() {
+            scalars.push(("mean_inference_batch", s.mean_batch_size));
         }
-        Ok(())
+        Ok(StepInfo { finished, scalars })
     }
 
     /// Stops the actors and the server and waits for their threads.
@@ -275,6 +228,80 @@ impl SeedRl {
                 let _ = a.join();
             }
         }
+    }
+}
+
+impl Agent for SeedRl {
+    fn algo(&self) -> &'static str {
+        "seed"
+    }
+
+    fn env_id(&self) -> &str {
+        &self.env_id
+    }
+
+    fn settings(&self) -> RunSettings {
+        self.cfg.run_settings()
+    }
+
+    fn step(&mut self) -> Result<StepInfo, AgentError> {
+        Ok(self.update()?)
+    }
+
+    /// Transitions the learner has trained on.
+    fn steps(&self) -> u64 {
+        self.env_steps
+    }
+
+    /// Greedy (argmax) actions of the learner's policy for `obs: [n, obs_dim]`.
+    fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<Actions, AgentError> {
+        let na = self.learner.network().num_actions();
+        let logits = self.learner.network().logits(obs, n)?;
+        Ok(Actions::Discrete(
+            logits.chunks(na).map(Categorical::argmax).collect(),
+        ))
+    }
+
+    /// The learner's parameters and counters.
+    fn checkpoint(&self) -> Checkpoint {
+        let mut ck = Checkpoint::new();
+        ck.insert_params("net", self.learner.network());
+        meta::stamp(&mut ck, self.algo(), &self.env_id, self.env_steps);
+        ck.set_meta("updates", self.updates.to_string());
+        ck
+    }
+
+    /// Restores parameters and counters; running actors switch to them at their next batch.
+    fn restore(&mut self, ck: &Checkpoint) -> Result<(), AgentError> {
+        let steps = meta::verify(ck, self.algo(), &self.env_id)?;
+        let updates = ck.parse_meta("updates")?;
+        let mut net = self.learner.network().clone();
+        ck.restore_params("net", &mut net)?;
+        *self.learner.network_mut() = net;
+        self.env_steps = steps;
+        self.updates = updates;
+        if self.running.is_some() {
+            self.board.publish(self.learner.network());
+        }
+        Ok(())
+    }
+
+    /// The inference server's counters.
+    fn summary(&self) -> Option<String> {
+        self.server_stats().map(|s| {
+            format!(
+                "inference server: batches_run={} rows_served={} mean_batch={:.1} largest_batch={} \
+                 unrolls_emitted={} dropped_partial_unrolls={} connected_clients={} active_slots={}",
+                s.batches_run,
+                s.rows_served,
+                s.mean_batch_size,
+                s.largest_batch,
+                s.unrolls_emitted,
+                s.dropped_partial_unrolls,
+                s.connected_clients,
+                s.active_slots
+            )
+        })
     }
 }
 

@@ -6,6 +6,7 @@
 //! `+ baseline_cost · ½ (v_s − V(x_s))²` (value) `− ent_coef · H(π(·|x_s))`,
 //! with the V-trace targets `v_s` and advantages from `eirl-returns` (IMPALA eq. 1, Remark 2).
 
+use eirl_envs::EpisodeEnd;
 use eirl_inference_server::{Action, Unroll};
 use eirl_models::tensor::*;
 use eirl_models::{Adam, AdamConfig, Optimizer, PolicyValueNetwork, matrix_from_slice};
@@ -175,27 +176,25 @@ impl Learner {
             a.r_t
                 .push(if clip > 0.0 { r.clamp(-clip, clip) } else { r });
             let last = next == u.len;
-            if u.terminated[next] {
-                a.discount_t.push(0.0);
+            let end = EpisodeEnd::from_flags(u.terminated[next], u.truncated[next]);
+            a.discount_t.push(end.discount(gamma));
+            if end == EpisodeEnd::Terminated {
                 a.bootstrap.push(Boot::Terminal);
                 a.segment_end.push(last);
-            } else if u.truncated[next] {
+            } else if end == EpisodeEnd::Truncated {
                 // The final observation, when the actor sent it; otherwise the reset observation
                 // is all there is, and bootstrapping from it is the best estimate left.
                 let row = u.final_obs[next]
                     .as_deref()
                     .unwrap_or_else(|| u.obs_at(next));
-                a.discount_t.push(gamma);
                 a.bootstrap.push(Boot::Table(boot_rows.len() / d));
                 boot_rows.extend_from_slice(row);
                 a.segment_end.push(true);
             } else if last {
-                a.discount_t.push(gamma);
                 a.bootstrap.push(Boot::Table(boot_rows.len() / d));
                 boot_rows.extend_from_slice(u.obs_at(next));
                 a.segment_end.push(true);
             } else {
-                a.discount_t.push(gamma);
                 a.bootstrap.push(Boot::NextRow);
                 a.segment_end.push(false);
             }

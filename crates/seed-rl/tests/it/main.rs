@@ -1,6 +1,7 @@
 //! The SEED agent end to end in one process: actor threads, the inference server and the
 //! V-trace learner together.
 
+use eirl_agent::Agent;
 use eirl_seed_rl::{SeedConfig, SeedRl};
 
 /// Random CartPole-v1 play scores about 22. The signal is the mean return of 100 consecutive
@@ -18,7 +19,7 @@ fn learns_cartpole_in_process() {
     let mut mean_rho_off = false;
     let mut recent = std::collections::VecDeque::with_capacity(100);
     let mut best_recent = f64::NEG_INFINITY;
-    while agent.env_steps() < 400_000 {
+    while agent.steps() < 400_000 {
         let info = agent.step().expect("step");
         for e in &info.finished {
             if recent.len() == 100 {
@@ -29,21 +30,21 @@ fn learns_cartpole_in_process() {
         if recent.len() == 100 {
             best_recent = best_recent.max(recent.iter().sum::<f64>() / 100.0);
         }
-        let t = info.train.expect("an update");
-        assert!(t.value_loss.is_finite() && t.policy_loss.is_finite());
-        mean_rho_off |= (t.mean_rho - 1.0).abs() > 1e-4;
+        let scalar = |name| info.scalar(name).expect("an update");
+        assert!(scalar("value_loss").is_finite() && scalar("policy_loss").is_finite());
+        mean_rho_off |= (scalar("mean_rho") - 1.0).abs() > 1e-4;
     }
     let stats = agent.server_stats().expect("started");
     assert!(
         best_recent >= 150.0,
         "best mean return of 100 training episodes {best_recent} after {} steps",
-        agent.env_steps()
+        agent.steps()
     );
     // The actors act while the learner trains: batches hold several envs, and the policy
     // that acted is sometimes older than the one learning (ρ ≠ 1).
     assert!(stats.mean_batch_size > 1.0, "{stats:?}");
     assert!(mean_rho_off, "the learner never saw a policy lag");
-    assert!(agent.actor_steps() >= agent.env_steps());
+    assert!(agent.actor_steps() >= agent.steps());
     agent.shutdown();
 }
 
@@ -75,12 +76,12 @@ fn checkpoints_restore_the_policy_and_counters() {
     let obs = [0.01f32, 0.02, -0.03, 0.04, 0.1, -0.2, 0.05, 0.3];
     let mut b = SeedRl::new("CartPole-v1", cfg, 2).expect("agent");
     b.restore(&ck).expect("restore");
-    assert_eq!((b.env_steps(), b.updates()), (a.env_steps(), a.updates()));
+    assert_eq!((b.steps(), b.updates()), (a.steps(), a.updates()));
     assert_eq!(
         format!("{:?}", b.greedy_actions(&obs, 2).expect("act")),
         format!("{:?}", a.greedy_actions(&obs, 2).expect("act"))
     );
     // Training continues from the restored counters.
     b.step().expect("step");
-    assert!(b.env_steps() > a.env_steps());
+    assert!(b.steps() > a.steps());
 }
