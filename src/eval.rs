@@ -2,45 +2,27 @@
 
 use std::path::Path;
 
-use anyhow::Result;
-use eirl_models::Checkpoint;
+use anyhow::{Result, bail};
+use eirl_agent::{checkpoint_score_reference, result_line};
 
-use crate::demo::load_run;
+use crate::registry;
 
 pub fn run(dir: &Path, episodes: usize, seed: u64) -> Result<()> {
     if episodes == 0 {
-        anyhow::bail!("--episodes must be positive");
+        bail!("--episodes must be positive");
     }
-    let (agent, env, path) = load_run(dir)?;
+    let (agent, ck, path) = registry::load_run(dir)?;
     let eval = agent.evaluate(episodes, seed)?;
     println!(
-        "{} on {env}: checkpoint {} ({} training steps)",
+        "{} on {}: checkpoint {} ({} training steps)",
         dir.display(),
+        agent.env_id(),
         path.display(),
-        agent.env_steps()
+        agent.steps()
     );
     // Runs that know their expert's and a random policy's returns also report the normalized
-    // score (random = 0, expert = 1).
-    let ck = Checkpoint::load(&path)?;
-    let meta = |k: &str| ck.meta(k).and_then(|v| v.parse::<f64>().ok());
-    let from_demos = || {
-        eirl_imitation::Demonstrations::load(&dir.join("demos.npz"))
-            .ok()
-            .and_then(|d| Some((d.expert_mean_return()?, d.random_mean_return()?)))
-    };
-    let reference = match (meta("expert_mean_return"), meta("random_mean_return")) {
-        (Some(e), Some(r)) => Some((e, r)),
-        _ => from_demos(),
-    };
-    let score = reference
-        .and_then(|(e, r)| eirl_imitation::normalized_score(eval.mean(), r, e))
-        .map(|s| format!(" normalized_score={s:.4}"))
-        .unwrap_or_default();
-    println!(
-        "mean_return={:.4} std_return={:.4} episodes={}{score}",
-        eval.mean(),
-        eval.std(),
-        eval.returns.len()
-    );
+    // score (random = 0, expert = 1): from the checkpoint, else from the run's demonstrations.
+    let reference = checkpoint_score_reference(&ck).or_else(|| agent.score_reference());
+    println!("{}", result_line(&eval, reference));
     Ok(())
 }

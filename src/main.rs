@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! eirl train <algo> --env <id> [--config file.toml] [--seed N] [--steps N] [--out runs/] [--resume DIR]
+//!            [--demos f.npz] [--expert RUN_DIR|scripted] [--actors N --envs-per-actor M]
 //! eirl eval --run <dir> [--episodes N] [--seed N]
 //! eirl envs
 //! eirl demo record (--run <dir> | --expert <name>) --out demos.npz
@@ -9,13 +10,10 @@
 //! eirl seed actor --connect ADDR --envs N
 //! ```
 
-mod agent;
-mod bc;
-mod config;
-mod dagger;
 mod demo;
 mod envs_cmd;
 mod eval;
+mod registry;
 mod seed_cmd;
 mod train;
 

@@ -8,12 +8,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use eirl_inference_server::GrpcClient;
-use eirl_seed_rl::{ActorConfig, SeedError, run_actor};
+use eirl_seed_rl::{ActorConfig, SeedError, run_actor, token_from_env};
 
 use crate::train::TrainArgs;
-
-/// Environment variable holding the shared token (kept out of shell history and `ps`).
-pub const TOKEN_ENV: &str = "EIRL_SEED_TOKEN";
 
 #[derive(Subcommand)]
 pub enum SeedCommand {
@@ -93,13 +90,8 @@ fn serve(args: ServeArgs) -> Result<()> {
         expert: None,
         actors: Some(args.actors),
         envs_per_actor: None,
-        listen: Some(args.listen),
+        set: vec![("listen".into(), toml::Value::String(args.listen))],
     })
-}
-
-/// The shared token from [`TOKEN_ENV`], if set and non-empty (learner and actor sides).
-pub fn token() -> Option<String> {
-    std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty())
 }
 
 fn actor(args: ActorArgs) -> Result<()> {
@@ -115,7 +107,7 @@ fn actor(args: ActorArgs) -> Result<()> {
         .actor_id
         .map(u64::from)
         .unwrap_or_else(|| (u64::from(std::process::id()) ^ now.rotate_left(17)) & 0xffff_ffff);
-    let token = token();
+    let token = token_from_env();
     let stop = AtomicBool::new(false);
     let steps = AtomicU64::new(0);
     let mut backoff = Duration::from_millis(100);

@@ -79,7 +79,8 @@ pub use algorithm::{
     Algorithm, Build, Input, RENAMED_KEYS, defaults_of, migrate_renamed, overlay, reject_renamed,
 };
 pub use run::{
-    BEST_EVAL_KEY, EXPERT_RETURN_KEY, RANDOM_RETURN_KEY, RunReport, train,
+    BEST_EVAL_KEY, EXPERT_RETURN_KEY, RANDOM_RETURN_KEY, RunReport, checkpoint_score_reference,
+    result_line, train,
 };
 pub use schedule::LinearSchedule;
 pub use settings::{ConfigError, RunSettings, ensure, ensure_positive};

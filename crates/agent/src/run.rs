@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use eirl_envs::EvalStats;
+use eirl_envs::{EvalStats, normalized_score};
 use eirl_models::Checkpoint;
 use eirl_runlog::{
     BEST_CHECKPOINT, EVAL_SEED, LATEST_CHECKPOINT, MetricsLogger, RunDir, read_metrics,
@@ -158,6 +158,31 @@ pub fn train(agent: &mut dyn Agent, run: &RunDir, resume: bool) -> Result<RunRep
         best_eval_mean: best,
         final_eval,
         score_reference: agent.score_reference(),
+    })
+}
+
+/// The machine-readable result line of `eirl train` and `eirl eval`:
+/// `mean_return=<x> std_return=<y> episodes=<n>`, plus ` normalized_score=<s>` when the expert's
+/// and a random policy's returns are known.
+pub fn result_line(eval: &EvalStats, reference: Option<ScoreReference>) -> String {
+    let score = reference
+        .and_then(|r| normalized_score(eval.mean(), r.random_mean_return, r.expert_mean_return))
+        .map(|s| format!(" normalized_score={s:.4}"))
+        .unwrap_or_default();
+    format!(
+        "mean_return={:.4} std_return={:.4} episodes={}{score}",
+        eval.mean(),
+        eval.std(),
+        eval.returns.len()
+    )
+}
+
+/// The expert and random returns a checkpoint was saved with, if any.
+pub fn checkpoint_score_reference(ck: &Checkpoint) -> Option<ScoreReference> {
+    let get = |k: &str| ck.meta(k).and_then(|v| v.parse::<f64>().ok());
+    Some(ScoreReference {
+        expert_mean_return: get(EXPERT_RETURN_KEY)?,
+        random_mean_return: get(RANDOM_RETURN_KEY)?,
     })
 }
 

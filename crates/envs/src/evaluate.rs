@@ -25,6 +25,14 @@ impl EvalStats {
     }
 }
 
+/// The normalized score `(x − random) / (expert − random)`: 0 for a random policy, 1 for the
+/// expert (the `imitation` benchmark's and the GAIL paper's scale). `None` when the expert is
+/// no better than random.
+pub fn normalized_score(x: f64, random: f64, expert: f64) -> Option<f64> {
+    let span = expert - random;
+    (span.abs() > f64::EPSILON * expert.abs().max(1.0)).then(|| (x - random) / span)
+}
+
 /// Runs exactly one episode in each of `episodes` copies of `env_id` (env `i` reset with
 /// `seed + i`, time limits as registered), asking `policy(obs [n, obs_dim], n)` for the whole
 /// batch's actions each step. Taking the first episode of every env avoids the bias towards

@@ -53,7 +53,7 @@ pub use acrobot::Acrobot;
 pub use cartpole::CartPole;
 pub use env::{Env, Step};
 pub use error::EnvError;
-pub use evaluate::{EvalStats, evaluate, evaluate_discrete, evaluate_policy};
+pub use evaluate::{EvalStats, evaluate, evaluate_discrete, evaluate_policy, normalized_score};
 pub use mountain_car::MountainCar;
 pub use mountain_car_continuous::{MountainCarContinuous, Precision};
 pub use pendulum::{Pendulum, angle_normalize};

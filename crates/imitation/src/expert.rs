@@ -3,6 +3,8 @@
 //! demonstrations and normalised scores.
 
 use eirl_envs::{Action, ActionKind, Actions, Policy, PolicyError, Space, evaluate, make};
+#[cfg(test)]
+use eirl_envs::normalized_score;
 use eirl_models::{ModelError, PolicyHead, PolicyNetwork};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -244,13 +246,6 @@ pub fn mean(x: &[f64]) -> f64 {
     }
 }
 
-/// The normalised score `(x − random) / (expert − random)`: 0 for a random policy, 1 for the
-/// expert (the `imitation` benchmark's and the GAIL paper's scale). `None` when the expert is
-/// no better than random.
-pub fn normalized_score(x: f64, random: f64, expert: f64) -> Option<f64> {
-    let span = expert - random;
-    (span.abs() > f64::EPSILON * expert.abs().max(1.0)).then(|| (x - random) / span)
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,208 @@
+//! The algorithm registry: one row per algorithm (its crate's [`Algorithm`] entry and the
+//! presets shipped for it), and what the commands need from it: config resolution, building
+//! agents, reopening runs, resolving experts.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use eirl_agent::{Agent, Algorithm, Build, GreedyPolicy, migrate_renamed, overlay};
+use eirl_envs::Policy;
+use eirl_models::Checkpoint;
+use eirl_runlog::RunDir;
+
+/// One algorithm: its registry entry and its shipped presets `(env id, TOML text)`.
+pub struct Entry {
+    pub algorithm: &'static Algorithm,
+    pub presets: &'static [(&'static str, &'static str)],
+}
+
+/// A preset compiled into the binary, so `eirl train` works from any directory.
+macro_rules! preset {
+    ($algo:literal, $env:literal) => {
+        (
+            $env,
+            include_str!(concat!("../configs/", $algo, "/", $env, ".toml")),
+        )
+    };
+}
+
+/// Every algorithm `eirl train` knows. Adding one: its crate's `ALGORITHM`, its presets.
+pub static ALGORITHMS: &[Entry] = &[
+    Entry {
+        algorithm: &eirl_dqn::ALGORITHM,
+        presets: &[preset!("dqn", "CartPole-v1"), preset!("dqn", "Acrobot-v1")],
+    },
+    Entry {
+        algorithm: &eirl_acer::ALGORITHM,
+        presets: &[preset!("acer", "Pendulum-v1"), preset!("acer", "Acrobot-v1")],
+    },
+    Entry {
+        algorithm: &eirl_bc::BC,
+        presets: &[],
+    },
+    Entry {
+        algorithm: &eirl_bc::DAGGER,
+        presets: &[],
+    },
+    Entry {
+        algorithm: &eirl_gail::ALGORITHM,
+        presets: &[
+            preset!("gail", "Acrobot-v1"),
+            preset!("gail", "MountainCar-v0"),
+        ],
+    },
+    Entry {
+        algorithm: &eirl_seed_rl::ALGORITHM,
+        presets: &[],
+    },
+];
+
+/// The entry of `name`, or an error listing the known ones.
+pub fn find(name: &str) -> Result<&'static Entry> {
+    ALGORITHMS
+        .iter()
+        .find(|e| e.algorithm.name == name)
+        .with_context(|| {
+            let names: Vec<&str> = ALGORITHMS.iter().map(|e| e.algorithm.name).collect();
+            format!(
+                "unknown algorithm `{name}` (available: {})",
+                names.join(", ")
+            )
+        })
+}
+
+/// The config of a new run: defaults ← the shipped preset for `env_id` ← `user_file` ← `steps`.
+pub fn resolve_config(
+    entry: &Entry,
+    env_id: &str,
+    user_file: Option<&Path>,
+    steps: Option<u64>,
+) -> Result<toml::Table> {
+    let algo = entry.algorithm.name;
+    let mut table = (entry.algorithm.defaults)()?;
+    if let Some((_, text)) = entry.presets.iter().find(|(e, _)| *e == env_id) {
+        let t: toml::Table =
+            toml::from_str(text).with_context(|| format!("built-in preset {algo}/{env_id}"))?;
+        overlay(&mut table, t);
+    }
+    if let Some(path) = user_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        let t: toml::Table =
+            toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        overlay(&mut table, t);
+    }
+    if let Some(s) = steps {
+        set_steps(&mut table, s)?;
+    }
+    Ok(table)
+}
+
+/// `--steps`: the run's `total_steps`.
+pub fn set_steps(table: &mut toml::Table, steps: u64) -> Result<()> {
+    if steps == 0 {
+        bail!("--steps must be positive");
+    }
+    table.insert(
+        "total_steps".into(),
+        toml::Value::Integer(i64::try_from(steps)?),
+    );
+    Ok(())
+}
+
+/// Builds `entry`'s agent.
+pub fn build(
+    entry: &Entry,
+    env_id: &str,
+    config: &toml::Table,
+    seed: u64,
+    demos: Option<&Path>,
+    expert: Option<Box<dyn Policy>>,
+) -> Result<Box<dyn Agent>> {
+    Ok((entry.algorithm.build)(Build {
+        env_id,
+        config,
+        seed,
+        demos,
+        expert,
+    })?)
+}
+
+/// A run directory reopened: its algorithm, env, seed and config, as saved.
+pub struct SavedRun {
+    pub run: RunDir,
+    pub entry: &'static Entry,
+    pub env: String,
+    pub seed: u64,
+    pub config: toml::Table,
+    /// The demonstrations the run trained on (its own copy), when it has them.
+    pub demos: Option<PathBuf>,
+}
+
+/// The file name of a run's copy of its demonstrations.
+pub const DEMOS_FILE: &str = "demos.npz";
+
+/// Reopens a run directory. Configs saved before a key was renamed are migrated (with a warning);
+/// the `demos` key of older runs is dropped (the run's own `demos.npz` is used).
+pub fn open_run(dir: &Path) -> Result<SavedRun> {
+    let run = RunDir::open(dir).with_context(|| format!("opening run {}", dir.display()))?;
+    let info = run.read_run_info()?;
+    let entry = find(&info.algo)?;
+    let mut config: toml::Table = run.read_config()?;
+    for renamed in migrate_renamed(&mut config) {
+        tracing::warn!(
+            "{}: config key renamed since the run was written: {renamed}",
+            dir.display()
+        );
+    }
+    config.remove("demos");
+    let demos = Some(run.path().join(DEMOS_FILE)).filter(|p| p.is_file());
+    Ok(SavedRun {
+        run,
+        entry,
+        env: info.env,
+        seed: info.seed,
+        config,
+        demos,
+    })
+}
+
+/// The agent of a run directory, restored from its best (else latest) checkpoint, with the
+/// checkpoint it came from.
+pub fn load_run(dir: &Path) -> Result<(Box<dyn Agent>, Checkpoint, PathBuf)> {
+    let saved = open_run(dir)?;
+    let mut agent = build(
+        saved.entry,
+        &saved.env,
+        &saved.config,
+        saved.seed,
+        saved.demos.as_deref(),
+        None,
+    )?;
+    let path = saved.run.best_or_latest_checkpoint().with_context(|| {
+        format!("no checkpoint in {}", saved.run.checkpoints_dir().display())
+    })?;
+    let ck = Checkpoint::load(&path)?;
+    agent
+        .restore(&ck)
+        .with_context(|| format!("restoring {}", path.display()))?;
+    Ok((agent, ck, path))
+}
+
+/// The expert named by `--expert`: a trained run's directory (its greedy policy), else a
+/// scripted expert's name; with the env it acts on.
+pub fn expert(spec: &str) -> Result<(Box<dyn Policy>, String)> {
+    let path = Path::new(spec);
+    if path.is_dir() {
+        let (agent, _, _) = load_run(path)?;
+        let env = agent.env_id().to_string();
+        return Ok((Box::new(GreedyPolicy(agent)), env));
+    }
+    match eirl_imitation::scripted_expert(spec) {
+        Some((policy, env)) => Ok((policy, env.to_string())),
+        None => bail!(
+            "`{spec}` is neither a run directory nor a scripted expert (available: {})",
+            eirl_imitation::SCRIPTED_EXPERTS.join(", ")
+        ),
+    }
+}
