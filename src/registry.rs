@@ -34,7 +34,10 @@ pub static ALGORITHMS: &[Entry] = &[
     },
     Entry {
         algorithm: &eirl_acer::ALGORITHM,
-        presets: &[preset!("acer", "Pendulum-v1"), preset!("acer", "Acrobot-v1")],
+        presets: &[
+            preset!("acer", "Pendulum-v1"),
+            preset!("acer", "Acrobot-v1"),
+        ],
     },
     Entry {
         algorithm: &eirl_bc::BC,
@@ -179,9 +182,10 @@ pub fn load_run(dir: &Path) -> Result<(Box<dyn Agent>, Checkpoint, PathBuf)> {
         saved.demos.as_deref(),
         None,
     )?;
-    let path = saved.run.best_or_latest_checkpoint().with_context(|| {
-        format!("no checkpoint in {}", saved.run.checkpoints_dir().display())
-    })?;
+    let path = saved
+        .run
+        .best_or_latest_checkpoint()
+        .with_context(|| format!("no checkpoint in {}", saved.run.checkpoints_dir().display()))?;
     let ck = Checkpoint::load(&path)?;
     agent
         .restore(&ck)

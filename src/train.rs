@@ -122,85 +122,108 @@ fn expert_for(
     }
 }
 
+/// What a run starts from: where it lives, what it trains, with which inputs.
+struct Start {
+    run: RunDir,
+    entry: &'static Entry,
+    env: String,
+    seed: u64,
+    config: toml::Table,
+    demos: Option<PathBuf>,
+    expert: Option<Box<dyn Policy>>,
+    resume: bool,
+}
+
+/// `--resume DIR`: the run as saved, with `--steps` and flag overrides applied.
+fn resumed(args: &TrainArgs, dir: &Path) -> Result<Start> {
+    let saved = registry::open_run(dir)?;
+    let algo = saved.entry.algorithm.name;
+    if args.algo != algo {
+        bail!("{} holds a {algo} run, not {}", dir.display(), args.algo);
+    }
+    if !saved.entry.algorithm.resumable {
+        bail!("{algo} trains in one go; --resume does not apply");
+    }
+    let mut config = saved.config;
+    overrides(args, saved.entry, &mut config)?;
+    if let Some(s) = args.steps {
+        registry::set_steps(&mut config, s)?;
+    }
+    Ok(Start {
+        run: saved.run,
+        entry: saved.entry,
+        env: saved.env,
+        seed: saved.seed,
+        config,
+        demos: saved.demos,
+        expert: None,
+        resume: true,
+    })
+}
+
+/// A new run: every input is checked (by building the agent once) before its directory exists.
+fn created(args: &TrainArgs) -> Result<Start> {
+    let entry = registry::find(&args.algo)?;
+    let algo = entry.algorithm.name;
+    let mut config =
+        registry::resolve_config(entry, &args.env, args.config.as_deref(), args.steps)?;
+    overrides(args, entry, &mut config)?;
+    match (entry.algorithm.demos, &args.demos) {
+        (Input::Required, None) => {
+            bail!("{algo} needs --demos <file.npz> (record one with `eirl demo record`)")
+        }
+        (Input::Unused, Some(_)) => bail!("--demos does not apply to {algo}"),
+        _ => {}
+    }
+    let expert = expert_for(entry, args.expert.as_deref(), &args.env, &mut config)?;
+    registry::build(
+        entry,
+        &args.env,
+        &config,
+        args.seed,
+        args.demos.as_deref(),
+        None,
+    )?;
+    let run = RunDir::create(&args.out, algo, &args.env, args.seed)
+        .with_context(|| format!("creating a run under {}", args.out.display()))?;
+    run.write_config(&without_secrets(&config))?;
+    // The run keeps its own copy of the demonstrations, so eval and resume need nothing else.
+    let demos = match &args.demos {
+        Some(src) => {
+            let copy = run.path().join(DEMOS_FILE);
+            let bytes = std::fs::read(src).with_context(|| format!("reading {}", src.display()))?;
+            eirl_runlog::atomic_write(&copy, &bytes)?;
+            Some(copy)
+        }
+        None => None,
+    };
+    Ok(Start {
+        run,
+        entry,
+        env: args.env.clone(),
+        seed: args.seed,
+        config,
+        demos,
+        expert,
+        resume: false,
+    })
+}
+
 pub fn run(args: TrainArgs) -> Result<()> {
     eirl_envs::spec(&args.env)?;
-    let (run, entry, env, seed, table, demos, expert, resume) = match args.resume.clone() {
-        Some(dir) => {
-            let saved = registry::open_run(&dir)?;
-            let algo = saved.entry.algorithm.name;
-            if !saved.entry.algorithm.resumable {
-                bail!("{algo} trains in one go; --resume does not apply");
-            }
-            let mut table = saved.config;
-            overrides(&args, saved.entry, &mut table)?;
-            if let Some(s) = args.steps {
-                registry::set_steps(&mut table, s)?;
-            }
-            (
-                saved.run,
-                saved.entry,
-                saved.env,
-                saved.seed,
-                table,
-                saved.demos,
-                None,
-                true,
-            )
-        }
-        None => {
-            let entry = registry::find(&args.algo)?;
-            let algo = entry.algorithm.name;
-            let mut table =
-                registry::resolve_config(entry, &args.env, args.config.as_deref(), args.steps)?;
-            overrides(&args, entry, &mut table)?;
-            match (entry.algorithm.demos, &args.demos) {
-                (Input::Required, None) => bail!(
-                    "{algo} needs --demos <file.npz> (record one with `eirl demo record`)"
-                ),
-                (Input::Unused, Some(_)) => bail!("--demos does not apply to {algo}"),
-                _ => {}
-            }
-            let mut expert = expert_for(entry, args.expert.as_deref(), &args.env, &mut table)?;
-            // Build once to check config, env, demonstrations and expert before any folder
-            // exists; the expert moves on to the agent that trains.
-            let check = registry::build(
-                entry,
-                &args.env,
-                &table,
-                args.seed,
-                args.demos.as_deref(),
-                None,
-            )?;
-            drop(check);
-            let run = RunDir::create(&args.out, algo, &args.env, args.seed)
-                .with_context(|| format!("creating a run under {}", args.out.display()))?;
-            run.write_config(&without_secrets(&table))?;
-            // The run keeps its own copy of the demonstrations, so eval and resume need nothing
-            // else.
-            let demos = match &args.demos {
-                Some(src) => {
-                    let copy = run.path().join(DEMOS_FILE);
-                    let bytes = std::fs::read(src)
-                        .with_context(|| format!("reading {}", src.display()))?;
-                    eirl_runlog::atomic_write(&copy, &bytes)?;
-                    Some(copy)
-                }
-                None => None,
-            };
-            (
-                run,
-                entry,
-                args.env.clone(),
-                args.seed,
-                table,
-                demos,
-                expert.take(),
-                false,
-            )
-        }
+    let s = match &args.resume {
+        Some(dir) => resumed(&args, dir)?,
+        None => created(&args)?,
     };
-    let mut agent = registry::build(entry, &env, &table, seed, demos.as_deref(), expert)?;
-    let report: RunReport = eirl_agent::train(agent.as_mut(), &run, resume)?;
+    let mut agent = registry::build(
+        s.entry,
+        &s.env,
+        &s.config,
+        s.seed,
+        s.demos.as_deref(),
+        s.expert,
+    )?;
+    let report: RunReport = eirl_agent::train(agent.as_mut(), &s.run, s.resume)?;
     if let Some(line) = agent.summary() {
         println!("{line}");
     }
@@ -210,7 +233,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         report.seconds,
         report.steps as f64 / report.seconds.max(1e-9),
         report.best_eval_mean,
-        run.path().display()
+        s.run.path().display()
     );
     if let Some(eval) = &report.final_eval {
         println!("{}", result_line(eval, report.score_reference));

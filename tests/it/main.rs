@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod architecture;
+mod legacy;
 mod python_actor;
 mod seed;
 
@@ -171,6 +173,8 @@ fn bad_input_is_a_one_line_error() {
     let unknown_key = write("unknown.toml", "gama = 0.9");
     let out_of_range = write("range.toml", "gamma = 3.0");
     let wrong_type = write("type.toml", "batch_size = \"big\"");
+    let renamed = write("renamed.toml", "entropy_cost = 0.01");
+    let renamed_nested = write("nested.toml", "[trpo]\nentropy_coeff = 0.0");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["train", "dqn", "--env", "Nope-v0"], "Nope-v0"),
         (vec!["train", "ppo9", "--env", "CartPole-v1"], "ppo9"),
@@ -178,6 +182,29 @@ fn bad_input_is_a_one_line_error() {
         (vec!["train", "dqn", "--config", &unknown_key], "gama"),
         (vec!["train", "dqn", "--config", &out_of_range], "gamma"),
         (vec!["train", "dqn", "--config", &wrong_type], "batch_size"),
+        (
+            vec!["train", "seed", "--config", &renamed],
+            "`entropy_cost` is now called `ent_coef`",
+        ),
+        (
+            vec![
+                "train",
+                "gail",
+                "--demos",
+                "x.npz",
+                "--config",
+                &renamed_nested,
+            ],
+            "`trpo.entropy_coeff` is now called `trpo.ent_coef`",
+        ),
+        (
+            vec!["train", "dqn", "--actors", "4"],
+            "--actors does not apply to dqn",
+        ),
+        (
+            vec!["train", "bc", "--resume", "no/such/run"],
+            "no/such/run",
+        ),
         (vec!["train", "dqn", "--env", "Pendulum-v1"], "discrete"),
         (vec!["train", "dqn", "--steps", "0"], "steps"),
         (vec!["eval", "--run", "no/such/run"], "no/such/run"),

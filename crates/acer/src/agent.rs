@@ -3,9 +3,7 @@
 //! update on it, stores it in the sequence replay, then makes `n ~ Poisson(replay_ratio)`
 //! off-policy updates on sequences sampled from replay.
 
-use eirl_agent::{
-    Agent, AgentError, ConfigError, LinearSchedule, RunSettings, StepInfo, meta,
-};
+use eirl_agent::{Agent, AgentError, ConfigError, LinearSchedule, RunSettings, StepInfo, meta};
 use eirl_envs::{Actions, EpisodeStats, Space, VecEnv};
 use eirl_models::{
     ActorCritic, Categorical, Checkpoint, Optimizer, RmsProp, RmsPropConfig,
@@ -281,7 +279,6 @@ impl Acer {
         self.steps += (self.cfg.n_steps * n) as u64;
         Ok(finished)
     }
-
 }
 
 impl Agent for Acer {

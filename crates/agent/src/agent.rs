@@ -68,6 +68,16 @@ pub struct ScoreReference {
     pub random_mean_return: f64,
 }
 
+impl ScoreReference {
+    /// Both returns, or `None` when either is unknown (demonstrations recorded elsewhere).
+    pub fn from_returns(expert: Option<f64>, random: Option<f64>) -> Option<Self> {
+        Some(ScoreReference {
+            expert_mean_return: expert?,
+            random_mean_return: random?,
+        })
+    }
+}
+
 /// The contract between an agent and everything that runs one (the training loop in
 /// [`crate::train`], the CLI, benchmarks, `eirl demo record`). An agent owns its environments,
 /// networks and RNGs; the loop only calls these methods.

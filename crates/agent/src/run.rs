@@ -180,10 +180,7 @@ pub fn result_line(eval: &EvalStats, reference: Option<ScoreReference>) -> Strin
 /// The expert and random returns a checkpoint was saved with, if any.
 pub fn checkpoint_score_reference(ck: &Checkpoint) -> Option<ScoreReference> {
     let get = |k: &str| ck.meta(k).and_then(|v| v.parse::<f64>().ok());
-    Some(ScoreReference {
-        expert_mean_return: get(EXPERT_RETURN_KEY)?,
-        random_mean_return: get(RANDOM_RETURN_KEY)?,
-    })
+    ScoreReference::from_returns(get(EXPERT_RETURN_KEY), get(RANDOM_RETURN_KEY))
 }
 
 /// `learning_curve.png`: episode and evaluation returns for online agents, every logged metric

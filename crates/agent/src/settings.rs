@@ -38,7 +38,9 @@ pub struct RunSettings {
 impl RunSettings {
     /// Rejects a run of no steps, a zero interval or no evaluation episodes.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        ensure(self.total_steps >= 1, || "total_steps must be at least 1".into())?;
+        ensure(self.total_steps >= 1, || {
+            "total_steps must be at least 1".into()
+        })?;
         ensure(self.eval_interval >= 1, || {
             "eval_interval must be at least 1".into()
         })?;
@@ -83,7 +85,11 @@ mod tests {
                 "eval_episodes",
             ),
         ] {
-            let err = bad.validate().err().map(|e| e.to_string()).unwrap_or_default();
+            let err = bad
+                .validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(err.contains(field), "{err}");
         }
     }

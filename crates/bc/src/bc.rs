@@ -1,8 +1,6 @@
 //! [`Bc`]: behavioural cloning, one epoch per step.
 
-use eirl_agent::{
-    Agent, AgentError, ConfigError, RunSettings, ScoreReference, StepInfo, ensure,
-};
+use eirl_agent::{Agent, AgentError, ConfigError, RunSettings, ScoreReference, StepInfo, ensure};
 use eirl_envs::Actions;
 use eirl_imitation::{BcConfig, BcTrainer, Demonstrations};
 use eirl_models::{Checkpoint, PolicyNetwork, PolicyNetworkConfig};
@@ -94,13 +92,10 @@ impl Bc {
             let trainer = BcTrainer::new(&bc.policy, obs, actions, &bc.cfg.bc, seed)
                 .map_err(AgentError::agent)?;
             bc.episodes = demos.num_episodes();
-            bc.score_reference = demos
-                .expert_mean_return()
-                .zip(demos.random_mean_return())
-                .map(|(expert_mean_return, random_mean_return)| ScoreReference {
-                    expert_mean_return,
-                    random_mean_return,
-                });
+            bc.score_reference = ScoreReference::from_returns(
+                demos.expert_mean_return(),
+                demos.random_mean_return(),
+            );
             bc.trainer = Some(trainer);
         }
         Ok(bc)
@@ -128,7 +123,9 @@ impl Agent for Bc {
     /// One epoch over the expert's state-action pairs.
     fn step(&mut self) -> Result<StepInfo, AgentError> {
         let trainer = self.trainer.as_mut().ok_or_else(|| {
-            ConfigError("bc needs --demos <file.npz> to train (record one with `eirl demo record`)".into())
+            ConfigError(
+                "bc needs --demos <file.npz> to train (record one with `eirl demo record`)".into(),
+            )
         })?;
         let epoch = trainer.epoch(&mut self.policy).map_err(AgentError::agent)?;
         let mut scalars = vec![("bc_train_loss", f64::from(epoch.train_loss))];
@@ -158,7 +155,11 @@ impl Agent for Bc {
     }
 
     fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<Actions, AgentError> {
-        crate::greedy(&self.policy, obs, n)
+        Ok(eirl_imitation::greedy_network_actions(
+            &self.policy,
+            obs,
+            n,
+        )?)
     }
 
     fn checkpoint(&self) -> Checkpoint {

@@ -1,8 +1,6 @@
 //! [`DaggerAgent`]: DAgger, one round per step.
 
-use eirl_agent::{
-    Agent, AgentError, ConfigError, RunSettings, ScoreReference, StepInfo, ensure,
-};
+use eirl_agent::{Agent, AgentError, ConfigError, RunSettings, ScoreReference, StepInfo, ensure};
 use eirl_envs::{Actions, Policy, evaluate};
 use eirl_imitation::{Dagger, DaggerConfig, Demonstrations, random_mean_return};
 use eirl_models::{Checkpoint, PolicyNetwork, PolicyNetworkConfig};
@@ -83,7 +81,8 @@ impl DaggerAgent {
     ) -> Result<Self, AgentError> {
         cfg.validate()?;
         let policy = crate::learner(env_id, &cfg.network, seed)?;
-        let run = Dagger::new(env_id, cfg.dagger.clone(), initial, seed).map_err(AgentError::agent)?;
+        let run =
+            Dagger::new(env_id, cfg.dagger.clone(), initial, seed).map_err(AgentError::agent)?;
         Ok(DaggerAgent {
             env_id: env_id.to_string(),
             cfg,
@@ -169,7 +168,11 @@ impl Agent for DaggerAgent {
     }
 
     fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<Actions, AgentError> {
-        crate::greedy(&self.policy, obs, n)
+        Ok(eirl_imitation::greedy_network_actions(
+            &self.policy,
+            obs,
+            n,
+        )?)
     }
 
     fn checkpoint(&self) -> Checkpoint {

@@ -63,13 +63,14 @@ fn load_demos(b: &Build<'_>) -> Result<Option<Demonstrations>, AgentError> {
 }
 
 fn build_bc(b: Build<'_>) -> Result<Box<dyn Agent>, AgentError> {
+    let cfg = b.config()?;
     let demos = load_demos(&b)?;
-    Ok(Box::new(Bc::new(b.env_id, b.config()?, demos, b.seed)?))
+    Ok(Box::new(Bc::new(b.env_id, cfg, demos, b.seed)?))
 }
 
 fn build_dagger(b: Build<'_>) -> Result<Box<dyn Agent>, AgentError> {
-    let demos = load_demos(&b)?;
     let cfg = b.config()?;
+    let demos = load_demos(&b)?;
     Ok(Box::new(DaggerAgent::new(
         b.env_id,
         cfg,
@@ -91,20 +92,6 @@ fn learner(
         eirl_imitation::policy_head(env.action_space()),
         network,
         seed,
-    )?)
-}
-
-/// The learner's deterministic actions (argmax / mean).
-fn greedy(
-    policy: &eirl_models::PolicyNetwork,
-    obs: &[f32],
-    n: usize,
-) -> Result<eirl_envs::Actions, AgentError> {
-    use rand::SeedableRng;
-    // The RNG is unused by a deterministic policy.
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    Ok(eirl_imitation::network_actions(
-        policy, obs, n, true, &mut rng,
     )?)
 }
 

@@ -273,7 +273,6 @@ impl Dqn {
         info.mean_q_target /= k;
         Ok(info)
     }
-
 }
 
 impl Agent for Dqn {

@@ -4,8 +4,8 @@
 use eirl_agent::{Agent, AgentError, RunSettings, ScoreReference, StepInfo, meta};
 use eirl_envs::{ActionKind, Actions, EpisodeEnd, Space, VecEnv};
 use eirl_imitation::{
-    Demonstrations, Discriminator, PolicyBatch, ValueBaseline, network_actions, policy_head,
-    trpo_step,
+    Demonstrations, Discriminator, PolicyBatch, ValueBaseline, greedy_network_actions,
+    network_actions, policy_head, trpo_step,
 };
 use eirl_models::{Checkpoint, PolicyNetwork};
 use rand::seq::SliceRandom;
@@ -133,7 +133,8 @@ impl Gail {
         let mut env = VecEnv::new(env_id, cfg.num_envs, seed)?;
         let (kind, num_actions) = check_demonstrations(env_id, &env, &demos)?;
         let obs_dim = env.obs_dim();
-        let policy = PolicyNetwork::new(obs_dim, policy_head(env.action_space()), &cfg.policy, seed)?;
+        let policy =
+            PolicyNetwork::new(obs_dim, policy_head(env.action_space()), &cfg.policy, seed)?;
         let value = ValueBaseline::new(obs_dim, &cfg.value, seed.wrapping_add(1))?;
         let disc = Discriminator::new(
             obs_dim,
@@ -142,13 +143,8 @@ impl Gail {
             &cfg.discriminator,
             seed.wrapping_add(2),
         )?;
-        let score_reference = demos
-            .expert_mean_return()
-            .zip(demos.random_mean_return())
-            .map(|(expert_mean_return, random_mean_return)| ScoreReference {
-                expert_mean_return,
-                random_mean_return,
-            });
+        let score_reference =
+            ScoreReference::from_returns(demos.expert_mean_return(), demos.random_mean_return());
         let (raw_expert_obs, expert_actions) = demos.state_action_pairs();
         let normalizer = if cfg.normalize_observations {
             ObsNormalizer::fit(&raw_expert_obs, obs_dim)
@@ -352,9 +348,7 @@ impl Agent for Gail {
     /// The deterministic policy's actions (argmax / mean) for raw observations `[n, obs_dim]`.
     fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<Actions, AgentError> {
         let x = self.normalizer.apply(obs);
-        // The RNG is unused by a deterministic policy.
-        let mut rng = ChaCha8Rng::seed_from_u64(0);
-        Ok(network_actions(&self.policy, &x, n, true, &mut rng)?)
+        Ok(greedy_network_actions(&self.policy, &x, n)?)
     }
 
     /// The demonstrations' expert return and a random policy's, when they carry them.

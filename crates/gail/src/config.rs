@@ -185,7 +185,8 @@ mod tests {
         let cfg = GailConfig::default();
         cfg.validate()?;
         assert_eq!(cfg.batch_steps(), 1024);
-        let json = serde_json::to_string(&cfg).map_err(|e| eirl_agent::ConfigError(e.to_string()))?;
+        let json =
+            serde_json::to_string(&cfg).map_err(|e| eirl_agent::ConfigError(e.to_string()))?;
         let back: GailConfig =
             serde_json::from_str(&json).map_err(|e| eirl_agent::ConfigError(e.to_string()))?;
         assert_eq!(back, cfg);

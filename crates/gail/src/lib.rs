@@ -60,8 +60,10 @@ pub static ALGORITHM: Algorithm = Algorithm {
 };
 
 fn build(b: Build<'_>) -> Result<Box<dyn Agent>, AgentError> {
-    let demos = Demonstrations::load_for(b.demos_path("gail")?, b.env_id).map_err(GailError::from)?;
-    Ok(Box::new(Gail::new(b.env_id, b.config()?, demos, b.seed)?))
+    let cfg = b.config()?;
+    let demos =
+        Demonstrations::load_for(b.demos_path("gail")?, b.env_id).map_err(GailError::from)?;
+    Ok(Box::new(Gail::new(b.env_id, cfg, demos, b.seed)?))
 }
 
 /// Errors from configuring or running GAIL.

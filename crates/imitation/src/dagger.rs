@@ -126,11 +126,16 @@ impl Dagger {
                 None => (1.0, Some(self.rollout_and_label(expert, learner, 1.0)?)),
             }
         } else {
-            let beta =
-                (1.0 - i as f64 / self.cfg.beta_rampdown_rounds.max(1) as f64).max(0.0);
+            let beta = (1.0 - i as f64 / self.cfg.beta_rampdown_rounds.max(1) as f64).max(0.0);
             (beta, Some(self.rollout_and_label(expert, learner, beta)?))
         };
-        train_bc(learner, &self.obs, &self.labels, &self.cfg.bc, self.rng.r#gen())?;
+        train_bc(
+            learner,
+            &self.obs,
+            &self.labels,
+            &self.cfg.bc,
+            self.rng.r#gen(),
+        )?;
         let round = DaggerRound {
             beta,
             dataset_size: self.labels.len(),

@@ -19,8 +19,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use eirl_envs::{ActionKind, Actions};
 use crate::error::ImitationError;
+use eirl_envs::{ActionKind, Actions};
 
 /// The reward the policy maximises, derived from `D` = P(policy | s, a).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,9 +2,9 @@
 //! learned [`PolicyNetwork`] as a [`Policy`] (eirl-envs' acting trait), [`record`]ing
 //! demonstrations and normalised scores.
 
-use eirl_envs::{Action, ActionKind, Actions, Policy, PolicyError, Space, evaluate, make};
 #[cfg(test)]
 use eirl_envs::normalized_score;
+use eirl_envs::{Action, ActionKind, Actions, Policy, PolicyError, Space, evaluate, make};
 use eirl_models::{ModelError, PolicyHead, PolicyNetwork};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -126,6 +126,17 @@ impl Policy for NetworkPolicy<'_> {
     }
 }
 
+/// [`network_actions`] of the deterministic policy: argmax / mean.
+pub fn greedy_network_actions(
+    net: &PolicyNetwork,
+    obs: &[f32],
+    n: usize,
+) -> Result<Actions, ModelError> {
+    // A deterministic policy draws nothing from the RNG.
+    let mut unused = ChaCha8Rng::seed_from_u64(0);
+    network_actions(net, obs, n, true, &mut unused)
+}
+
 /// The policy head that acts in `space`: categorical over a discrete space, a diagonal Gaussian
 /// starting at `log σ = 0` (baselines' Gaussian MLP policy) over a box.
 pub fn policy_head(space: &Space) -> PolicyHead {
@@ -245,7 +256,6 @@ pub fn mean(x: &[f64]) -> f64 {
         x.iter().sum::<f64>() / x.len() as f64
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -57,13 +57,13 @@ mod value;
 pub use bc::{BcConfig, BcEpoch, BcReport, BcTrainer, negative_log_likelihood, train_bc};
 pub use dagger::{Dagger, DaggerConfig, DaggerRound, dagger};
 pub use demos::{Demonstrations, Episode};
-pub use eirl_envs::{ActionKind, Actions, Policy, PolicyError, normalized_score};
 pub use discriminator::{Discriminator, DiscriminatorConfig, DiscriminatorStats, RewardKind};
+pub use eirl_envs::{ActionKind, Actions, Policy, PolicyError, normalized_score};
 pub use error::ImitationError;
 pub use expert::{
-    CartPoleBalancer, MountainCarEnergyPump, NetworkPolicy, RandomPolicy, SCRIPTED_EXPERTS, mean,
-    network_actions, policy_head, random_mean_return, record, run_episode,
-    scripted_expert,
+    CartPoleBalancer, MountainCarEnergyPump, NetworkPolicy, RandomPolicy, SCRIPTED_EXPERTS,
+    greedy_network_actions, mean, network_actions, policy_head, random_mean_return, record,
+    run_episode, scripted_expert,
 };
 pub use flat::{flat_gradients, flat_params, set_flat_params};
 pub use npy::LoadLimits;

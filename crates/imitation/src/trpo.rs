@@ -21,9 +21,9 @@ use eirl_models::tensor::*;
 use eirl_models::{Categorical, DiagGaussian, PolicyHead, PolicyNetwork, matrix_from_slice};
 use serde::{Deserialize, Serialize};
 
-use eirl_envs::Actions;
 use crate::error::ImitationError;
 use crate::flat::{dot, flat_gradients, flat_params, set_flat_params};
+use eirl_envs::Actions;
 
 /// TRPO's hyperparameters.
 ///

@@ -131,7 +131,9 @@ impl SeedConfig {
         ensure(self.actors > 0 || self.listen.is_some(), || {
             "actors = 0 needs `listen` (actors then connect over gRPC)".into()
         })?;
-        ensure(self.batch_size >= 1, || "batch_size must be at least 1".into())?;
+        ensure(self.batch_size >= 1, || {
+            "batch_size must be at least 1".into()
+        })?;
         ensure_positive("learning_rate", self.learning_rate)?;
         ensure_positive("adam_eps", self.adam_eps)?;
         if let Some(c) = self.max_grad_norm {

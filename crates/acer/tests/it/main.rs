@@ -5,9 +5,16 @@ use eirl_agent::{Agent, AgentError, StepInfo};
 
 /// The value loss and number of updates of a step that trained; an error otherwise.
 fn trained(info: &StepInfo) -> Result<(f64, f64), AgentError> {
-    match (info.scalar("value_loss"), info.scalar("grad_norm"), info.scalar("updates")) {
+    match (
+        info.scalar("value_loss"),
+        info.scalar("grad_norm"),
+        info.scalar("updates"),
+    ) {
         (Some(v), Some(g), Some(u)) if v.is_finite() && g.is_finite() => Ok((v, u)),
-        _ => Err(AgentError::Checkpoint(format!("no finite update in {:?}", info.scalars))),
+        _ => Err(AgentError::Checkpoint(format!(
+            "no finite update in {:?}",
+            info.scalars
+        ))),
     }
 }
 

@@ -75,7 +75,12 @@ fn dagger_agent_equals_the_dagger_function() -> Result<(), Box<dyn std::error::E
     )?;
     let mut sizes = Vec::new();
     while !agent.is_done() {
-        sizes.push(agent.step()?.scalar("dagger_dataset_size").unwrap_or(f64::NAN));
+        sizes.push(
+            agent
+                .step()?
+                .scalar("dagger_dataset_size")
+                .unwrap_or(f64::NAN),
+        );
     }
     let mut direct = fresh_policy(9)?;
     let rounds = dagger(
@@ -108,7 +113,10 @@ fn without_their_inputs_they_only_act() -> Result<(), Box<dyn std::error::Error>
     let ck = bc.checkpoint();
     assert!(matches!(dg.restore(&ck), Err(AgentError::Checkpoint(_))));
     let mut acrobot = Bc::new("Acrobot-v1", BcRunConfig::default(), None, 0)?;
-    assert!(matches!(acrobot.restore(&ck), Err(AgentError::Checkpoint(_))));
+    assert!(matches!(
+        acrobot.restore(&ck),
+        Err(AgentError::Checkpoint(_))
+    ));
     // Too many trajectories for the file is a clear error.
     let demos = record("CartPole-v1", &mut CartPoleBalancer, 1, 0)?;
     let cfg = BcRunConfig {

@@ -147,7 +147,12 @@ fn checkpoint_round_trip_keeps_the_policy() {
 struct Zero;
 
 impl NextQTransform for Zero {
-    fn apply(&mut self, next_q: &mut [f32], batch: usize, num_actions: usize) -> Result<(), DqnError> {
+    fn apply(
+        &mut self,
+        next_q: &mut [f32],
+        batch: usize,
+        num_actions: usize,
+    ) -> Result<(), DqnError> {
         assert_eq!(next_q.len(), batch * num_actions);
         next_q.fill(0.0);
         Ok(())

@@ -30,7 +30,10 @@ fn one_episode_per_env_and_deterministic() {
 #[test]
 fn continuous_policies_and_bad_input() {
     let zero_torque = evaluate_policy("Pendulum-v1", 3, 0, |_, n| {
-        Ok::<_, EnvError>(Actions::Continuous { values: vec![0.0; n], dim: 1 })
+        Ok::<_, EnvError>(Actions::Continuous {
+            values: vec![0.0; n],
+            dim: 1,
+        })
     })
     .expect("eval");
     assert_eq!(zero_torque.lengths, vec![200; 3]);

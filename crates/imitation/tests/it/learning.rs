@@ -47,7 +47,11 @@ fn bc_on_scripted_mountain_car_reaches_the_goal() -> Result<(), PolicyError> {
         "BC MountainCar: expert {expert:.1}, BC {:.1} (normalized {score:.2})",
         eval.mean()
     );
-    assert!(score > 0.6, "BC normalized score {score} ({:?})", eval.returns);
+    assert!(
+        score > 0.6,
+        "BC normalized score {score} ({:?})",
+        eval.returns
+    );
     Ok(())
 }
 
