@@ -4,6 +4,12 @@
 //! [`make`] applies as Gymnasium registers it, and a batched [`VecEnv`] with same-step
 //! auto-reset.
 //!
+//! It also holds the acting vocabulary every eirl crate shares: [`Actions`] (a batch of
+//! discrete indices or continuous rows), the [`Policy`] trait (observations → actions), the one
+//! evaluation runner ([`evaluate`] / [`evaluate_policy`]: one episode in each of N envs) and
+//! [`EpisodeEnd`], where `terminated` / `truncated` become a discount and a bootstrap decision
+//! ([`VecStep::end`], [`VecStep::discount`], [`VecStep::next_obs`]).
+//!
 //! These are the control benchmarks of the papers eirl reproduces: DQN and ACER (CartPole,
 //! Acrobot, MountainCar), GAIL and causal confusion in imitation learning (classic-control
 //! experts and demonstrations), SVP's structured value-based planning (each env exposes a pure
