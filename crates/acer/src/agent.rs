@@ -88,8 +88,8 @@ pub struct Acer {
     updates: u64,
     rollout: SequenceBatch,
     sample: SequenceBatch,
-    /// Multiplier of the learning rate: 1 → 0 over the run with `lr_decay`, else 1.
-    lr_schedule: LinearSchedule,
+    /// With `lr_decay`: the learning rate's multiplier, 1 → 0 over the run.
+    lr_decay: Option<LinearSchedule>,
 }
 
 impl Acer {
@@ -154,11 +154,9 @@ impl Acer {
             updates: 0,
             rollout,
             sample: SequenceBatch::default(),
-            lr_schedule: if cfg.lr_decay {
-                LinearSchedule::new(1.0, 0.0, 1.0, cfg.total_steps)
-            } else {
-                LinearSchedule::new(1.0, 1.0, 0.0, cfg.total_steps)
-            },
+            lr_decay: cfg
+                .lr_decay
+                .then(|| LinearSchedule::new(1.0, 0.0, 1.0, cfg.total_steps)),
             cfg,
         })
     }
@@ -182,10 +180,9 @@ impl Acer {
     /// per env.
     fn iteration(&mut self) -> Result<StepInfo, AcerError> {
         let finished = self.rollout()?;
-        let lr = if self.cfg.lr_decay {
-            self.cfg.learning_rate * self.lr_schedule.value(self.steps)
-        } else {
-            self.cfg.learning_rate
+        let lr = match &self.lr_decay {
+            Some(decay) => self.cfg.learning_rate * decay.value(self.steps),
+            None => self.cfg.learning_rate,
         };
         match &mut self.learner {
             Learner::Discrete(l) => l.opt.set_lr(lr),
