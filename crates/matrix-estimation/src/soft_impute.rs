@@ -1,0 +1,210 @@
+//! Soft-impute: nuclear-norm regularised matrix completion (Mazumder, Hastie & Tibshirani 2010),
+//! the matrix-estimation step of SVP (eq. 3.2) and SV-RL, with fancyimpute's defaults.
+
+use faer::Mat;
+
+use crate::svd::{Engine, SvdMethod};
+use crate::{Mask, Matrix, MatrixError};
+
+/// numpy's `float32` machine epsilon, fancyimpute's floor in its convergence test.
+const F32_EPS: f64 = 1.192_092_9e-7;
+
+/// Soft-impute's parameters. `Default` is fancyimpute's `SoftImpute()` (what SV-RL calls):
+/// λ = σ_max(zero-filled input) / 50, at most 100 iterations, convergence threshold 1e-3.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SoftImpute {
+    /// λ, the nuclear-norm weight (singular values are shrunk by λ). `None`: σ_max / 50 of the
+    /// zero-filled input, fancyimpute's default.
+    pub shrinkage: Option<f64>,
+    /// Iteration cap (fancyimpute: 100).
+    pub max_iters: usize,
+    /// Stop when ‖X_new − X_old‖ / ‖X_old‖ over the missing entries is below this (1e-3).
+    pub convergence_threshold: f64,
+    /// Keep at most this many singular values per step (fancyimpute's `max_rank`; `None`: all).
+    pub max_rank: Option<usize>,
+    /// Clip every reconstruction to `[lo, hi]` (fancyimpute's `min_value` / `max_value`).
+    pub clip: Option<(f64, f64)>,
+    /// How SVDs are computed; [`SvdMethod::Auto`] switches to warm-started randomized SVDs on
+    /// large matrices.
+    pub svd: SvdMethod,
+    /// Seed of the randomized SVD's Gaussian start (ignored by the dense SVD).
+    pub seed: u64,
+}
+
+impl Default for SoftImpute {
+    fn default() -> Self {
+        SoftImpute {
+            shrinkage: None,
+            max_iters: 100,
+            convergence_threshold: 1e-3,
+            max_rank: None,
+            clip: None,
+            svd: SvdMethod::Auto,
+            seed: 0,
+        }
+    }
+}
+
+impl SoftImpute {
+    fn validate(&self) -> Result<(), MatrixError> {
+        if let Some(l) = self.shrinkage {
+            if !(l.is_finite() && l >= 0.0) {
+                return Err(MatrixError::Parameter(format!(
+                    "shrinkage λ = {l} must be finite and ≥ 0"
+                )));
+            }
+        }
+        if self.max_iters == 0 {
+            return Err(MatrixError::Parameter("max_iters must be ≥ 1".into()));
+        }
+        if !(self.convergence_threshold.is_finite() && self.convergence_threshold > 0.0) {
+            return Err(MatrixError::Parameter(format!(
+                "convergence_threshold = {} must be finite and > 0",
+                self.convergence_threshold
+            )));
+        }
+        if self.max_rank == Some(0) {
+            return Err(MatrixError::Parameter("max_rank must be ≥ 1".into()));
+        }
+        if let Some((lo, hi)) = self.clip {
+            if !(lo <= hi) {
+                return Err(MatrixError::Parameter(format!(
+                    "clip range [{lo}, {hi}] is empty"
+                )));
+            }
+        }
+        if let SvdMethod::Randomized { power_iters, .. } = self.svd {
+            if power_iters > 100 {
+                return Err(MatrixError::Parameter(format!(
+                    "power_iters = {power_iters} is unreasonably large (≤ 100)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A completed matrix and how the estimator got there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// The estimate. Soft-impute keeps observed entries as given; USVT replaces every entry.
+    pub matrix: Matrix,
+    /// Iterations run (0 when there was nothing to complete).
+    pub iterations: usize,
+    /// Whether the convergence test passed before the iteration cap.
+    pub converged: bool,
+    /// Rank of the last low-rank reconstruction.
+    pub rank: usize,
+    /// The singular-value threshold used (λ for soft-impute, (2+η)√(n p̂) for USVT).
+    pub threshold: f64,
+}
+
+/// Complete `observed` on the entries `mask` leaves missing by soft-impute:
+///
+/// `Z ← S_λ(P_Ω(X) + P_Ω⊥(Z))`, `S_λ(Y) = U max(Σ − λ, 0) Vᵀ` — the proximal step for
+/// `min_Z ½‖P_Ω(X − Z)‖²_F + λ‖Z‖_*` (SVP eq. 3.2; Mazumder et al. 2010, Alg. 1) —
+/// starting from zeros on the missing entries, as fancyimpute does: each iteration overwrites
+/// only the missing entries, observed ones stay exactly as given. Values of `observed` on missing
+/// entries are ignored (they may be NaN).
+///
+/// Errors on a mask of another shape, a non-finite observed entry, or invalid parameters.
+pub fn soft_impute(
+    observed: &Matrix,
+    mask: &Mask,
+    params: &SoftImpute,
+) -> Result<Completion, MatrixError> {
+    params.validate()?;
+    mask.check_against(observed)?;
+    let (m, n) = observed.shape();
+    let obs = mask.as_slice();
+    let mut filled = Mat::from_fn(m, n, |i, j| {
+        if obs[i * n + j] {
+            observed.get(i, j)
+        } else {
+            0.0
+        }
+    });
+    let missing = obs.iter().filter(|&&o| !o).count();
+    let mut engine = Engine::new(params.svd, params.seed);
+    let shrinkage = match params.shrinkage {
+        Some(l) => l,
+        None if m == 0 || n == 0 => 0.0,
+        None => {
+            let f = engine.above(filled.as_ref(), f64::INFINITY, 1)?;
+            f.s.first().copied().unwrap_or(0.0) / 50.0
+        }
+    };
+    if missing == 0 || missing == obs.len() {
+        // Nothing to complete, or nothing to complete from: the zero-filled input is the answer
+        // (fancyimpute reaches the same after max_iters iterations).
+        return Ok(Completion {
+            matrix: Matrix::from_faer(filled.as_ref()),
+            iterations: 0,
+            converged: true,
+            rank: 0,
+            threshold: shrinkage,
+        });
+    }
+    let mut iterations = 0;
+    let mut converged = false;
+    let mut rank = 0;
+    while iterations < params.max_iters {
+        iterations += 1;
+        let at_least = params.max_rank.unwrap_or(1).min(m.min(n));
+        let factors = engine.above(filled.as_ref(), shrinkage, at_least)?;
+        rank = factors.s.iter().take_while(|&&s| s > shrinkage).count();
+        if let Some(r) = params.max_rank {
+            rank = rank.min(r);
+        }
+        let mut z = factors.reconstruct(rank, |s| s - shrinkage);
+        if let Some((lo, hi)) = params.clip {
+            for j in 0..n {
+                for i in 0..m {
+                    z[(i, j)] = z[(i, j)].clamp(lo, hi);
+                }
+            }
+        }
+        // fancyimpute's `_converged`: relative change over the missing entries.
+        let (mut ssd, mut old_sq) = (0.0, 0.0);
+        for i in 0..m {
+            for j in 0..n {
+                if !obs[i * n + j] {
+                    let (old, new) = (filled[(i, j)], z[(i, j)]);
+                    ssd += (old - new) * (old - new);
+                    old_sq += old * old;
+                    filled[(i, j)] = new;
+                }
+            }
+        }
+        let (change, old_norm) = (ssd.sqrt(), old_sq.sqrt());
+        let stalled_at_zero = old_norm == 0.0 || (old_norm < F32_EPS && change > F32_EPS);
+        if !stalled_at_zero && change / old_norm < params.convergence_threshold {
+            converged = true;
+            break;
+        }
+    }
+    Ok(Completion {
+        matrix: Matrix::from_faer(filled.as_ref()),
+        iterations,
+        converged,
+        rank,
+        threshold: shrinkage,
+    })
+}
+
+/// The singular-value soft-thresholding operator `S_λ(X) = U max(Σ − λ, 0) Vᵀ`, the proximal
+/// operator of `λ‖·‖_*` (one soft-impute step on a fully observed matrix). Returns the result and
+/// its rank.
+pub fn svd_soft_threshold(x: &Matrix, shrinkage: f64) -> Result<(Matrix, usize), MatrixError> {
+    if !(shrinkage.is_finite() && shrinkage >= 0.0) {
+        return Err(MatrixError::Parameter(format!(
+            "shrinkage λ = {shrinkage} must be finite and ≥ 0"
+        )));
+    }
+    let mask = Mask::full(x.rows(), x.cols());
+    mask.check_against(x)?;
+    let factors = crate::svd::full(x.to_faer().as_ref())?;
+    let rank = factors.s.iter().take_while(|&&s| s > shrinkage).count();
+    let z = factors.reconstruct(rank, |s| s - shrinkage);
+    Ok((Matrix::from_faer(z.as_ref()), rank))
+}

@@ -1,0 +1,161 @@
+//! The SVDs under every estimator: faer's dense thin SVD, and a randomized subspace-iteration
+//! SVD (Halko, Martinsson & Tropp 2011, Alg. 4.4) that finds every singular triplet above a
+//! threshold, warm-started from the previous call's right singular vectors — soft-impute and SVP
+//! call it on a slowly changing matrix hundreds of times, so the warm subspace is nearly exact.
+
+use faer::{Mat, MatRef};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::MatrixError;
+
+/// How an estimator computes its SVDs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SvdMethod {
+    /// The dense thin SVD of the whole matrix (LAPACK's `gesdd` result, as numpy gives it).
+    Full,
+    /// Randomized subspace iteration for the leading triplets only: `oversample` extra columns
+    /// and `power_iters` power iterations per call. Grows the subspace until the smallest
+    /// computed singular value is below the threshold, so every triplet above it is found.
+    Randomized { oversample: usize, power_iters: usize },
+    /// [`SvdMethod::Full`] for matrices whose smaller side is ≤ 64 (where it is as fast),
+    /// otherwise `Randomized { oversample: 10, power_iters: 2 }`.
+    Auto,
+}
+
+impl Default for SvdMethod {
+    fn default() -> Self {
+        SvdMethod::Auto
+    }
+}
+
+/// Leading singular triplets: `u` is `m × k`, `s` non-increasing, `v` is `n × k`.
+pub(crate) struct Factors {
+    pub u: Mat<f64>,
+    pub s: Vec<f64>,
+    pub v: Mat<f64>,
+}
+
+impl Factors {
+    /// `Σ_i f(s_i) u_i v_iᵀ` over the first `k` triplets, into a new `m × n` matrix.
+    pub fn reconstruct(&self, k: usize, f: impl Fn(f64) -> f64) -> Mat<f64> {
+        let k = k.min(self.s.len());
+        let us = Mat::from_fn(self.u.nrows(), k, |i, j| self.u[(i, j)] * f(self.s[j]));
+        let vk = self.v.as_ref().subcols(0, k);
+        &us * vk.transpose()
+    }
+}
+
+/// The thin SVD of `x` with every triplet.
+pub(crate) fn full(x: MatRef<'_, f64>) -> Result<Factors, MatrixError> {
+    let svd = x.thin_svd().map_err(|_| MatrixError::SvdDidNotConverge)?;
+    let k = svd.S().dim();
+    Ok(Factors {
+        u: svd.U().to_owned(),
+        s: (0..k).map(|i| svd.S()[i]).collect(),
+        v: svd.V().to_owned(),
+    })
+}
+
+/// A reusable SVD engine: remembers the last right singular subspace to warm-start the next call.
+pub(crate) struct Engine {
+    method: SvdMethod,
+    rng: ChaCha8Rng,
+    warm: Option<Mat<f64>>,
+}
+
+impl Engine {
+    pub fn new(method: SvdMethod, seed: u64) -> Self {
+        Engine {
+            method,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            warm: None,
+        }
+    }
+
+    /// Every singular triplet of `x` with `σ > threshold` (possibly a few more), or all of them
+    /// with the dense method. `at_least` triplets are computed in any case.
+    pub fn above(
+        &mut self,
+        x: MatRef<'_, f64>,
+        threshold: f64,
+        at_least: usize,
+    ) -> Result<Factors, MatrixError> {
+        let min_dim = x.nrows().min(x.ncols());
+        let (oversample, power_iters) = match self.method {
+            SvdMethod::Full => return full(x),
+            SvdMethod::Auto if min_dim <= 64 => return full(x),
+            SvdMethod::Auto => (10, 2),
+            SvdMethod::Randomized {
+                oversample,
+                power_iters,
+            } => (oversample, power_iters),
+        };
+        let warm_rank = self.warm.as_ref().map_or(0, |w| w.ncols());
+        let mut k = (warm_rank + 2).max(at_least).max(4);
+        loop {
+            let width = k + oversample;
+            if 2 * width >= min_dim {
+                let f = full(x)?;
+                self.remember(&f);
+                return Ok(f);
+            }
+            let f = self.subspace_iteration(x, width, power_iters)?;
+            let found = f.s.iter().take_while(|&&s| s > threshold).count();
+            self.remember_cols(&f, (found + 1).min(width));
+            if found < k {
+                return Ok(f);
+            }
+            k *= 2;
+        }
+    }
+
+    fn remember(&mut self, f: &Factors) {
+        self.warm = Some(f.v.to_owned());
+    }
+
+    fn remember_cols(&mut self, f: &Factors, k: usize) {
+        self.warm = Some(f.v.as_ref().subcols(0, k).to_owned());
+    }
+
+    /// Randomized range finder with `power_iters` rounds of subspace iteration, then the exact
+    /// SVD of the `width × n` projection.
+    fn subspace_iteration(
+        &mut self,
+        x: MatRef<'_, f64>,
+        width: usize,
+        power_iters: usize,
+    ) -> Result<Factors, MatrixError> {
+        let n = x.ncols();
+        let warm = self.warm.take();
+        let rng = &mut self.rng;
+        let start = Mat::from_fn(n, width, |i, j| match &warm {
+            Some(w) if j < w.ncols() && w.nrows() == n => w[(i, j)],
+            _ => StandardNormal.sample(rng),
+        });
+        let mut q = orthonormal(&(x * &start));
+        for _ in 0..power_iters {
+            let z = orthonormal(&(x.transpose() * &q));
+            q = orthonormal(&(x * &z));
+        }
+        let b = q.transpose() * x;
+        let svd = b.thin_svd().map_err(|_| MatrixError::SvdDidNotConverge)?;
+        let k = svd.S().dim();
+        Ok(Factors {
+            u: &q * svd.U(),
+            s: (0..k).map(|i| svd.S()[i]).collect(),
+            v: svd.V().to_owned(),
+        })
+    }
+}
+
+fn orthonormal(y: &Mat<f64>) -> Mat<f64> {
+    y.qr().compute_thin_Q()
+}
+
+/// All singular values of `x`, non-increasing.
+pub(crate) fn singular_values(x: MatRef<'_, f64>) -> Result<Vec<f64>, MatrixError> {
+    x.singular_values()
+        .map_err(|_| MatrixError::SvdDidNotConverge)
+}

@@ -1,0 +1,79 @@
+//! Soft-impute against golden values from the independent numpy implementation
+//! (`python/reference/matrix_estimation.py golden`), which follows fancyimpute's algorithm.
+
+use eirl_matrix_estimation::{soft_impute, Mask, Matrix, SoftImpute, SvdMethod};
+use eirl_testkit::{allclose, Tol};
+use serde_json::Value;
+
+fn cases() -> Vec<Value> {
+    let text = include_str!("../data/soft_impute_golden.json");
+    let v: Value = serde_json::from_str(text).expect("golden file parses");
+    v["cases"].as_array().expect("cases").clone()
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
+}
+
+#[test]
+fn soft_impute_matches_the_numpy_reference() {
+    let cases = cases();
+    assert_eq!(cases.len(), 5);
+    for (k, c) in cases.iter().enumerate() {
+        let rows = c["rows"].as_u64().expect("rows") as usize;
+        let cols = c["cols"].as_u64().expect("cols") as usize;
+        let x = Matrix::new(rows, cols, floats(&c["x"])).expect("shape");
+        let observed = c["observed"]
+            .as_array()
+            .expect("mask")
+            .iter()
+            .map(|o| o.as_u64() == Some(1))
+            .collect();
+        let mask = Mask::new(rows, cols, observed).expect("mask shape");
+        let params = SoftImpute {
+            shrinkage: c["shrinkage"].as_f64(),
+            svd: SvdMethod::Full,
+            ..SoftImpute::default()
+        };
+        let done = soft_impute(&x, &mask, &params).expect("completes");
+        assert_eq!(
+            done.iterations as u64,
+            c["iterations"].as_u64().expect("iterations"),
+            "case {k}: iteration count"
+        );
+        assert_eq!(Some(done.converged), c["converged"].as_bool(), "case {k}");
+        let lam = c["threshold"].as_f64().expect("threshold");
+        assert!((done.threshold - lam).abs() <= 1e-10 * lam, "case {k}: λ {} vs {lam}", done.threshold);
+        let expected = floats(&c["expected"]);
+        assert!(
+            allclose(done.matrix.as_slice(), &expected, Tol::new(1e-8, 1e-7)),
+            "case {k}: completion differs from numpy"
+        );
+    }
+}
+
+#[test]
+fn randomized_svd_path_agrees_with_the_dense_path() {
+    // Large enough that `Auto` takes the randomized path (smaller side > 64).
+    let x = crate::low_rank(7, 240, 160, 4, 0.01);
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(3);
+    let mask = Mask::bernoulli(240, 160, 0.4, &mut rng).expect("mask");
+    let dense = soft_impute(
+        &x,
+        &mask,
+        &SoftImpute {
+            svd: SvdMethod::Full,
+            ..SoftImpute::default()
+        },
+    )
+    .expect("dense");
+    let fast = soft_impute(&x, &mask, &SoftImpute::default()).expect("randomized");
+    assert_eq!(dense.rank, fast.rank);
+    let err = crate::relative_error(&fast.matrix, &dense.matrix);
+    assert!(err < 1e-6, "randomized vs dense relative difference {err:e}");
+    assert!((fast.iterations as i64 - dense.iterations as i64).abs() <= 1);
+}
