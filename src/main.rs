@@ -13,6 +13,7 @@
 mod demo;
 mod envs_cmd;
 mod eval;
+mod plan_cmd;
 mod registry;
 mod seed_cmd;
 mod train;
@@ -54,6 +55,9 @@ enum Command {
     /// Demonstrations for imitation learning.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
+    /// Planning: `eirl plan svp` (structured value-based planning).
+    #[command(subcommand)]
+    Plan(plan_cmd::PlanCommand),
     /// SEED RL across processes: a learner serving inference over gRPC, and actors.
     #[command(subcommand)]
     Seed(seed_cmd::SeedCommand),
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
         Command::Envs => envs_cmd::run(),
         Command::Demo(cmd) => demo::run(cmd),
         Command::Seed(cmd) => seed_cmd::run(cmd),
+        Command::Plan(cmd) => plan_cmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

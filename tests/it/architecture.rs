@@ -108,6 +108,11 @@ fn crates_keep_their_layers() {
         ("eirl-returns", &["dfdx", "eirl-envs", "eirl-models"]),
         ("eirl-replay", &["dfdx", "eirl-envs", "eirl-models"]),
         (
+            "eirl-matrix-estimation",
+            &["dfdx", "eirl-envs", "eirl-models"],
+        ),
+        ("eirl-svp", &["dfdx", "eirl-envs", "eirl-models"]),
+        (
             "eirl-inference-server",
             &["dfdx", "eirl-envs", "eirl-models"],
         ),

@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 mod architecture;
 mod legacy;
+mod plan;
 mod python_actor;
 mod seed;
 

@@ -9,6 +9,7 @@ mod machine;
 mod report;
 mod repro;
 mod repro_seed;
+mod repro_svp;
 mod rlax;
 
 use anyhow::Result;

@@ -22,6 +22,7 @@ const REPRODUCTIONS: &[(&str, Reproduction)] = &[
     ("gail", gail),
     ("acer-continuous", acer_continuous),
     ("seed", crate::repro_seed::seed),
+    ("svp", crate::repro_svp::svp),
 ];
 
 pub fn run(paper: &str) -> Result<()> {

@@ -47,7 +47,7 @@ pub use mask::Mask;
 pub use matrix::Matrix;
 pub use rank::{approximate_rank, rank_of_spectrum, singular_values};
 pub use scaled::{complete_scaled, Estimator};
-pub use soft_impute::{soft_impute, svd_soft_threshold, Completion, SoftImpute};
+pub use soft_impute::{soft_impute, soft_impute_from, svd_soft_threshold, Completion, SoftImpute};
 pub use svd::SvdMethod;
 pub use usvt::{usvt, Usvt};
 

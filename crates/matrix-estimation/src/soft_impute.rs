@@ -113,6 +113,46 @@ pub fn soft_impute(
     mask: &Mask,
     params: &SoftImpute,
 ) -> Result<Completion, MatrixError> {
+    run(observed, mask, None, params)
+}
+
+/// [`soft_impute`] started from `start` on the missing entries instead of zeros — a warm start
+/// when a sequence of related matrices is completed (SVP completes a slowly changing Q matrix
+/// every value-iteration step). λ's default is still σ_max/50 of the zero-filled input, so with
+/// a zero `start` this is exactly [`soft_impute`]. Errors when `start` has another shape or a
+/// non-finite entry where the mask is missing.
+pub fn soft_impute_from(
+    observed: &Matrix,
+    mask: &Mask,
+    start: &Matrix,
+    params: &SoftImpute,
+) -> Result<Completion, MatrixError> {
+    if start.shape() != observed.shape() {
+        return Err(MatrixError::MaskShape {
+            mask: start.shape(),
+            matrix: observed.shape(),
+        });
+    }
+    mask.check_against(observed)?;
+    let cols = start.cols();
+    for (k, (&v, &o)) in start.as_slice().iter().zip(mask.as_slice()).enumerate() {
+        if !o && !v.is_finite() {
+            return Err(MatrixError::NonFinite {
+                row: k / cols,
+                col: k % cols,
+                value: v,
+            });
+        }
+    }
+    run(observed, mask, Some(start), params)
+}
+
+fn run(
+    observed: &Matrix,
+    mask: &Mask,
+    start: Option<&Matrix>,
+    params: &SoftImpute,
+) -> Result<Completion, MatrixError> {
     params.validate()?;
     mask.check_against(observed)?;
     let (m, n) = observed.shape();
@@ -134,6 +174,15 @@ pub fn soft_impute(
             f.s.first().copied().unwrap_or(0.0) / 50.0
         }
     };
+    if let Some(start) = start {
+        for i in 0..m {
+            for j in 0..n {
+                if !obs[i * n + j] {
+                    filled[(i, j)] = start.get(i, j);
+                }
+            }
+        }
+    }
     if missing == 0 || missing == obs.len() {
         // Nothing to complete, or nothing to complete from: the zero-filled input is the answer
         // (fancyimpute reaches the same after max_iters iterations).
@@ -145,6 +194,7 @@ pub fn soft_impute(
             threshold: shrinkage,
         });
     }
+    let missing_cm: Vec<bool> = (0..m * n).map(|k| !obs[(k % m) * n + k / m]).collect();
     let mut iterations = 0;
     let mut converged = false;
     let mut rank = 0;
@@ -157,25 +207,27 @@ pub fn soft_impute(
             rank = rank.min(r);
         }
         let mut z = factors.reconstruct(rank, |s| s - shrinkage);
-        if let Some((lo, hi)) = params.clip {
-            for j in 0..n {
-                for i in 0..m {
-                    z[(i, j)] = z[(i, j)].clamp(lo, hi);
+        // Column-major sweeps (faer's layout) with the mask transposed once.
+        let (mut ssd, mut old_sq) = (0.0, 0.0);
+        for j in 0..n {
+            let zc = z.col_as_slice_mut(j);
+            if let Some((lo, hi)) = params.clip {
+                for v in zc.iter_mut() {
+                    *v = v.clamp(lo, hi);
+                }
+            }
+            let fc = filled.col_as_slice_mut(j);
+            let missing_c = &missing_cm[j * m..(j + 1) * m];
+            for i in 0..m {
+                if missing_c[i] {
+                    let (old, new) = (fc[i], zc[i]);
+                    ssd += (old - new) * (old - new);
+                    old_sq += old * old;
+                    fc[i] = new;
                 }
             }
         }
         // fancyimpute's `_converged`: relative change over the missing entries.
-        let (mut ssd, mut old_sq) = (0.0, 0.0);
-        for i in 0..m {
-            for j in 0..n {
-                if !obs[i * n + j] {
-                    let (old, new) = (filled[(i, j)], z[(i, j)]);
-                    ssd += (old - new) * (old - new);
-                    old_sq += old * old;
-                    filled[(i, j)] = new;
-                }
-            }
-        }
         let (change, old_norm) = (ssd.sqrt(), old_sq.sqrt());
         let stalled_at_zero = old_norm == 0.0 || (old_norm < F32_EPS && change > F32_EPS);
         if !stalled_at_zero && change / old_norm < params.convergence_threshold {

@@ -36,7 +36,7 @@ pub use atomic::{atomic_write, atomic_write_with};
 pub use error::{Error, Result};
 pub use metrics::{MetricRow, MetricsLogger, metric_names, metric_series, read_metrics};
 #[cfg(feature = "plot")]
-pub use plot::{plot_curves, plot_learning_curve, plot_learning_curve_csv};
+pub use plot::{plot_curves, plot_heatmap, plot_learning_curve, plot_learning_curve_csv};
 pub use run_dir::{
     BEST_CHECKPOINT, CHECKPOINTS_DIR, CONFIG_FILE, EVAL_SEED, LATEST_CHECKPOINT, METRICS_FILE,
     RUN_INFO_FILE, RunDir, RunInfo,

@@ -322,3 +322,103 @@ mod tests {
         assert!(r.start < 2.0 && r.end > 2.0);
     }
 }
+
+/// A heat map of `values` (`ny` rows of `nx`, row-major, first row at the bottom = lowest y)
+/// over `x_range × y_range`, white → dark blue with the value range in the caption (the SVP
+/// paper's value and policy maps). Written atomically; non-finite cells are drawn grey.
+#[allow(clippy::too_many_arguments)]
+pub fn plot_heatmap(
+    values: &[f64],
+    nx: usize,
+    ny: usize,
+    x_range: (f64, f64),
+    y_range: (f64, f64),
+    out_png: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+) -> Result<()> {
+    if nx == 0 || ny == 0 || values.len() != nx * ny {
+        return Err(Error::plot(
+            out_png,
+            format!("{} values cannot fill a {nx}×{ny} heat map", values.len()),
+        ));
+    }
+    let (lo, hi) = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+    if !(lo <= hi) {
+        return Err(Error::plot(out_png, "no finite values to plot"));
+    }
+    let dir = match out_png.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".plot-")
+        .suffix(".png")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    let text = font_available();
+    let caption = format!("{title}  (min {lo:.4}, max {hi:.4})");
+    let drawn = catch_unwind(AssertUnwindSafe(|| -> std::result::Result<(), String> {
+        let root = BitMapBackend::new(tmp.path(), (720, 680)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut builder = ChartBuilder::on(&root);
+        builder.margin(16);
+        if text {
+            builder
+                .caption(&caption, ("sans-serif", 18))
+                .x_label_area_size(40)
+                .y_label_area_size(60);
+        }
+        let mut chart = builder
+            .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)
+            .map_err(|e| e.to_string())?;
+        let mut mesh = chart.configure_mesh();
+        mesh.disable_mesh();
+        if text {
+            mesh.x_desc(x_label).y_desc(y_label);
+        } else {
+            mesh.x_labels(0).y_labels(0);
+        }
+        mesh.draw().map_err(|e| e.to_string())?;
+        let dx = (x_range.1 - x_range.0) / nx as f64;
+        let dy = (y_range.1 - y_range.0) / ny as f64;
+        let span = if hi > lo { hi - lo } else { 1.0 };
+        chart
+            .draw_series((0..nx * ny).map(|k| {
+                let (i, j) = (k % nx, k / nx);
+                let v = values[k];
+                let color = if v.is_finite() {
+                    let t = (v - lo) / span;
+                    // White (t = 0) to dark blue (t = 1).
+                    RGBColor(
+                        (255.0 - t * 247.0) as u8,
+                        (255.0 - t * 207.0) as u8,
+                        (255.0 - t * 148.0) as u8,
+                    )
+                } else {
+                    RGBColor(160, 160, 160)
+                };
+                let x0 = x_range.0 + i as f64 * dx;
+                let y0 = y_range.0 + j as f64 * dy;
+                Rectangle::new([(x0, y0), (x0 + dx, y0 + dy)], color.filled())
+            }))
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())
+    }));
+    match drawn {
+        Ok(Ok(())) => {}
+        Ok(Err(message)) => return Err(Error::plot(out_png, message)),
+        Err(_) => return Err(Error::plot(out_png, "the plotting library panicked")),
+    }
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.persist(out_png)
+        .map_err(|e| Error::io(out_png, e.error))?;
+    Ok(())
+}
