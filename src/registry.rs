@@ -30,7 +30,21 @@ macro_rules! preset {
 pub static ALGORITHMS: &[Entry] = &[
     Entry {
         algorithm: &eirl_dqn::ALGORITHM,
-        presets: &[preset!("dqn", "CartPole-v1"), preset!("dqn", "Acrobot-v1")],
+        presets: &[
+            preset!("dqn", "CartPole-v1"),
+            preset!("dqn", "Acrobot-v1"),
+            preset!("dqn", "Pendulum-v1-discrete25"),
+            preset!("dqn", "MountainCarContinuous-v0-discrete25"),
+        ],
+    },
+    Entry {
+        algorithm: &eirl_svrl::ALGORITHM,
+        presets: &[
+            preset!("svrl", "CartPole-v1"),
+            preset!("svrl", "Acrobot-v1"),
+            preset!("svrl", "Pendulum-v1-discrete25"),
+            preset!("svrl", "MountainCarContinuous-v0-discrete25"),
+        ],
     },
     Entry {
         algorithm: &eirl_acer::ALGORITHM,

@@ -1,8 +1,9 @@
 //! Gymnasium-style environments for eirl: the [`Env`] trait, the five classic-control tasks
 //! reproduced bit for bit from Gymnasium 1.x ([`CartPole`], [`MountainCar`],
 //! [`MountainCarContinuous`], [`Pendulum`], [`Acrobot`]), the [`TimeLimit`] wrapper that
-//! [`make`] applies as Gymnasium registers it, and a batched [`VecEnv`] with same-step
-//! auto-reset.
+//! [`make`] applies as Gymnasium registers it, the [`DiscretizedActions`] wrapper behind the
+//! `<BaseId>-discrete<N>` ids (`Pendulum-v1-discrete25`: N evenly spaced torques, for
+//! value-based agents), and a batched [`VecEnv`] with same-step auto-reset.
 //!
 //! It also holds the acting vocabulary every eirl crate shares: [`Actions`] (a batch of
 //! discrete indices or continuous rows), the [`Policy`] trait (observations → actions), the one
@@ -42,6 +43,7 @@
 
 mod acrobot;
 mod cartpole;
+mod discretized;
 mod env;
 mod error;
 mod evaluate;
@@ -57,6 +59,7 @@ mod vec_env;
 
 pub use acrobot::Acrobot;
 pub use cartpole::CartPole;
+pub use discretized::{DiscretizedActions, linspace_actions};
 pub use env::{Env, Step};
 pub use error::EnvError;
 pub use evaluate::{EvalStats, evaluate, evaluate_discrete, evaluate_policy, normalized_score};

@@ -1,5 +1,11 @@
-//! The registered ids and [`make`].
+//! The registered ids and [`make`], including the discretised-action ids
+//! `<BaseId>-discrete<N>` of the continuous-action envs.
 
+use std::sync::Mutex;
+
+use crate::discretized::{
+    DISCRETE_SUFFIX, DiscretizedActions, discretizable, intern, linspace_actions,
+};
 use crate::{
     Acrobot, CartPole, Env, EnvError, MountainCar, MountainCarContinuous, Pendulum, TimeLimit,
 };
@@ -13,19 +19,61 @@ pub struct EnvSpec {
     pub max_episode_steps: usize,
     /// The return at which the task counts as solved, if Gymnasium registers one.
     pub reward_threshold: Option<f64>,
-    build: fn() -> Box<dyn Env>,
-    build_limited: fn(usize) -> Box<dyn Env>,
+    builder: Builder,
+}
+
+/// How an [`EnvSpec`] builds its env.
+#[derive(Debug, Clone, Copy)]
+enum Builder {
+    /// A registered env: with and without its time limit.
+    Base {
+        build: fn() -> Box<dyn Env>,
+        build_limited: fn(usize) -> Box<dyn Env>,
+    },
+    /// `<base>-discrete<n>`: the base env in [`DiscretizedActions`] over `[low, high]`.
+    Discretized {
+        base: &'static EnvSpec,
+        n: usize,
+        low: f32,
+        high: f32,
+    },
 }
 
 impl EnvSpec {
     /// A fresh env without the time limit.
     pub fn make_unlimited(&self) -> Box<dyn Env> {
-        (self.build)()
+        match self.builder {
+            Builder::Base { build, .. } => build(),
+            Builder::Discretized { base, .. } => self.discretize(base.make_unlimited()),
+        }
     }
 
-    /// A fresh env wrapped in its [`TimeLimit`].
+    /// A fresh env wrapped in its [`TimeLimit`] (a discretised env: the base env's, inside the
+    /// action wrapper).
     pub fn make(&self) -> Box<dyn Env> {
-        (self.build_limited)(self.max_episode_steps)
+        match self.builder {
+            Builder::Base { build_limited, .. } => build_limited(self.max_episode_steps),
+            Builder::Discretized { base, .. } => self.discretize(base.make()),
+        }
+    }
+
+    /// The base env's id and the number of actions, for a `<base>-discrete<n>` spec.
+    pub fn discretized_from(&self) -> Option<(&'static str, usize)> {
+        match self.builder {
+            Builder::Base { .. } => None,
+            Builder::Discretized { base, n, .. } => Some((base.id, n)),
+        }
+    }
+
+    fn discretize(&self, env: Box<dyn Env>) -> Box<dyn Env> {
+        match self.builder {
+            Builder::Discretized { n, low, high, .. } => Box::new(DiscretizedActions::from_parts(
+                env,
+                self.id,
+                &linspace_actions(low, high, n),
+            )),
+            Builder::Base { .. } => env,
+        }
     }
 }
 
@@ -42,63 +90,119 @@ static REGISTRY: [EnvSpec; 5] = [
         id: CartPole::ID,
         max_episode_steps: 500,
         reward_threshold: Some(475.0),
-        build: unlimited::<CartPole>,
-        build_limited: limited::<CartPole>,
+        builder: Builder::Base {
+            build: unlimited::<CartPole>,
+            build_limited: limited::<CartPole>,
+        },
     },
     EnvSpec {
         id: MountainCar::ID,
         max_episode_steps: 200,
         reward_threshold: Some(-110.0),
-        build: unlimited::<MountainCar>,
-        build_limited: limited::<MountainCar>,
+        builder: Builder::Base {
+            build: unlimited::<MountainCar>,
+            build_limited: limited::<MountainCar>,
+        },
     },
     EnvSpec {
         id: MountainCarContinuous::ID,
         max_episode_steps: 999,
         reward_threshold: Some(90.0),
-        build: unlimited::<MountainCarContinuous>,
-        build_limited: limited::<MountainCarContinuous>,
+        builder: Builder::Base {
+            build: unlimited::<MountainCarContinuous>,
+            build_limited: limited::<MountainCarContinuous>,
+        },
     },
     EnvSpec {
         id: Pendulum::ID,
         max_episode_steps: 200,
         reward_threshold: None,
-        build: unlimited::<Pendulum>,
-        build_limited: limited::<Pendulum>,
+        builder: Builder::Base {
+            build: unlimited::<Pendulum>,
+            build_limited: limited::<Pendulum>,
+        },
     },
     EnvSpec {
         id: Acrobot::ID,
         max_episode_steps: 500,
         reward_threshold: Some(-100.0),
-        build: unlimited::<Acrobot>,
-        build_limited: limited::<Acrobot>,
+        builder: Builder::Base {
+            build: unlimited::<Acrobot>,
+            build_limited: limited::<Acrobot>,
+        },
     },
 ];
 
-/// Every registered env, in Gymnasium's registration order.
+/// Every registered env, in Gymnasium's registration order (the discretised ids are derived
+/// from these on demand and not listed).
 pub fn registry() -> &'static [EnvSpec] {
     &REGISTRY
 }
 
-/// The spec registered under `id`.
+fn unknown(id: &str) -> EnvError {
+    EnvError::UnknownEnv {
+        id: id.to_string(),
+        known: format!(
+            "{} (and `<id>-discrete<N>` of the 1-D continuous-action ones)",
+            REGISTRY.iter().map(|s| s.id).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// The spec registered under `id`, or derived from it: `<BaseId>-discrete<N>` is the base env
+/// (with its time limit and reward threshold) with its 1-D box action space split into `N ≥ 2`
+/// evenly spaced actions ([`DiscretizedActions`]), e.g. `Pendulum-v1-discrete25`.
 ///
 /// # Errors
-/// [`EnvError::UnknownEnv`], listing the known ids.
+/// [`EnvError::UnknownEnv`], listing the known ids, for an unregistered id or base id (or an
+/// `N` that is not a plain decimal number); [`EnvError::InvalidArgument`] for `N < 2` or a base
+/// env whose action space is not a 1-D box.
 pub fn spec(id: &str) -> Result<&'static EnvSpec, EnvError> {
-    REGISTRY
+    if let Some(spec) = REGISTRY.iter().find(|s| s.id == id) {
+        return Ok(spec);
+    }
+    let Some((base_id, n)) = id.rsplit_once(DISCRETE_SUFFIX) else {
+        return Err(unknown(id));
+    };
+    let Some(base) = REGISTRY.iter().find(|s| s.id == base_id) else {
+        return Err(unknown(id));
+    };
+    let n = match n.parse::<usize>() {
+        Ok(k) if k.to_string() == n => k,
+        _ => return Err(unknown(id)),
+    };
+    discretized_spec(base, n)
+}
+
+/// The interned spec of `<base>-discrete<n>` (one leaked [`EnvSpec`] per distinct id).
+fn discretized_spec(base: &'static EnvSpec, n: usize) -> Result<&'static EnvSpec, EnvError> {
+    static SPECS: Mutex<Vec<&'static EnvSpec>> = Mutex::new(Vec::new());
+    let mut specs = SPECS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(found) = specs
         .iter()
-        .find(|s| s.id == id)
-        .ok_or_else(|| EnvError::UnknownEnv {
-            id: id.to_string(),
-            known: REGISTRY.iter().map(|s| s.id).collect::<Vec<_>>().join(", "),
-        })
+        .find(|s| s.discretized_from() == Some((base.id, n)))
+    {
+        return Ok(found);
+    }
+    let (low, high) = discretizable(base.id, base.make_unlimited().action_space(), n)?;
+    let spec: &'static EnvSpec = Box::leak(Box::new(EnvSpec {
+        id: intern(format!("{}{DISCRETE_SUFFIX}{n}", base.id)),
+        max_episode_steps: base.max_episode_steps,
+        reward_threshold: base.reward_threshold,
+        builder: Builder::Discretized { base, n, low, high },
+    }));
+    specs.push(spec);
+    Ok(spec)
 }
 
 /// A fresh env wrapped in the [`TimeLimit`] Gymnasium registers for it (CartPole-v1 500,
-/// MountainCar-v0 200, MountainCarContinuous-v0 999, Pendulum-v1 200, Acrobot-v1 500).
+/// MountainCar-v0 200, MountainCarContinuous-v0 999, Pendulum-v1 200, Acrobot-v1 500); for
+/// `<BaseId>-discrete<N>` the base env's limit, inside [`DiscretizedActions`].
 ///
 /// # Errors
-/// [`EnvError::UnknownEnv`] for an unregistered id.
+/// As [`spec`].
 pub fn make(id: &str) -> Result<Box<dyn Env>, EnvError> {
     spec(id).map(EnvSpec::make)
 }
@@ -106,7 +210,7 @@ pub fn make(id: &str) -> Result<Box<dyn Env>, EnvError> {
 /// A fresh env without a time limit.
 ///
 /// # Errors
-/// [`EnvError::UnknownEnv`] for an unregistered id.
+/// As [`spec`].
 pub fn make_unlimited(id: &str) -> Result<Box<dyn Env>, EnvError> {
     spec(id).map(EnvSpec::make_unlimited)
 }

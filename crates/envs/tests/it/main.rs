@@ -2,6 +2,7 @@
 
 mod api;
 mod conformance;
+mod discretized;
 mod evaluate;
 mod properties;
 mod vec_env;
