@@ -13,7 +13,7 @@ use crate::registry::{self, DEMOS_FILE, Entry};
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Algorithm: dqn, acer, bc, dagger, gail or seed.
+    /// Algorithm: dqn, svrl, acer, bc, dagger, gail or seed.
     pub(crate) algo: String,
     /// Environment id (see `eirl envs`).
     #[arg(long, default_value = "CartPole-v1")]
