@@ -77,3 +77,20 @@ fn randomized_svd_path_agrees_with_the_dense_path() {
     assert!(err < 1e-6, "randomized vs dense relative difference {err:e}");
     assert!((fast.iterations as i64 - dense.iterations as i64).abs() <= 1);
 }
+
+#[test]
+fn gram_path_for_small_matrices_agrees_with_the_dense_svd() {
+    // SV-RL's shape: a 32 × 18 target matrix (Auto uses the Gram eigen-decomposition ≤ 64).
+    for seed in 0..5 {
+        let x = crate::low_rank(seed, 32, 18, 3, 0.05);
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+        let mask = Mask::bernoulli(32, 18, 0.9, &mut rng).expect("mask");
+        let dense = soft_impute(&x, &mask, &SoftImpute { svd: SvdMethod::Full, ..SoftImpute::default() })
+            .expect("dense");
+        let fast = soft_impute(&x, &mask, &SoftImpute::default()).expect("gram");
+        assert_eq!(dense.iterations, fast.iterations, "seed {seed}");
+        assert_eq!(dense.rank, fast.rank);
+        let err = crate::relative_error(&fast.matrix, &dense.matrix);
+        assert!(err < 1e-9, "seed {seed}: Gram vs dense relative difference {err:e}");
+    }
+}
