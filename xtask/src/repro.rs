@@ -23,6 +23,7 @@ const REPRODUCTIONS: &[(&str, Reproduction)] = &[
     ("acer-continuous", acer_continuous),
     ("seed", crate::repro_seed::seed),
     ("svp", crate::repro_svp::svp),
+    ("svrl", crate::repro_svrl::svrl),
 ];
 
 pub fn run(paper: &str) -> Result<()> {
@@ -73,7 +74,7 @@ pub(crate) fn train(
 }
 
 /// [`train`] with extra command-line arguments (`--config`, `--steps`).
-fn train_with(
+pub(crate) fn train_with(
     eirl: &Path,
     algo: &str,
     env: &str,
@@ -324,7 +325,7 @@ fn eirl_output(eirl: &Path, args: &[&str]) -> Result<String> {
 }
 
 /// The single run directory under `dir`.
-fn run_dir_in(dir: &Path) -> Result<PathBuf> {
+pub(crate) fn run_dir_in(dir: &Path) -> Result<PathBuf> {
     std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
