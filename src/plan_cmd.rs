@@ -42,6 +42,11 @@ pub struct SvpArgs {
     /// full-rank soft-impute steps per iteration) instead of warm-starting.
     #[arg(long)]
     cold_start: bool,
+    /// Complete Q minus each row's mean backup instead of Q (ours): with fancyimpute's
+    /// λ = σ_max/50, σ_max is mostly the state-value level and the action structure falls
+    /// below λ.
+    #[arg(long)]
+    center_rows: bool,
     /// Iteration cap of both planners (default: the official 200).
     #[arg(long, default_value_t = 200)]
     max_iters: usize,
@@ -67,6 +72,7 @@ fn svp(args: SvpArgs) -> Result<()> {
         p: args.p,
         seed: args.seed,
         warm_start: !args.cold_start,
+        center_rows: args.center_rows,
         max_iters: args.max_iters,
         ..PlanConfig::default()
     };
@@ -127,6 +133,7 @@ fn svp(args: SvpArgs) -> Result<()> {
         "p": args.p,
         "seed": args.seed,
         "warm_start": cfg.warm_start,
+        "center_rows": cfg.center_rows,
         "iterations": planned.iterations(),
         "converged": planned.converged,
         "final_residual": planned.history.last().map(|h| h.residual),

@@ -97,7 +97,8 @@ pub fn svrl() -> Result<()> {
                     finals[k].push(mean_last(&run.eval, 3));
                     walls[k].push(run.wall_s);
                     if algo == "svrl" {
-                        ranks.push(mean_metric(&out, "estimate_rank")?);
+                        let dir = out.join(format!("{env}-seed{seed}"));
+                        ranks.push(mean_metric(&dir, "estimate_rank")?);
                     }
                     curves.push((format!("{name}{} s{seed}", if k == 1 { "+SV-RL" } else { "" }), run.eval));
                 }

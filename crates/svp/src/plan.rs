@@ -30,6 +30,11 @@ pub struct PlanConfig {
     /// warm completion converges in a few low-rank steps where a zero fill makes the mask
     /// pattern itself a full-rank signal; the estimator and its λ are unchanged.
     pub warm_start: bool,
+    /// Complete `Q(s, a) − m(s)`, with `m(s)` the mean of row s's backups, and add `m(s)` back
+    /// (ours; false in the official code). Q's leading singular value is mostly the state-value
+    /// level V(s), so λ = σ_max/50 lands above the action-dependent components and the
+    /// completion collapses to rank 1; centring rows lets λ measure the action structure.
+    pub center_rows: bool,
 }
 
 impl Default for PlanConfig {
@@ -42,6 +47,7 @@ impl Default for PlanConfig {
             seed: 0,
             soft_impute: SoftImpute::default(),
             warm_start: true,
+            center_rows: false,
         }
     }
 }
@@ -157,12 +163,30 @@ pub fn plan(
             .sum();
         let backups = mask.observed_count() as u64;
         let (completion_iterations, completion_rank) = if cfg.p < 1.0 {
-            let done = if cfg.warm_start {
-                let start = warm_start(&q, &mask, &previous);
-                soft_impute_from(&q, &mask, &start, &cfg.soft_impute)?
+            let shift = if cfg.center_rows {
+                row_means(&q, &mask)
             } else {
-                soft_impute(&q, &mask, &cfg.soft_impute)?
+                vec![0.0; ns]
             };
+            let mut start = if cfg.warm_start {
+                Some(warm_start(&q, &mask, &previous))
+            } else {
+                None
+            };
+            if cfg.center_rows {
+                subtract_rows(&mut q, &shift);
+                if let Some(st) = &mut start {
+                    subtract_rows(st, &shift);
+                }
+            }
+            let mut done = match &start {
+                Some(st) => soft_impute_from(&q, &mask, st, &cfg.soft_impute)?,
+                None => soft_impute(&q, &mask, &cfg.soft_impute)?,
+            };
+            if cfg.center_rows {
+                let neg: Vec<f64> = shift.iter().map(|m| -m).collect();
+                subtract_rows(&mut done.matrix, &neg);
+            }
             q = done.matrix;
             (done.iterations, done.rank)
         } else {
@@ -220,4 +244,31 @@ fn warm_start(q: &Matrix, mask: &Mask, previous: &Matrix) -> Matrix {
             }
         });
     start
+}
+
+/// Mean of each row's entries on `mask` (0 for a row with none).
+fn row_means(q: &Matrix, mask: &Mask) -> Vec<f64> {
+    let na = q.cols();
+    let obs = mask.as_slice();
+    (0..q.rows())
+        .map(|s| {
+            let (mut sum, mut n) = (0.0, 0usize);
+            for a in 0..na {
+                if obs[s * na + a] {
+                    sum += q.get(s, a);
+                    n += 1;
+                }
+            }
+            if n == 0 { 0.0 } else { sum / n as f64 }
+        })
+        .collect()
+}
+
+/// `x(s, a) −= shift(s)` for every entry.
+fn subtract_rows(x: &mut Matrix, shift: &[f64]) {
+    let na = x.cols();
+    x.as_mut_slice()
+        .par_chunks_mut(na)
+        .zip(shift.par_iter())
+        .for_each(|(row, &m)| row.iter_mut().for_each(|v| *v -= m));
 }
