@@ -101,15 +101,15 @@ fn me_section(target_dir: &Path) -> Result<String> {
 /// Replaces the parts of BENCHMARKS.md that were re-run, keeping the others: the criterion part
 /// (before any marker), the matrix-estimation part ([`ME_MARK`]) and the SEED part
 /// ([`SEED_MARK`]), in that order.
-fn splice(
-    existing: &str,
-    criterion: Option<&str>,
-    me: Option<&str>,
-    seed: Option<&str>,
-) -> String {
+fn splice(existing: &str, criterion: Option<&str>, me: Option<&str>, seed: Option<&str>) -> String {
     let marks = [ME_MARK, SEED_MARK];
     let starts: Vec<Option<usize>> = marks.iter().map(|m| existing.find(m)).collect();
-    let first = starts.iter().flatten().min().copied().unwrap_or(existing.len());
+    let first = starts
+        .iter()
+        .flatten()
+        .min()
+        .copied()
+        .unwrap_or(existing.len());
     let part = |i: usize| -> &str {
         let Some(start) = starts[i] else { return "" };
         let end = starts
@@ -121,7 +121,10 @@ fn splice(
             .unwrap_or(existing.len());
         &existing[start..end]
     };
-    let head = criterion.unwrap_or(&existing[..first]).trim_end().to_string();
+    let head = criterion
+        .unwrap_or(&existing[..first])
+        .trim_end()
+        .to_string();
     let mut out = head;
     for new in [me.unwrap_or(part(0)), seed.unwrap_or(part(1))] {
         let new = new.trim();
@@ -292,7 +295,12 @@ mod tests {
             with_me.find("seed v2").unwrap(),
         );
         assert!(c < m && m < sd, "{with_me}");
-        let again = splice(&with_me, Some("# Benchmarks\nc3"), None, Some("<!-- seed inference benchmark -->\nseed v3"));
+        let again = splice(
+            &with_me,
+            Some("# Benchmarks\nc3"),
+            None,
+            Some("<!-- seed inference benchmark -->\nseed v3"),
+        );
         assert!(again.contains("me v1") && again.contains("seed v3") && !again.contains("seed v2"));
     }
 }

@@ -16,7 +16,12 @@ use serde_json::Value;
 use crate::cmd::{run_streaming, workspace_root};
 use crate::repro::{build_eirl, write_results};
 
-const TASKS: &[&str] = &["inverted-pendulum", "mountain-car", "double-integrator", "cart-pole"];
+const TASKS: &[&str] = &[
+    "inverted-pendulum",
+    "mountain-car",
+    "double-integrator",
+    "cart-pole",
+];
 const PS: &[f64] = &[0.2, 0.4, 0.6];
 
 fn plan(
@@ -32,9 +37,18 @@ fn plan(
     if centred {
         cmd.arg("--center-rows");
     }
-    cmd.args(["plan", "svp", "--task", task, "--p", &p.to_string(), "--seed", &seed.to_string()])
-        .arg("--out")
-        .arg(out);
+    cmd.args([
+        "plan",
+        "svp",
+        "--task",
+        task,
+        "--p",
+        &p.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ])
+    .arg("--out")
+    .arg(out);
     if let Some(r) = reference {
         cmd.arg("--reference").arg(r);
     }
@@ -59,14 +73,21 @@ pub fn svp() -> Result<()> {
     let root = workspace_root();
     let eirl = build_eirl(&root)?;
     let tasks: Vec<String> = match std::env::var("EIRL_SVP_TASKS") {
-        Ok(s) => s.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect(),
+        Ok(s) => s
+            .split(',')
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect(),
         Err(_) => TASKS.iter().map(|t| t.to_string()).collect(),
     };
     let ps: Vec<f64> = match std::env::var("EIRL_SVP_PS") {
         Ok(s) => s.split(',').filter_map(|p| p.trim().parse().ok()).collect(),
         Err(_) => PS.to_vec(),
     };
-    let seeds: u64 = std::env::var("EIRL_SVP_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let seeds: u64 = std::env::var("EIRL_SVP_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
     let out_root = root.join("runs").join("repro-svp");
     let docs = root.join("docs").join("results").join("svp");
     std::fs::create_dir_all(&docs)?;
@@ -97,7 +118,10 @@ pub fn svp() -> Result<()> {
         let _ = writeln!(
             md,
             "| {task} | 1.0 (full VI) | — | 1 | 1.000 | 0.000 | 0.000 | 1.0 | {} | {:.2} | {:.3} | {:.0} |",
-            full["approximate_rank"], num(&full, "mean_return"), num(&full, "official_metric"), num(&full, "seconds")
+            full["approximate_rank"],
+            num(&full, "mean_return"),
+            num(&full, "official_metric"),
+            num(&full, "seconds")
         );
         for (&p, centred) in ps.iter().flat_map(|p| [(p, false), (p, true)]) {
             let mode = if centred { "centred" } else { "plain" };
@@ -142,7 +166,10 @@ pub fn svp() -> Result<()> {
             );
         }
         for img in ["value", "policy"] {
-            let _ = std::fs::copy(full_dir.join(format!("{img}.png")), docs.join(format!("{task}-{img}-full.png")));
+            let _ = std::fs::copy(
+                full_dir.join(format!("{img}.png")),
+                docs.join(format!("{task}-{img}-full.png")),
+            );
         }
     }
     let met: Vec<&str> = verdicts
@@ -155,7 +182,11 @@ pub fn svp() -> Result<()> {
         "\nAt p = 0.2, {} of {} task × completion runs reach ≥ 90% policy agreement with ≥ 4× fewer backups{}.",
         met.len(),
         verdicts.len(),
-        if met.is_empty() { String::new() } else { format!(" ({})", met.join(", ")) }
+        if met.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", met.join(", "))
+        }
     );
     for (t, a, s) in &verdicts {
         let _ = writeln!(md, "- {t}: agreement {a:.3}, backups ÷ {s:.2}.");

@@ -16,7 +16,11 @@ use crate::cmd::workspace_root;
 use crate::repro::{RunSummary, build_eirl, plot_eval, run_dir_in, train_with, write_results};
 
 const ENVS: &[&str] = &["Pendulum-v1-discrete25", "Acrobot-v1", "CartPole-v1"];
-const VARIANTS: &[(&str, bool, bool)] = &[("DQN", false, false), ("Double", true, false), ("Dueling", false, true)];
+const VARIANTS: &[(&str, bool, bool)] = &[
+    ("DQN", false, false),
+    ("Double", true, false),
+    ("Dueling", false, true),
+];
 
 /// The preset with the variant's switches: `double_q` as a top-level key, `dueling` in `[network]`.
 fn variant_config(preset: &str, double: bool, dueling: bool) -> String {
@@ -55,10 +59,17 @@ pub fn svrl() -> Result<()> {
     let root = workspace_root();
     let eirl = build_eirl(&root)?;
     let envs: Vec<String> = match std::env::var("EIRL_SVRL_ENVS") {
-        Ok(s) => s.split(',').map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect(),
+        Ok(s) => s
+            .split(',')
+            .map(|e| e.trim().to_string())
+            .filter(|e| !e.is_empty())
+            .collect(),
         Err(_) => ENVS.iter().map(|e| e.to_string()).collect(),
     };
-    let seeds: u64 = std::env::var("EIRL_SVRL_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let seeds: u64 = std::env::var("EIRL_SVRL_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
     let out_root = root.join("runs").join("repro-svrl");
     let docs = root.join("docs").join("results").join("svrl");
     std::fs::create_dir_all(&docs)?;
@@ -76,16 +87,21 @@ pub fn svrl() -> Result<()> {
     );
     let mut gains = Vec::new();
     for env in &envs {
-        let dqn_preset = std::fs::read_to_string(root.join("configs/dqn").join(format!("{env}.toml")))
-            .with_context(|| format!("no DQN preset for {env}"))?;
-        let svrl_preset = std::fs::read_to_string(root.join("configs/svrl").join(format!("{env}.toml")))
-            .with_context(|| format!("no SV-RL preset for {env}"))?;
+        let dqn_preset =
+            std::fs::read_to_string(root.join("configs/dqn").join(format!("{env}.toml")))
+                .with_context(|| format!("no DQN preset for {env}"))?;
+        let svrl_preset =
+            std::fs::read_to_string(root.join("configs/svrl").join(format!("{env}.toml")))
+                .with_context(|| format!("no SV-RL preset for {env}"))?;
         for &(name, double, dueling) in VARIANTS {
             let mut curves = Vec::new();
             let mut finals = [Vec::new(), Vec::new()];
             let mut walls = [Vec::new(), Vec::new()];
             let mut ranks = Vec::new();
-            for (k, (algo, preset)) in [("dqn", &dqn_preset), ("svrl", &svrl_preset)].into_iter().enumerate() {
+            for (k, (algo, preset)) in [("dqn", &dqn_preset), ("svrl", &svrl_preset)]
+                .into_iter()
+                .enumerate()
+            {
                 let cfg_dir = out_root.join("configs");
                 std::fs::create_dir_all(&cfg_dir)?;
                 let cfg = cfg_dir.join(format!("{algo}-{name}-{env}.toml"));
@@ -93,14 +109,18 @@ pub fn svrl() -> Result<()> {
                 let cfg_s = cfg.to_string_lossy().to_string();
                 for seed in 0..seeds {
                     let out = out_root.join(env).join(format!("{algo}-{name}-s{seed}"));
-                    let run: RunSummary = train_with(&eirl, algo, env, seed, &out, &["--config", &cfg_s])?;
+                    let run: RunSummary =
+                        train_with(&eirl, algo, env, seed, &out, &["--config", &cfg_s])?;
                     finals[k].push(mean_last(&run.eval, 3));
                     walls[k].push(run.wall_s);
                     if algo == "svrl" {
                         let dir = out.join(format!("{env}-seed{seed}"));
                         ranks.push(mean_metric(&dir, "estimate_rank")?);
                     }
-                    curves.push((format!("{name}{} s{seed}", if k == 1 { "+SV-RL" } else { "" }), run.eval));
+                    curves.push((
+                        format!("{name}{} s{seed}", if k == 1 { "+SV-RL" } else { "" }),
+                        run.eval,
+                    ));
                 }
             }
             let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
@@ -115,7 +135,11 @@ pub fn svrl() -> Result<()> {
                 mean(&walls[0]),
                 mean(&walls[1]),
             );
-            plot_eval(&curves, &docs.join(format!("{env}-{name}.png")), &format!("{env} {name} ± SV-RL"))?;
+            plot_eval(
+                &curves,
+                &docs.join(format!("{env}-{name}.png")),
+                &format!("{env} {name} ± SV-RL"),
+            )?;
         }
     }
     let better = gains.iter().filter(|g| g.2 > 0.0).count();
@@ -136,7 +160,8 @@ mod tests {
 
     #[test]
     fn variants_switch_double_q_and_the_dueling_head() {
-        let preset = "# c\nlr = 1\n\n[network]\nhidden = [4]\ndueling = false\n\n[svrl]\nmask_p = 0.9\n";
+        let preset =
+            "# c\nlr = 1\n\n[network]\nhidden = [4]\ndueling = false\n\n[svrl]\nmask_p = 0.9\n";
         let both = variant_config(preset, true, true);
         let dq = both.find("double_q = true").unwrap();
         assert!(dq < both.find("[network]").unwrap(), "{both}");

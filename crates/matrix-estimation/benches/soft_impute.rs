@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use eirl_matrix_estimation::{soft_impute, Mask, Matrix, SoftImpute, SvdMethod};
+use eirl_matrix_estimation::{Mask, Matrix, SoftImpute, SvdMethod, soft_impute};
 
 fn fract(v: f64) -> f64 {
     v - v.floor()
@@ -44,7 +44,14 @@ struct Row {
 
 fn rust_row(name: &str, x: &Matrix, mask: &Mask, svd: SvdMethod) -> Row {
     let t = Instant::now();
-    let done = soft_impute(x, mask, &SoftImpute { svd, ..SoftImpute::default() });
+    let done = soft_impute(
+        x,
+        mask,
+        &SoftImpute {
+            svd,
+            ..SoftImpute::default()
+        },
+    );
     let seconds = t.elapsed().as_secs_f64();
     match done {
         Ok(d) => {
@@ -80,7 +87,9 @@ fn numpy_row(m: usize, n: usize, p: f64) -> Row {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join(".venv-py/bin/python"));
     let script = root.join("python/reference/matrix_estimation.py");
-    let cores = std::thread::available_parallelism().map_or(1, |c| c.get()).to_string();
+    let cores = std::thread::available_parallelism()
+        .map_or(1, |c| c.get())
+        .to_string();
     let out = Command::new(&python)
         .arg(&script)
         .args(["bench", &m.to_string(), &n.to_string(), &p.to_string()])
@@ -98,16 +107,19 @@ fn numpy_row(m: usize, n: usize, p: f64) -> Row {
                 detail: format!(
                     "not run: {} failed: {}",
                     python.display(),
-                    String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("")
+                    String::from_utf8_lossy(&o.stderr)
+                        .lines()
+                        .last()
+                        .unwrap_or("")
                 ),
-            }
+            };
         }
         Err(e) => {
             return Row {
                 name,
                 seconds: None,
                 detail: format!("not run: {}: {e}", python.display()),
-            }
+            };
         }
     };
     let v: serde_json::Value = match serde_json::from_slice(&out.stdout) {
@@ -117,7 +129,7 @@ fn numpy_row(m: usize, n: usize, p: f64) -> Row {
                 name,
                 seconds: None,
                 detail: format!("not run: unreadable output: {e}"),
-            }
+            };
         }
     };
     Row {
@@ -125,7 +137,9 @@ fn numpy_row(m: usize, n: usize, p: f64) -> Row {
         seconds: v["seconds"].as_f64(),
         detail: format!(
             "{} iterations, converged: {}, relative error {:.4}",
-            v["iterations"], v["converged"], v["relative_error"].as_f64().unwrap_or(f64::NAN)
+            v["iterations"],
+            v["converged"],
+            v["relative_error"].as_f64().unwrap_or(f64::NAN)
         ),
     }
 }
@@ -134,14 +148,21 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing else is accepted.
     let dims: Vec<f64> = std::env::var("EIRL_ME_BENCH_DIMS")
         .ok()
-        .map(|s| s.split_whitespace().filter_map(|v| v.parse().ok()).collect())
+        .map(|s| {
+            s.split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        })
         .unwrap_or_default();
     let (m, n, p) = match dims[..] {
         [m, n, p] => (m as usize, n as usize, p),
         _ => (2500, 1000, 0.2),
     };
     let (x, mask) = problem(m, n, p);
-    eprintln!("soft-impute {m}×{n}, p = {p}, {} observed", mask.observed_count());
+    eprintln!(
+        "soft-impute {m}×{n}, p = {p}, {} observed",
+        mask.observed_count()
+    );
     let mut rows = Vec::new();
     for (name, svd) in [
         ("eirl, randomized warm SVD (Auto)", SvdMethod::Auto),
@@ -165,7 +186,10 @@ fn main() {
             (Some(np), Some(s)) if s > 0.0 => format!("{:.1}×", np / s),
             _ => "—".into(),
         };
-        md.push_str(&format!("| {} | {secs} | {ratio} | {} |\n", r.name, r.detail));
+        md.push_str(&format!(
+            "| {} | {secs} | {ratio} | {} |\n",
+            r.name, r.detail
+        ));
     }
     match std::env::var_os("EIRL_BENCH_OUT") {
         Some(path) => std::fs::write(&path, &md).expect("writing EIRL_BENCH_OUT"),

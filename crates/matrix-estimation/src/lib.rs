@@ -46,16 +46,20 @@ mod usvt;
 pub use mask::Mask;
 pub use matrix::Matrix;
 pub use rank::{approximate_rank, rank_of_spectrum, singular_values};
-pub use scaled::{complete_scaled, Estimator};
-pub use soft_impute::{soft_impute, soft_impute_from, svd_soft_threshold, Completion, SoftImpute};
+pub use scaled::{Estimator, complete_scaled};
+pub use soft_impute::{Completion, SoftImpute, soft_impute, soft_impute_from, svd_soft_threshold};
 pub use svd::SvdMethod;
-pub use usvt::{usvt, Usvt};
+pub use usvt::{Usvt, usvt};
 
 /// Why an estimate could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum MatrixError {
     #[error("{len} values cannot form a {rows}×{cols} matrix")]
-    DataLength { rows: usize, cols: usize, len: usize },
+    DataLength {
+        rows: usize,
+        cols: usize,
+        len: usize,
+    },
     #[error("the mask is {}×{} but the matrix is {}×{}", mask.0, mask.1, matrix.0, matrix.1)]
     MaskShape {
         mask: (usize, usize),

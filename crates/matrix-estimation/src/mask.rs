@@ -65,7 +65,10 @@ impl Mask {
 
     /// Whether entry `(i, j)` is observed; panics when out of range.
     pub fn is_observed(&self, i: usize, j: usize) -> bool {
-        assert!(i < self.rows && j < self.cols, "index ({i}, {j}) out of range");
+        assert!(
+            i < self.rows && j < self.cols,
+            "index ({i}, {j}) out of range"
+        );
         self.observed[i * self.cols + j]
     }
 

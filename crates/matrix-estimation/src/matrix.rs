@@ -65,7 +65,10 @@ impl Matrix {
 
     /// Entry `(i, j)`; panics when out of range, like slice indexing.
     pub fn get(&self, i: usize, j: usize) -> f64 {
-        assert!(i < self.rows && j < self.cols, "index ({i}, {j}) out of range");
+        assert!(
+            i < self.rows && j < self.cols,
+            "index ({i}, {j}) out of range"
+        );
         self.data[i * self.cols + j]
     }
 

@@ -18,7 +18,10 @@ pub enum SvdMethod {
     /// Randomized subspace iteration for the leading triplets only: `oversample` extra columns
     /// and `power_iters` power iterations per call. Grows the subspace until the smallest
     /// computed singular value is below the threshold, so every triplet above it is found.
-    Randomized { oversample: usize, power_iters: usize },
+    Randomized {
+        oversample: usize,
+        power_iters: usize,
+    },
     /// The eigen-decomposition of the Gram matrix (`XᵀX` or `XXᵀ`, the smaller) for matrices
     /// whose smaller side is ≤ 64 — SV-RL's 32–64 × |A| targets, where it is ~10× faster than
     /// the dense SVD and exact for every singular value above ~1e-7·σ_max (all soft-impute and
@@ -86,7 +89,9 @@ pub(crate) fn gram(x: MatRef<'_, f64>) -> Result<Factors, MatrixError> {
     let v = Mat::from_fn(n, n, |i, j| evd.U()[(i, order[j])]);
     let xv = x * &v;
     let floor = s.first().copied().unwrap_or(0.0) * 1e-12;
-    let u = Mat::from_fn(x.nrows(), n, |i, j| if s[j] > floor { xv[(i, j)] / s[j] } else { 0.0 });
+    let u = Mat::from_fn(x.nrows(), n, |i, j| {
+        if s[j] > floor { xv[(i, j)] / s[j] } else { 0.0 }
+    });
     Ok(Factors { u, s, v })
 }
 

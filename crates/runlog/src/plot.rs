@@ -347,7 +347,9 @@ pub fn plot_heatmap(
     let (lo, hi) = values
         .iter()
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
     if !(lo <= hi) {
         return Err(Error::plot(out_png, "no finite values to plot"));
     }

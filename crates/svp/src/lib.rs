@@ -27,13 +27,13 @@ mod plan;
 mod policy;
 mod task;
 
-pub use grid::{linspace, Interpolants, RectangleGrid};
-pub use plan::{plan, IterationStats, Plan, PlanConfig};
+pub use grid::{Interpolants, RectangleGrid, linspace};
+pub use plan::{IterationStats, Plan, PlanConfig, plan};
 pub use policy::{
-    agreement, greedy_actions, heat_map, simulate, Agreement, GreedyPolicy, HeatMap, HeatMapOf,
-    Simulation,
+    Agreement, GreedyPolicy, HeatMap, HeatMapOf, Simulation, agreement, greedy_actions, heat_map,
+    simulate,
 };
-pub use task::{OfficialMetric, Task, NUM_ACTIONS};
+pub use task::{NUM_ACTIONS, OfficialMetric, Task};
 
 /// Why a plan could not be made.
 #[derive(Debug, thiserror::Error)]

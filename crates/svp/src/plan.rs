@@ -1,7 +1,7 @@
 //! Value iteration with and without SVP (eqs. 3.3–3.4 of Yang et al. 2020; official
 //! `value_iteration` in `svp/MDPs.jl`).
 
-use eirl_matrix_estimation::{soft_impute, soft_impute_from, Mask, Matrix, SoftImpute};
+use eirl_matrix_estimation::{Mask, Matrix, SoftImpute, soft_impute, soft_impute_from};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -62,7 +62,10 @@ impl PlanConfig {
             return bad("max_iters must be ≥ 1".into());
         }
         if !(self.tolerance.is_finite() && self.tolerance >= 0.0) {
-            return bad(format!("tolerance = {} must be finite and ≥ 0", self.tolerance));
+            return bad(format!(
+                "tolerance = {} must be finite and ≥ 0",
+                self.tolerance
+            ));
         }
         if !(self.p > 0.0 && self.p <= 1.0) {
             return bad(format!("p = {} must be in (0, 1]", self.p));

@@ -6,7 +6,7 @@ use std::f64::consts::PI;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::grid::{linspace, RectangleGrid};
+use crate::grid::{RectangleGrid, linspace};
 
 /// Number of actions in every task (official `N = 1000`).
 pub const NUM_ACTIONS: usize = 1000;

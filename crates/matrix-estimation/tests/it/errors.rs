@@ -1,16 +1,22 @@
 //! Bad input is an error, never a panic.
 
 use eirl_matrix_estimation::{
-    approximate_rank, complete_scaled, soft_impute, usvt, Estimator, Mask, Matrix, MatrixError,
-    SoftImpute, Usvt,
+    Estimator, Mask, Matrix, MatrixError, SoftImpute, Usvt, approximate_rank, complete_scaled,
+    soft_impute, usvt,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 #[test]
 fn shapes_values_and_parameters_are_checked() {
-    assert!(matches!(Matrix::new(2, 3, vec![0.0; 5]), Err(MatrixError::DataLength { .. })));
-    assert!(matches!(Matrix::new(usize::MAX, 3, vec![]), Err(MatrixError::DataLength { .. })));
+    assert!(matches!(
+        Matrix::new(2, 3, vec![0.0; 5]),
+        Err(MatrixError::DataLength { .. })
+    ));
+    assert!(matches!(
+        Matrix::new(usize::MAX, 3, vec![]),
+        Err(MatrixError::DataLength { .. })
+    ));
     let x = Matrix::zeros(4, 3);
     let wrong = Mask::full(3, 4);
     assert!(matches!(
@@ -20,7 +26,10 @@ fn shapes_values_and_parameters_are_checked() {
     let mut nan = Matrix::zeros(4, 3);
     nan.as_mut_slice()[4] = f64::NAN;
     let e = soft_impute(&nan, &Mask::full(4, 3), &SoftImpute::default()).unwrap_err();
-    assert!(matches!(e, MatrixError::NonFinite { row: 1, col: 1, .. }), "{e}");
+    assert!(
+        matches!(e, MatrixError::NonFinite { row: 1, col: 1, .. }),
+        "{e}"
+    );
     // NaN on a missing entry is fine: it is never read.
     let mut observed = vec![true; 12];
     observed[4] = false;
@@ -30,16 +39,47 @@ fn shapes_values_and_parameters_are_checked() {
     // SV-RL's wrapper needs the whole matrix.
     assert!(complete_scaled(&nan, &mask, &Estimator::default()).is_err());
     for bad in [
-        SoftImpute { shrinkage: Some(-1.0), ..SoftImpute::default() },
-        SoftImpute { shrinkage: Some(f64::NAN), ..SoftImpute::default() },
-        SoftImpute { max_iters: 0, ..SoftImpute::default() },
-        SoftImpute { convergence_threshold: 0.0, ..SoftImpute::default() },
-        SoftImpute { max_rank: Some(0), ..SoftImpute::default() },
-        SoftImpute { clip: Some((1.0, -1.0)), ..SoftImpute::default() },
+        SoftImpute {
+            shrinkage: Some(-1.0),
+            ..SoftImpute::default()
+        },
+        SoftImpute {
+            shrinkage: Some(f64::NAN),
+            ..SoftImpute::default()
+        },
+        SoftImpute {
+            max_iters: 0,
+            ..SoftImpute::default()
+        },
+        SoftImpute {
+            convergence_threshold: 0.0,
+            ..SoftImpute::default()
+        },
+        SoftImpute {
+            max_rank: Some(0),
+            ..SoftImpute::default()
+        },
+        SoftImpute {
+            clip: Some((1.0, -1.0)),
+            ..SoftImpute::default()
+        },
     ] {
-        assert!(matches!(soft_impute(&x, &mask, &bad), Err(MatrixError::Parameter(_))), "{bad:?}");
+        assert!(
+            matches!(soft_impute(&x, &mask, &bad), Err(MatrixError::Parameter(_))),
+            "{bad:?}"
+        );
     }
-    assert!(usvt(&x, &mask, &Usvt { eta: 0.0, ..Usvt::default() }).is_err());
+    assert!(
+        usvt(
+            &x,
+            &mask,
+            &Usvt {
+                eta: 0.0,
+                ..Usvt::default()
+            }
+        )
+        .is_err()
+    );
     assert!(approximate_rank(&x, 0.0).is_err());
     assert!(approximate_rank(&x, 1.5).is_err());
     let mut rng = ChaCha8Rng::seed_from_u64(0);
@@ -55,11 +95,25 @@ fn degenerate_matrices_complete_without_panicking() {
         let mask = Mask::bernoulli(m, n, 0.5, &mut rng).unwrap();
         let done = soft_impute(&x, &mask, &SoftImpute::default()).unwrap();
         assert_eq!(done.matrix.shape(), (m, n));
-        assert_eq!(usvt(&x, &mask, &Usvt::default()).unwrap().matrix.shape(), (m, n));
-        assert_eq!(complete_scaled(&x, &mask, &Estimator::default()).unwrap().matrix.shape(), (m, n));
+        assert_eq!(
+            usvt(&x, &mask, &Usvt::default()).unwrap().matrix.shape(),
+            (m, n)
+        );
+        assert_eq!(
+            complete_scaled(&x, &mask, &Estimator::default())
+                .unwrap()
+                .matrix
+                .shape(),
+            (m, n)
+        );
     }
     // Nothing observed: zeros (soft-impute), no estimate to make.
     let x = Matrix::from_fn(3, 3, |i, j| (i * j) as f64);
     let none = Mask::new(3, 3, vec![false; 9]).unwrap();
-    assert_eq!(soft_impute(&x, &none, &SoftImpute::default()).unwrap().matrix, Matrix::zeros(3, 3));
+    assert_eq!(
+        soft_impute(&x, &none, &SoftImpute::default())
+            .unwrap()
+            .matrix,
+        Matrix::zeros(3, 3)
+    );
 }

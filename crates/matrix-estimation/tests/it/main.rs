@@ -1,8 +1,8 @@
 //! eirl-matrix-estimation: agreement with the numpy reference, recovery, identities, errors.
 
 mod errors;
-mod reference;
 mod recovery;
+mod reference;
 
 use eirl_matrix_estimation::Matrix;
 use rand::{Rng, SeedableRng};

@@ -1,8 +1,8 @@
 //! Recovery of low-rank matrices, identities of the operators, USVT and the approximate rank.
 
 use eirl_matrix_estimation::{
-    approximate_rank, complete_scaled, rank_of_spectrum, singular_values, soft_impute,
-    svd_soft_threshold, usvt, Estimator, Mask, Matrix, SoftImpute, Usvt,
+    Estimator, Mask, Matrix, SoftImpute, Usvt, approximate_rank, complete_scaled, rank_of_spectrum,
+    singular_values, soft_impute, svd_soft_threshold, usvt,
 };
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -68,8 +68,15 @@ fn identities_full_observation_and_zero_shrinkage() {
     assert_eq!(rank, 20);
     assert!(relative_error(&z, &x) < 1e-12);
     let full = Mask::full(30, 20);
-    let done = soft_impute(&x, &full, &SoftImpute { shrinkage: Some(0.0), ..SoftImpute::default() })
-        .unwrap();
+    let done = soft_impute(
+        &x,
+        &full,
+        &SoftImpute {
+            shrinkage: Some(0.0),
+            ..SoftImpute::default()
+        },
+    )
+    .unwrap();
     assert_eq!(done.matrix, x);
     let done = soft_impute(&x, &full, &SoftImpute::default()).unwrap();
     assert_eq!(done.matrix, x, "observed entries are never changed");
@@ -89,14 +96,30 @@ fn usvt_estimates_a_bounded_low_rank_matrix() {
     let mask = Mask::bernoulli(m, n, 0.5, &mut rng).unwrap();
     let est = usvt(&x, &mask, &Usvt::default()).unwrap();
     let err = relative_error(&est.matrix, &x);
-    assert!(est.rank >= 1 && est.rank <= 3, "USVT kept {} singular values", est.rank);
+    assert!(
+        est.rank >= 1 && est.rank <= 3,
+        "USVT kept {} singular values",
+        est.rank
+    );
     // Chatterjee's bound is in mean squared error; on this well-conditioned matrix the relative
     // error of the unbiased rescaling is far below it.
     assert!(err < 0.15, "USVT relative error {err}");
     // The estimate is better than leaving missing entries at the observed mean.
-    let mean = x.as_slice().iter().zip(mask.as_slice()).filter(|(_, o)| **o).map(|(v, _)| v).sum::<f64>()
+    let mean = x
+        .as_slice()
+        .iter()
+        .zip(mask.as_slice())
+        .filter(|(_, o)| **o)
+        .map(|(v, _)| v)
+        .sum::<f64>()
         / mask.observed_count() as f64;
-    let naive = Matrix::from_fn(m, n, |i, j| if mask.is_observed(i, j) { x.get(i, j) } else { mean });
+    let naive = Matrix::from_fn(m, n, |i, j| {
+        if mask.is_observed(i, j) {
+            x.get(i, j)
+        } else {
+            mean
+        }
+    });
     assert!(err < relative_error(&naive, &x));
 }
 
@@ -106,19 +129,35 @@ fn complete_scaled_keeps_observed_entries_and_range() {
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let mask = Mask::bernoulli(32, 25, 0.9, &mut rng).unwrap();
     let done = complete_scaled(&x, &mask, &Estimator::default()).unwrap();
-    let (lo, hi) = x.as_slice().iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    let (lo, hi) = x
+        .as_slice()
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
     for (k, &o) in mask.as_slice().iter().enumerate() {
         let (got, want) = (done.matrix.as_slice()[k], x.as_slice()[k]);
         if o {
             assert!((got - want).abs() < 1e-9 * (1.0 + want.abs()));
         }
-        assert!(got >= lo - 1e-6 && got <= hi + 1e-6, "clipped to the input's range");
+        assert!(
+            got >= lo - 1e-6 && got <= hi + 1e-6,
+            "clipped to the input's range"
+        );
     }
     assert!(relative_error(&done.matrix, &x) < 0.05);
     // A constant matrix stays constant.
     let c = Matrix::from_fn(8, 4, |_, _| -3.5);
-    let done = complete_scaled(&c, &Mask::bernoulli(8, 4, 0.5, &mut rng).unwrap(), &Estimator::default()).unwrap();
-    assert!(done.matrix.as_slice().iter().all(|&v| (v + 3.5).abs() < 1e-6));
+    let done = complete_scaled(
+        &c,
+        &Mask::bernoulli(8, 4, 0.5, &mut rng).unwrap(),
+        &Estimator::default(),
+    )
+    .unwrap();
+    assert!(
+        done.matrix
+            .as_slice()
+            .iter()
+            .all(|&v| (v + 3.5).abs() < 1e-6)
+    );
 }
 
 #[test]
@@ -141,5 +180,8 @@ fn bernoulli_masks_observe_about_p() {
     let f = mask.fraction_observed();
     // 20000 draws: standard deviation √(p(1−p)/n) ≈ 0.0028; 5σ bound.
     assert!((f - 0.2).abs() < 0.015, "fraction {f}");
-    assert_eq!(Mask::bernoulli(3, 3, 1.0, &mut rng).unwrap(), Mask::full(3, 3));
+    assert_eq!(
+        Mask::bernoulli(3, 3, 1.0, &mut rng).unwrap(),
+        Mask::full(3, 3)
+    );
 }

@@ -1,8 +1,8 @@
 //! Soft-impute against golden values from the independent numpy implementation
 //! (`python/reference/matrix_estimation.py golden`), which follows fancyimpute's algorithm.
 
-use eirl_matrix_estimation::{soft_impute, Mask, Matrix, SoftImpute, SvdMethod};
-use eirl_testkit::{allclose, Tol};
+use eirl_matrix_estimation::{Mask, Matrix, SoftImpute, SvdMethod, soft_impute};
+use eirl_testkit::{Tol, allclose};
 use serde_json::Value;
 
 fn cases() -> Vec<Value> {
@@ -47,7 +47,11 @@ fn soft_impute_matches_the_numpy_reference() {
         );
         assert_eq!(Some(done.converged), c["converged"].as_bool(), "case {k}");
         let lam = c["threshold"].as_f64().expect("threshold");
-        assert!((done.threshold - lam).abs() <= 1e-10 * lam, "case {k}: λ {} vs {lam}", done.threshold);
+        assert!(
+            (done.threshold - lam).abs() <= 1e-10 * lam,
+            "case {k}: λ {} vs {lam}",
+            done.threshold
+        );
         let expected = floats(&c["expected"]);
         assert!(
             allclose(done.matrix.as_slice(), &expected, Tol::new(1e-8, 1e-7)),
@@ -74,7 +78,10 @@ fn randomized_svd_path_agrees_with_the_dense_path() {
     let fast = soft_impute(&x, &mask, &SoftImpute::default()).expect("randomized");
     assert_eq!(dense.rank, fast.rank);
     let err = crate::relative_error(&fast.matrix, &dense.matrix);
-    assert!(err < 1e-6, "randomized vs dense relative difference {err:e}");
+    assert!(
+        err < 1e-6,
+        "randomized vs dense relative difference {err:e}"
+    );
     assert!((fast.iterations as i64 - dense.iterations as i64).abs() <= 1);
 }
 
@@ -85,12 +92,22 @@ fn gram_path_for_small_matrices_agrees_with_the_dense_svd() {
         let x = crate::low_rank(seed, 32, 18, 3, 0.05);
         let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
         let mask = Mask::bernoulli(32, 18, 0.9, &mut rng).expect("mask");
-        let dense = soft_impute(&x, &mask, &SoftImpute { svd: SvdMethod::Full, ..SoftImpute::default() })
-            .expect("dense");
+        let dense = soft_impute(
+            &x,
+            &mask,
+            &SoftImpute {
+                svd: SvdMethod::Full,
+                ..SoftImpute::default()
+            },
+        )
+        .expect("dense");
         let fast = soft_impute(&x, &mask, &SoftImpute::default()).expect("gram");
         assert_eq!(dense.iterations, fast.iterations, "seed {seed}");
         assert_eq!(dense.rank, fast.rank);
         let err = crate::relative_error(&fast.matrix, &dense.matrix);
-        assert!(err < 1e-9, "seed {seed}: Gram vs dense relative difference {err:e}");
+        assert!(
+            err < 1e-9,
+            "seed {seed}: Gram vs dense relative difference {err:e}"
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use std::f64::consts::PI;
 
-use eirl_svp::{linspace, plan, simulate, PlanConfig, RectangleGrid, Task, NUM_ACTIONS};
+use eirl_svp::{NUM_ACTIONS, PlanConfig, RectangleGrid, Task, linspace, plan, simulate};
 use proptest::prelude::*;
 
 #[test]
@@ -103,10 +103,26 @@ fn dynamics_and_rewards_match_the_official_formulas() {
 fn backups_use_the_previous_value_function() {
     // Two sweeps of full value iteration: Q₂(s, a) = r(s, a) + γ V₁(f(s, a)), V₁ = max_a Q₁.
     let task = Task::DoubleIntegrator;
-    let one = plan(task, &PlanConfig { p: 1.0, max_iters: 1, ..PlanConfig::default() }, |_, _| {})
-        .unwrap();
-    let two = plan(task, &PlanConfig { p: 1.0, max_iters: 2, ..PlanConfig::default() }, |_, _| {})
-        .unwrap();
+    let one = plan(
+        task,
+        &PlanConfig {
+            p: 1.0,
+            max_iters: 1,
+            ..PlanConfig::default()
+        },
+        |_, _| {},
+    )
+    .unwrap();
+    let two = plan(
+        task,
+        &PlanConfig {
+            p: 1.0,
+            max_iters: 2,
+            ..PlanConfig::default()
+        },
+        |_, _| {},
+    )
+    .unwrap();
     let grid = task.grid();
     let actions = task.actions();
     let (mut x, mut next, mut w) = ([0.0; 2], [0.0; 2], Vec::new());
@@ -124,7 +140,12 @@ fn backups_use_the_previous_value_function() {
 #[test]
 fn svp_backs_up_only_the_sampled_entries_and_completes_the_rest() {
     let task = Task::MountainCar;
-    let cfg = PlanConfig { p: 0.3, max_iters: 3, seed: 7, ..PlanConfig::default() };
+    let cfg = PlanConfig {
+        p: 0.3,
+        max_iters: 3,
+        seed: 7,
+        ..PlanConfig::default()
+    };
     let a = plan(task, &cfg, |_, _| {}).unwrap();
     let b = plan(task, &cfg, |_, _| {}).unwrap();
     assert_eq!(a.q, b.q, "same seed, same plan");
@@ -136,7 +157,15 @@ fn svp_backs_up_only_the_sampled_entries_and_completes_the_rest() {
     assert!(a.q.as_slice().iter().all(|v| v.is_finite()));
     // Without completion the unsampled entries would still be 0 after one sweep; with it, every
     // row's greedy value is a completed estimate near the true one-step value.
-    let one = plan(task, &PlanConfig { max_iters: 1, ..cfg.clone() }, |_, _| {}).unwrap();
+    let one = plan(
+        task,
+        &PlanConfig {
+            max_iters: 1,
+            ..cfg.clone()
+        },
+        |_, _| {},
+    )
+    .unwrap();
     let zeros = one.q.as_slice().iter().filter(|&&v| v == 0.0).count();
     assert_eq!(zeros, 0);
 }
@@ -144,11 +173,26 @@ fn svp_backs_up_only_the_sampled_entries_and_completes_the_rest() {
 #[test]
 fn bad_settings_are_errors() {
     for cfg in [
-        PlanConfig { p: 0.0, ..PlanConfig::default() },
-        PlanConfig { p: 1.5, ..PlanConfig::default() },
-        PlanConfig { gamma: 1.0, ..PlanConfig::default() },
-        PlanConfig { max_iters: 0, ..PlanConfig::default() },
-        PlanConfig { tolerance: f64::NAN, ..PlanConfig::default() },
+        PlanConfig {
+            p: 0.0,
+            ..PlanConfig::default()
+        },
+        PlanConfig {
+            p: 1.5,
+            ..PlanConfig::default()
+        },
+        PlanConfig {
+            gamma: 1.0,
+            ..PlanConfig::default()
+        },
+        PlanConfig {
+            max_iters: 0,
+            ..PlanConfig::default()
+        },
+        PlanConfig {
+            tolerance: f64::NAN,
+            ..PlanConfig::default()
+        },
     ] {
         assert!(plan(Task::MountainCar, &cfg, |_, _| {}).is_err());
     }
@@ -177,7 +221,10 @@ fn centred_completion_keeps_the_backups() {
         max_iters: 1,
         seed: 1,
         center_rows: true,
-        soft_impute: eirl_matrix_estimation::SoftImpute { max_iters: 3, ..Default::default() },
+        soft_impute: eirl_matrix_estimation::SoftImpute {
+            max_iters: 3,
+            ..Default::default()
+        },
         ..PlanConfig::default()
     };
     let done = plan(task, &cfg, |_, _| {}).unwrap();
