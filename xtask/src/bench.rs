@@ -290,9 +290,9 @@ mod tests {
             None,
         );
         let (c, m, sd) = (
-            with_me.find("new criterion").unwrap(),
-            with_me.find("me v1").unwrap(),
-            with_me.find("seed v2").unwrap(),
+            with_me.find("new criterion").expect("criterion part"),
+            with_me.find("me v1").expect("matrix-estimation part"),
+            with_me.find("seed v2").expect("SEED part"),
         );
         assert!(c < m && m < sd, "{with_me}");
         let again = splice(

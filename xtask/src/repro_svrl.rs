@@ -163,8 +163,8 @@ mod tests {
         let preset =
             "# c\nlr = 1\n\n[network]\nhidden = [4]\ndueling = false\n\n[svrl]\nmask_p = 0.9\n";
         let both = variant_config(preset, true, true);
-        let dq = both.find("double_q = true").unwrap();
-        assert!(dq < both.find("[network]").unwrap(), "{both}");
+        let dq = both.find("double_q = true").expect("double_q");
+        assert!(dq < both.find("[network]").expect("[network]"), "{both}");
         assert!(both.contains("dueling = true") && !both.contains("dueling = false"));
         assert_eq!(variant_config(preset, false, false), preset);
     }

@@ -51,11 +51,12 @@ impl Scaling {
         self.half_range
     }
 
-    pub fn to_unit(&self, x: f64) -> f64 {
+    pub fn to_unit(self, x: f64) -> f64 {
         (x - self.mid) / self.half_range
     }
 
-    pub fn from_unit(&self, u: f64) -> f64 {
+    #[allow(clippy::wrong_self_convention)] // maps back from the unit interval
+    pub fn from_unit(self, u: f64) -> f64 {
         u * self.half_range + self.mid
     }
 }

@@ -67,7 +67,7 @@ impl SoftImpute {
             return Err(MatrixError::Parameter("max_rank must be ≥ 1".into()));
         }
         if let Some((lo, hi)) = self.clip {
-            if !(lo <= hi) {
+            if lo.partial_cmp(&hi).is_none_or(|o| o.is_gt()) {
                 return Err(MatrixError::Parameter(format!(
                     "clip range [{lo}, {hi}] is empty"
                 )));

@@ -11,7 +11,7 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::MatrixError;
 
 /// How an estimator computes its SVDs.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum SvdMethod {
     /// The dense thin SVD of the whole matrix (LAPACK's `gesdd` result, as numpy gives it).
     Full,
@@ -26,13 +26,8 @@ pub enum SvdMethod {
     /// whose smaller side is ≤ 64 — SV-RL's 32–64 × |A| targets, where it is ~10× faster than
     /// the dense SVD and exact for every singular value above ~1e-7·σ_max (all soft-impute and
     /// USVT keep) — otherwise `Randomized { oversample: 10, power_iters: 2 }`.
+    #[default]
     Auto,
-}
-
-impl Default for SvdMethod {
-    fn default() -> Self {
-        SvdMethod::Auto
-    }
 }
 
 /// Leading singular triplets: `u` is `m × k`, `s` non-increasing, `v` is `n × k`.

@@ -265,64 +265,6 @@ fn font_available() -> bool {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
-
-    fn sine(n: usize, phase: f64) -> Vec<(f64, f64)> {
-        (0..n)
-            .map(|i| (i as f64, (i as f64 / 10.0 + phase).sin()))
-            .collect()
-    }
-
-    #[test]
-    fn draws_without_text_when_no_font() -> Result<()> {
-        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
-        let out = dir.path().join("plain.png");
-        let panel = Panel {
-            caption: "c",
-            x_label: "x",
-            y_label: "y",
-            series: vec![Series {
-                label: "a",
-                points: sine(50, 0.0),
-            }],
-        };
-        render(&out, "title", vec![panel], false)?;
-        let bytes = std::fs::read(&out).map_err(|e| Error::io(&out, e))?;
-        assert!(bytes.starts_with(PNG_MAGIC));
-        Ok(())
-    }
-
-    #[test]
-    fn degenerate_and_non_finite_data() -> Result<()> {
-        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
-        let out = dir.path().join("flat.png");
-        plot_curves(
-            &[("flat", vec![(3.0, 1.0), (3.0, f64::NAN)])],
-            &out,
-            "t",
-            "x",
-            "y",
-        )?;
-        assert!(out.is_file());
-        let empty: [(&str, Vec<(f64, f64)>); 1] = [("nan", vec![(0.0, f64::NAN)])];
-        assert!(matches!(
-            plot_curves(&empty, &dir.path().join("none.png"), "t", "x", "y"),
-            Err(Error::Plot { .. })
-        ));
-        Ok(())
-    }
-
-    #[test]
-    fn padded_range_widens_zero_span() {
-        let r = padded_range([2.0, 2.0].into_iter(), 0.05);
-        assert!(r.start < 2.0 && r.end > 2.0);
-    }
-}
-
 /// A heat map of `values` (`ny` rows of `nx`, row-major, first row at the bottom = lowest y)
 /// over `x_range × y_range`, white → dark blue with the value range in the caption (the SVP
 /// paper's value and policy maps). Written atomically; non-finite cells are drawn grey.
@@ -350,7 +292,7 @@ pub fn plot_heatmap(
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
             (l.min(v), h.max(v))
         });
-    if !(lo <= hi) {
+    if lo > hi {
         return Err(Error::plot(out_png, "no finite values to plot"));
     }
     let dir = match out_png.parent() {
@@ -423,4 +365,62 @@ pub fn plot_heatmap(
     tmp.persist(out_png)
         .map_err(|e| Error::io(out_png, e.error))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+    fn sine(n: usize, phase: f64) -> Vec<(f64, f64)> {
+        (0..n)
+            .map(|i| (i as f64, (i as f64 / 10.0 + phase).sin()))
+            .collect()
+    }
+
+    #[test]
+    fn draws_without_text_when_no_font() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let out = dir.path().join("plain.png");
+        let panel = Panel {
+            caption: "c",
+            x_label: "x",
+            y_label: "y",
+            series: vec![Series {
+                label: "a",
+                points: sine(50, 0.0),
+            }],
+        };
+        render(&out, "title", vec![panel], false)?;
+        let bytes = std::fs::read(&out).map_err(|e| Error::io(&out, e))?;
+        assert!(bytes.starts_with(PNG_MAGIC));
+        Ok(())
+    }
+
+    #[test]
+    fn degenerate_and_non_finite_data() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let out = dir.path().join("flat.png");
+        plot_curves(
+            &[("flat", vec![(3.0, 1.0), (3.0, f64::NAN)])],
+            &out,
+            "t",
+            "x",
+            "y",
+        )?;
+        assert!(out.is_file());
+        let empty: [(&str, Vec<(f64, f64)>); 1] = [("nan", vec![(0.0, f64::NAN)])];
+        assert!(matches!(
+            plot_curves(&empty, &dir.path().join("none.png"), "t", "x", "y"),
+            Err(Error::Plot { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn padded_range_widens_zero_span() {
+        let r = padded_range([2.0, 2.0].into_iter(), 0.05);
+        assert!(r.start < 2.0 && r.end > 2.0);
+    }
 }

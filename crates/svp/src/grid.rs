@@ -65,6 +65,7 @@ impl RectangleGrid {
     /// off the grid are clamped), one equal to a cut takes it alone, otherwise the bracketing
     /// pair gets weights `1 − t` and `t`. Dimensions past `x.len()` stay at their first cut (the
     /// official code loops over the query's length). NaN coordinates snap to the first cut.
+    #[allow(clippy::float_cmp)] // a coordinate equal to a cut takes it alone, as in the original
     pub fn interpolants_into(&self, x: &[f64], out: &mut Interpolants) {
         out.clear();
         out.push((0, 1.0));
@@ -73,7 +74,7 @@ impl RectangleGrid {
             let n = cuts.len();
             if let Some(&xd) = x.get(d) {
                 let last = n - 1;
-                let (lo, hi, w_hi) = if !(xd > cuts[0]) {
+                let (lo, hi, w_hi) = if xd.partial_cmp(&cuts[0]).is_none_or(|o| o.is_le()) {
                     (0, 0, 0.0)
                 } else if xd >= cuts[last] {
                     (last, last, 0.0)

@@ -134,6 +134,7 @@ impl Task {
     }
 
     /// The official stop test of `simulate` on the state just recorded.
+    #[allow(clippy::float_cmp)] // the official tests are exact equalities
     pub fn stops(self, x: &[f64]) -> bool {
         match self {
             Task::InvertedPendulum | Task::CartPole => x[0] == 0.0,
@@ -143,6 +144,7 @@ impl Task {
     }
 
     /// r(x, u): the reward of taking `u` in the current state `x`.
+    #[allow(clippy::float_cmp)] // +10 exactly at x = XMAX, as in the original
     pub fn reward(self, x: &[f64], u: f64) -> f64 {
         match self {
             // exp(K(cos θ − 1)) − R u² − 1, K = 1, R = 0.1 (the code's −1 offset included).

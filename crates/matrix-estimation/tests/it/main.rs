@@ -1,4 +1,5 @@
 //! eirl-matrix-estimation: agreement with the numpy reference, recovery, identities, errors.
+#![allow(clippy::unwrap_used, clippy::float_cmp)]
 
 mod errors;
 mod recovery;
