@@ -3,7 +3,7 @@
 //!
 //! Not criterion: one completion takes seconds. Both sides build the same matrix (a smooth,
 //! approximately low-rank "Q matrix" with hash noise and a hash mask, no RNG). Rows: eirl with
-//! warm-started randomized SVDs (`SvdMethod::Auto`, the default), eirl with dense faer SVDs
+//! `SvdMethod::Auto` (the default: Gram eigen-decomposition or warm-started randomized SVD), eirl with dense faer SVDs
 //! (`SvdMethod::Full`, the reference's algorithm step for step), numpy (`np.linalg.svd`, LAPACK
 //! gesdd through numpy's BLAS, threads = cores). Python: `EIRL_PYTHON`, else `.venv-py/bin/python`;
 //! without numpy the row says why. Writes a markdown table to `EIRL_BENCH_OUT` (or stdout).
@@ -165,7 +165,10 @@ fn main() {
     );
     let mut rows = Vec::new();
     for (name, svd) in [
-        ("eirl, randomized warm SVD (Auto)", SvdMethod::Auto),
+        (
+            "eirl, SvdMethod::Auto (Gram or warm randomized SVD)",
+            SvdMethod::Auto,
+        ),
         ("eirl, dense faer SVD (Full)", SvdMethod::Full),
     ] {
         eprintln!("running {name}");

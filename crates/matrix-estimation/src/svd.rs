@@ -133,7 +133,11 @@ impl Engine {
                 // Too many triplets for a sketch: the whole spectrum. `Auto` takes it from the
                 // smaller Gram matrix (about twice as fast as the dense SVD at 2500 × 1000, and
                 // exact for every σ above ~1e-7·σ_max, far below any threshold used here).
-                let f = if self.method == SvdMethod::Auto { gram(x)? } else { full(x)? };
+                let f = if self.method == SvdMethod::Auto {
+                    gram(x)?
+                } else {
+                    full(x)?
+                };
                 self.remember(&f);
                 return Ok(f);
             }
