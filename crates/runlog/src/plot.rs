@@ -114,6 +114,17 @@ fn render(out_png: &Path, title: &str, mut panels: Vec<Panel>, text: bool) -> Re
     if panels.is_empty() {
         return Err(Error::plot(out_png, "no finite data points to plot"));
     }
+    let height = PANEL_SIZE.1 * panels.len() as u32 + if text { 40 } else { 0 };
+    let size = (PANEL_SIZE.0, height);
+    write_png(out_png, |tmp| draw(tmp, size, title, &panels, text))
+}
+
+/// Runs `draw` on a temporary file next to `out_png`, then renames it into place: a failure or
+/// a panic inside plotters becomes [`Error::Plot`] and never leaves a partial PNG.
+fn write_png(
+    out_png: &Path,
+    draw: impl FnOnce(&Path) -> std::result::Result<(), String>,
+) -> Result<()> {
     let dir = match out_png.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -124,12 +135,7 @@ fn render(out_png: &Path, title: &str, mut panels: Vec<Panel>, text: bool) -> Re
         .suffix(".png")
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
-    let height = PANEL_SIZE.1 * panels.len() as u32 + if text { 40 } else { 0 };
-    let size = (PANEL_SIZE.0, height);
-    let drawn = catch_unwind(AssertUnwindSafe(|| {
-        draw(tmp.path(), size, title, &panels, text)
-    }));
-    match drawn {
+    match catch_unwind(AssertUnwindSafe(|| draw(tmp.path()))) {
         Ok(Ok(())) => {}
         Ok(Err(message)) => return Err(Error::plot(out_png, message)),
         Err(_) => return Err(Error::plot(out_png, "the plotting library panicked")),
@@ -295,20 +301,10 @@ pub fn plot_heatmap(
     if lo > hi {
         return Err(Error::plot(out_png, "no finite values to plot"));
     }
-    let dir = match out_png.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".plot-")
-        .suffix(".png")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
     let text = font_available();
     let caption = format!("{title}  (min {lo:.4}, max {hi:.4})");
-    let drawn = catch_unwind(AssertUnwindSafe(|| -> std::result::Result<(), String> {
-        let root = BitMapBackend::new(tmp.path(), (720, 680)).into_drawing_area();
+    write_png(out_png, |tmp| {
+        let root = BitMapBackend::new(tmp, (720, 680)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let mut builder = ChartBuilder::on(&root);
         builder.margin(16);
@@ -353,18 +349,7 @@ pub fn plot_heatmap(
             }))
             .map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())
-    }));
-    match drawn {
-        Ok(Ok(())) => {}
-        Ok(Err(message)) => return Err(Error::plot(out_png, message)),
-        Err(_) => return Err(Error::plot(out_png, "the plotting library panicked")),
-    }
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Error::io(tmp.path(), e))?;
-    tmp.persist(out_png)
-        .map_err(|e| Error::io(out_png, e.error))?;
-    Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -172,7 +172,11 @@ pub fn plan(
                 vec![0.0; ns]
             };
             let mut start = if cfg.warm_start {
-                Some(warm_start(&q, &mask, &previous))
+                Some(warm_start(
+                    &q,
+                    &mask,
+                    std::mem::replace(&mut previous, Matrix::zeros(0, 0)),
+                ))
             } else {
                 None
             };
@@ -225,10 +229,10 @@ pub fn plan(
 
 /// The warm start: `previous(s, a) + δ(s)` with `δ(s)` the mean of `backup − previous` over
 /// row s's backed-up entries (0 for a row with none). `q` holds the backups on Ω.
-fn warm_start(q: &Matrix, mask: &Mask, previous: &Matrix) -> Matrix {
+fn warm_start(q: &Matrix, mask: &Mask, previous: Matrix) -> Matrix {
     let na = q.cols();
     let obs = mask.as_slice();
-    let mut start = previous.clone();
+    let mut start = previous;
     start
         .as_mut_slice()
         .par_chunks_mut(na)

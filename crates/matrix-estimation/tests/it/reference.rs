@@ -1,7 +1,7 @@
 //! Soft-impute against golden values from the independent numpy implementation
 //! (`python/reference/matrix_estimation.py golden`), which follows fancyimpute's algorithm.
 
-use eirl_matrix_estimation::{Mask, Matrix, SoftImpute, SvdMethod, soft_impute};
+use eirl_matrix_estimation::{Completion, Mask, Matrix, SoftImpute, SvdMethod, soft_impute};
 use eirl_testkit::{Tol, allclose};
 use serde_json::Value;
 
@@ -60,22 +60,24 @@ fn soft_impute_matches_the_numpy_reference() {
     }
 }
 
+/// Soft-impute of `x` on a Bernoulli(p) mask with dense SVDs and with `SvdMethod::Auto`.
+fn dense_and_auto(x: &Matrix, p: f64, seed: u64) -> (Completion, Completion) {
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+    let mask = Mask::bernoulli(x.rows(), x.cols(), p, &mut rng).expect("mask");
+    let dense = SoftImpute {
+        svd: SvdMethod::Full,
+        ..SoftImpute::default()
+    };
+    (
+        soft_impute(x, &mask, &dense).expect("dense"),
+        soft_impute(x, &mask, &SoftImpute::default()).expect("auto"),
+    )
+}
+
 #[test]
 fn randomized_svd_path_agrees_with_the_dense_path() {
     // Large enough that `Auto` takes the randomized path (smaller side > 64).
-    let x = crate::low_rank(7, 240, 160, 4, 0.01);
-    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(3);
-    let mask = Mask::bernoulli(240, 160, 0.4, &mut rng).expect("mask");
-    let dense = soft_impute(
-        &x,
-        &mask,
-        &SoftImpute {
-            svd: SvdMethod::Full,
-            ..SoftImpute::default()
-        },
-    )
-    .expect("dense");
-    let fast = soft_impute(&x, &mask, &SoftImpute::default()).expect("randomized");
+    let (dense, fast) = dense_and_auto(&crate::low_rank(7, 240, 160, 4, 0.01), 0.4, 3);
     assert_eq!(dense.rank, fast.rank);
     let err = crate::relative_error(&fast.matrix, &dense.matrix);
     assert!(
@@ -89,19 +91,7 @@ fn randomized_svd_path_agrees_with_the_dense_path() {
 fn gram_path_for_small_matrices_agrees_with_the_dense_svd() {
     // SV-RL's shape: a 32 × 18 target matrix (Auto uses the Gram eigen-decomposition ≤ 64).
     for seed in 0..5 {
-        let x = crate::low_rank(seed, 32, 18, 3, 0.05);
-        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
-        let mask = Mask::bernoulli(32, 18, 0.9, &mut rng).expect("mask");
-        let dense = soft_impute(
-            &x,
-            &mask,
-            &SoftImpute {
-                svd: SvdMethod::Full,
-                ..SoftImpute::default()
-            },
-        )
-        .expect("dense");
-        let fast = soft_impute(&x, &mask, &SoftImpute::default()).expect("gram");
+        let (dense, fast) = dense_and_auto(&crate::low_rank(seed, 32, 18, 3, 0.05), 0.9, seed);
         assert_eq!(dense.iterations, fast.iterations, "seed {seed}");
         assert_eq!(dense.rank, fast.rank);
         let err = crate::relative_error(&fast.matrix, &dense.matrix);
