@@ -3,7 +3,10 @@
 //! [`MountainCarContinuous`], [`Pendulum`], [`Acrobot`]), the [`TimeLimit`] wrapper that
 //! [`make`] applies as Gymnasium registers it, the [`DiscretizedActions`] wrapper behind the
 //! `<BaseId>-discrete<N>` ids (`Pendulum-v1-discrete25`: N evenly spaced torques, for
-//! value-based agents), and a batched [`VecEnv`] with same-step auto-reset.
+//! value-based agents), the [`ActionSlot`] wrapper behind the `<BaseId>-confounded` /
+//! `<BaseId>-original` ids (the observation plus the previous or a random action: causal
+//! confusion's CONFOUNDED and ORIGINAL inputs), and a batched [`VecEnv`] with same-step
+//! auto-reset.
 //!
 //! It also holds the acting vocabulary every eirl crate shares: [`Actions`] (a batch of
 //! discrete indices or continuous rows), the [`Policy`] trait (observations → actions), the one
@@ -43,6 +46,7 @@
 
 mod acrobot;
 mod cartpole;
+mod confounded;
 mod discretized;
 mod env;
 mod error;
@@ -59,6 +63,7 @@ mod vec_env;
 
 pub use acrobot::Acrobot;
 pub use cartpole::CartPole;
+pub use confounded::{ActionSlot, Nuisance};
 pub use discretized::{DiscretizedActions, linspace_actions};
 pub use env::{Env, Step};
 pub use error::EnvError;

@@ -1,8 +1,10 @@
 //! The registered ids and [`make`], including the discretised-action ids
-//! `<BaseId>-discrete<N>` of the continuous-action envs.
+//! `<BaseId>-discrete<N>` of the continuous-action envs and the action-slot ids
+//! `<BaseId>-confounded` / `<BaseId>-original` of causal-confusion studies.
 
 use std::sync::Mutex;
 
+use crate::confounded::{ActionSlot, Nuisance, check_slot};
 use crate::discretized::{
     DISCRETE_SUFFIX, DiscretizedActions, discretizable, intern, linspace_actions,
 };
@@ -37,6 +39,11 @@ enum Builder {
         low: f32,
         high: f32,
     },
+    /// `<base>-confounded` / `<base>-original`: the base env in [`ActionSlot`].
+    Slot {
+        base: &'static EnvSpec,
+        nuisance: Nuisance,
+    },
 }
 
 impl EnvSpec {
@@ -45,6 +52,7 @@ impl EnvSpec {
         match self.builder {
             Builder::Base { build, .. } => build(),
             Builder::Discretized { base, .. } => self.discretize(base.make_unlimited()),
+            Builder::Slot { base, .. } => self.slotted(base.make_unlimited()),
         }
     }
 
@@ -54,14 +62,32 @@ impl EnvSpec {
         match self.builder {
             Builder::Base { build_limited, .. } => build_limited(self.max_episode_steps),
             Builder::Discretized { base, .. } => self.discretize(base.make()),
+            Builder::Slot { base, .. } => self.slotted(base.make()),
         }
     }
 
     /// The base env's id and the number of actions, for a `<base>-discrete<n>` spec.
     pub fn discretized_from(&self) -> Option<(&'static str, usize)> {
         match self.builder {
-            Builder::Base { .. } => None,
             Builder::Discretized { base, n, .. } => Some((base.id, n)),
+            Builder::Base { .. } | Builder::Slot { .. } => None,
+        }
+    }
+
+    /// The base env's id and the slot's content, for a `<base>-confounded|original` spec.
+    pub fn slotted_from(&self) -> Option<(&'static str, Nuisance)> {
+        match self.builder {
+            Builder::Slot { base, nuisance } => Some((base.id, nuisance)),
+            Builder::Base { .. } | Builder::Discretized { .. } => None,
+        }
+    }
+
+    fn slotted(&self, env: Box<dyn Env>) -> Box<dyn Env> {
+        match self.builder {
+            Builder::Slot { nuisance, .. } => {
+                Box::new(ActionSlot::from_parts(env, self.id, nuisance))
+            }
+            Builder::Base { .. } | Builder::Discretized { .. } => env,
         }
     }
 
@@ -72,7 +98,7 @@ impl EnvSpec {
                 self.id,
                 &linspace_actions(low, high, n),
             )),
-            Builder::Base { .. } => env,
+            Builder::Base { .. } | Builder::Slot { .. } => env,
         }
     }
 }
@@ -143,7 +169,8 @@ fn unknown(id: &str) -> EnvError {
     EnvError::UnknownEnv {
         id: id.to_string(),
         known: format!(
-            "{} (and `<id>-discrete<N>` of the 1-D continuous-action ones)",
+            "{} (and `<id>-discrete<N>` of the 1-D continuous-action ones, \
+             `<id>-confounded` / `<id>-original` of any)",
             REGISTRY.iter().map(|s| s.id).collect::<Vec<_>>().join(", ")
         ),
     }
@@ -160,6 +187,9 @@ fn unknown(id: &str) -> EnvError {
 pub fn spec(id: &str) -> Result<&'static EnvSpec, EnvError> {
     if let Some(spec) = REGISTRY.iter().find(|s| s.id == id) {
         return Ok(spec);
+    }
+    if let Some((base_id, nuisance)) = Nuisance::split_id(id) {
+        return slotted_spec(spec(base_id)?, nuisance);
     }
     let Some((base_id, n)) = id.rsplit_once(DISCRETE_SUFFIX) else {
         return Err(unknown(id));
@@ -192,6 +222,30 @@ fn discretized_spec(base: &'static EnvSpec, n: usize) -> Result<&'static EnvSpec
         max_episode_steps: base.max_episode_steps,
         reward_threshold: base.reward_threshold,
         builder: Builder::Discretized { base, n, low, high },
+    }));
+    specs.push(spec);
+    Ok(spec)
+}
+
+/// The interned spec of `<base>-confounded` / `<base>-original`.
+fn slotted_spec(base: &'static EnvSpec, nuisance: Nuisance) -> Result<&'static EnvSpec, EnvError> {
+    static SPECS: Mutex<Vec<&'static EnvSpec>> = Mutex::new(Vec::new());
+    let mut specs = SPECS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(found) = specs
+        .iter()
+        .find(|s| s.slotted_from() == Some((base.id, nuisance)))
+    {
+        return Ok(found);
+    }
+    // Refuse a base whose action space cannot fill the slot now, not at `make` time.
+    check_slot(base.id, base.make_unlimited().action_space())?;
+    let spec: &'static EnvSpec = Box::leak(Box::new(EnvSpec {
+        id: intern(format!("{}{}", base.id, nuisance.suffix())),
+        max_episode_steps: base.max_episode_steps,
+        reward_threshold: base.reward_threshold,
+        builder: Builder::Slot { base, nuisance },
     }));
     specs.push(spec);
     Ok(spec)
