@@ -123,11 +123,13 @@ impl ActionSlot {
                 .low
                 .iter()
                 .zip(&b.high)
-                .map(|(lo, hi)| match (lo.is_finite() && hi.is_finite(), lo < hi) {
-                    (true, true) => self.rng.gen_range(*lo..*hi),
-                    (true, false) => *lo,
-                    (false, _) => 0.0,
-                })
+                .map(
+                    |(lo, hi)| match (lo.is_finite() && hi.is_finite(), lo < hi) {
+                        (true, true) => self.rng.gen_range(*lo..*hi),
+                        (true, false) => *lo,
+                        (false, _) => 0.0,
+                    },
+                )
                 .collect(),
         }
     }
@@ -259,7 +261,11 @@ mod tests {
         let s = env.step(Action::Continuous(&[1.5])).unwrap();
         assert_eq!(s.obs[3], 1.5);
         assert!(env.step(Action::Discrete(0)).is_err());
-        assert_eq!(env.observation()[3], 1.5, "a refused action leaves the slot");
+        assert_eq!(
+            env.observation()[3],
+            1.5,
+            "a refused action leaves the slot"
+        );
         let d = make("Pendulum-v1-discrete5-original").unwrap();
         assert_eq!(d.observation_space().dim(), 4);
         assert_eq!(d.max_episode_steps(), Some(200));

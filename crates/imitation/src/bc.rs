@@ -89,8 +89,14 @@ pub fn negative_log_likelihood(
     Ok(-logp.as_vec().iter().sum::<f32>() / n as f32)
 }
 
-/// One Adam step on the BC loss of a minibatch; returns the loss.
-fn bc_step(
+/// One Adam step on the BC loss (negative log-likelihood minus `ent_coef` × entropy) of a
+/// minibatch `obs: [n, obs_dim]`, `actions: n`; returns the loss. The building block of
+/// [`BcTrainer`], public for trainers that make their own minibatches (e.g. with per-sample
+/// input masks).
+///
+/// # Errors
+/// Shape mismatches, and a non-finite loss (the parameters are then left unchanged).
+pub fn bc_update(
     policy: &mut PolicyNetwork,
     opt: &mut Adam,
     obs: &[f32],
@@ -295,7 +301,7 @@ impl BcTrainer {
         for chunk in self.train_idx.chunks(self.cfg.batch_size) {
             let b_obs = gather_obs(&self.obs, d, chunk);
             let b_act = self.actions.gather(chunk);
-            total += bc_step(policy, &mut self.opt, &b_obs, &b_act, &self.cfg)?;
+            total += bc_update(policy, &mut self.opt, &b_obs, &b_act, &self.cfg)?;
             batches += 1;
         }
         let train_loss = total / batches.max(1) as f32;

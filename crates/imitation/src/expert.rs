@@ -187,8 +187,24 @@ pub fn run_episode(
     policy: &mut dyn Policy,
     seed: u64,
 ) -> Result<Episode, ImitationError> {
+    run_episode_from(env_id, policy, seed, None)
+}
+
+/// [`run_episode`] from a chosen start: after the seeded reset the env's physical state is set
+/// to `start` ([`eirl_envs::Env::set_state`]) when one is given, and the episode begins from
+/// that state's observation (a start-state distribution other than the env's own).
+pub fn run_episode_from(
+    env_id: &str,
+    policy: &mut dyn Policy,
+    seed: u64,
+    start: Option<&[f64]>,
+) -> Result<Episode, ImitationError> {
     let mut env = make(env_id)?;
     let mut s = env.reset(Some(seed));
+    if let Some(state) = start {
+        env.set_state(state)?;
+        s = env.observation();
+    }
     let mut obs = s.clone();
     let mut actions = Actions::empty(ActionKind::of(env.action_space()));
     let mut rewards = Vec::new();
@@ -227,11 +243,25 @@ pub fn record(
     episodes: usize,
     seed: u64,
 ) -> Result<Demonstrations, ImitationError> {
+    record_from(env_id, policy, episodes, seed, &mut |_| None)
+}
+
+/// [`record`] with a start-state distribution: episode `i` starts from `starts(seed + i)`
+/// when that returns a state (see [`run_episode_from`]), from the env's own reset otherwise.
+pub fn record_from(
+    env_id: &str,
+    policy: &mut dyn Policy,
+    episodes: usize,
+    seed: u64,
+    starts: &mut dyn FnMut(u64) -> Option<Vec<f64>>,
+) -> Result<Demonstrations, ImitationError> {
     let env = make(env_id)?;
     let obs_dim = env.observation_space().dim();
     let mut demos = Demonstrations::new(env_id, obs_dim, ActionKind::of(env.action_space()));
     for i in 0..episodes {
-        let ep = run_episode(env_id, policy, seed.wrapping_add(i as u64))?;
+        let episode_seed = seed.wrapping_add(i as u64);
+        let start = starts(episode_seed);
+        let ep = run_episode_from(env_id, policy, episode_seed, start.as_deref())?;
         demos.push_episode(&ep)?;
     }
     demos.set_expert_mean_return(demos.mean_return());

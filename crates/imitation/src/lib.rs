@@ -54,7 +54,9 @@ mod npy;
 pub mod trpo;
 mod value;
 
-pub use bc::{BcConfig, BcEpoch, BcReport, BcTrainer, negative_log_likelihood, train_bc};
+pub use bc::{
+    BcConfig, BcEpoch, BcReport, BcTrainer, bc_update, negative_log_likelihood, train_bc,
+};
 pub use dagger::{Dagger, DaggerConfig, DaggerRound, dagger};
 pub use demos::{Demonstrations, Episode};
 pub use discriminator::{Discriminator, DiscriminatorConfig, DiscriminatorStats, RewardKind};
@@ -63,7 +65,7 @@ pub use error::ImitationError;
 pub use expert::{
     CartPoleBalancer, MountainCarEnergyPump, NetworkPolicy, RandomPolicy, SCRIPTED_EXPERTS,
     greedy_network_actions, mean, network_actions, policy_head, random_mean_return, record,
-    run_episode, scripted_expert,
+    record_from, run_episode, run_episode_from, scripted_expert,
 };
 pub use flat::{flat_gradients, flat_params, set_flat_params};
 pub use npy::LoadLimits;
