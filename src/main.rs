@@ -6,10 +6,13 @@
 //! eirl eval --run <dir> [--episodes N] [--seed N]
 //! eirl envs
 //! eirl demo record (--run <dir> | --expert <name>) --out demos.npz
+//! eirl causal diagnose --env MountainCar-v0 --seed S --out DIR
+//! eirl causal intervene --env MountainCar-v0 --mode policy-execution|expert-query --budget N --seed S --out DIR
 //! eirl seed serve --listen ADDR [--env <id>] [--steps N] [--resume DIR]
 //! eirl seed actor --connect ADDR --envs N
 //! ```
 
+mod causal_cmd;
 mod demo;
 mod envs_cmd;
 mod eval;
@@ -58,6 +61,9 @@ enum Command {
     /// Planning: `eirl plan svp` (structured value-based planning).
     #[command(subcommand)]
     Plan(plan_cmd::PlanCommand),
+    /// Causal confusion in imitation learning: `eirl causal diagnose | intervene`.
+    #[command(subcommand)]
+    Causal(causal_cmd::CausalCommand),
     /// SEED RL across processes: a learner serving inference over gRPC, and actors.
     #[command(subcommand)]
     Seed(seed_cmd::SeedCommand),
@@ -85,6 +91,7 @@ fn main() -> ExitCode {
         Command::Demo(cmd) => demo::run(cmd),
         Command::Seed(cmd) => seed_cmd::run(cmd),
         Command::Plan(cmd) => plan_cmd::run(cmd),
+        Command::Causal(cmd) => causal_cmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -94,6 +94,27 @@ impl Dagger {
         })
     }
 
+    /// A DAgger run on `env_id` whose round 0 fits the given expert-labelled pairs
+    /// (`obs: [n, obs_dim]`), e.g. a subsample of demonstrations.
+    pub fn from_pairs(
+        env_id: &str,
+        cfg: DaggerConfig,
+        obs: Vec<f32>,
+        labels: Actions,
+        seed: u64,
+    ) -> Result<Self, ImitationError> {
+        let mut run = Dagger::new(env_id, cfg, None, seed)?;
+        if labels.kind() != run.labels.kind() {
+            return Err(ImitationError::Config(format!(
+                "{:?} labels for an env with {:?} actions",
+                labels.kind(),
+                run.labels.kind()
+            )));
+        }
+        run.initial = Some((obs, labels));
+        Ok(run)
+    }
+
     /// The rounds run so far (round 0 first).
     pub fn rounds(&self) -> &[DaggerRound] {
         &self.rounds
