@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
-use eirl_imitation::{random_mean_return, record};
+use eirl_causal::{StateExpert, rich_mountain_car_start};
+use eirl_envs::Policy;
+use eirl_imitation::{random_mean_return, record_from};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 use crate::registry;
 
@@ -23,6 +27,15 @@ pub struct RecordArgs {
     /// A scripted expert instead: `cartpole-balancer` or `mountaincar-pump`.
     #[arg(long)]
     expert: Option<String>,
+    /// Record on a variant of the expert's env instead: `<env>-confounded` (observation plus
+    /// the previous action) or `<env>-original` (plus a random action); the expert still sees
+    /// the state only.
+    #[arg(long)]
+    env: Option<String>,
+    /// Start states: `default` (the env's reset) or `rich` (MountainCar: position U(-1, 0.5),
+    /// velocity 0.07·N(0, 1), the causal-confusion paper's demonstrations).
+    #[arg(long, default_value = "default")]
+    starts: String,
     #[arg(long, default_value_t = 10)]
     episodes: usize,
     /// Episode `i` is reset with seed `seed + i`.
@@ -47,8 +60,39 @@ pub fn run(cmd: DemoCommand) -> Result<()> {
     {
         bail!("{} is not a run directory", dir.display());
     }
-    let (mut expert, env_id) = registry::expert(&spec)?;
-    let mut demos = record(&env_id, expert.as_mut(), args.episodes, args.seed)?;
+    let (expert, expert_env) = registry::expert(&spec)?;
+    let (mut expert, env_id) = match &args.env {
+        None => (expert, expert_env.clone()),
+        Some(id) if *id == expert_env => (expert, expert_env.clone()),
+        Some(id) => {
+            let base = eirl_envs::spec(id)?.slotted_from().map(|(b, _)| b);
+            if base != Some(expert_env.as_str()) {
+                bail!(
+                    "the expert acts on {expert_env}; --env can be {expert_env}-confounded or \
+                     {expert_env}-original, not {id}"
+                );
+            }
+            let state_dim = eirl_envs::make(&expert_env)?.observation_space().dim();
+            let obs_dim = eirl_envs::make(id)?.observation_space().dim();
+            let wrapped: Box<dyn Policy> = Box::new(StateExpert::new(expert, state_dim, obs_dim)?);
+            (wrapped, id.clone())
+        }
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed.wrapping_add(0x5747));
+    let rich = match args.starts.as_str() {
+        "default" => false,
+        "rich" if expert_env == "MountainCar-v0" => true,
+        "rich" => bail!("--starts rich is MountainCar-v0's start distribution, not {expert_env}'s"),
+        other => bail!("unknown --starts {other:?}: default or rich"),
+    };
+    let mut starts = |_| rich.then(|| rich_mountain_car_start(&mut rng));
+    let mut demos = record_from(
+        &env_id,
+        expert.as_mut(),
+        args.episodes,
+        args.seed,
+        &mut starts,
+    )?;
     let random = random_mean_return(&env_id, 100, args.seed.wrapping_add(1_000_000))?;
     demos.set_random_mean_return(Some(random));
     demos.save(&args.out)?;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod architecture;
+mod causal;
 mod legacy;
 mod plan;
 mod python_actor;

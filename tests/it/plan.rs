@@ -1,5 +1,7 @@
 //! `eirl plan svp`: a short plan end to end, the reference reuse, and bad input.
 
+#![allow(clippy::unwrap_used)]
+
 use crate::{eirl, stderr};
 
 #[test]
