@@ -8,6 +8,7 @@ mod criterion;
 mod machine;
 mod report;
 mod repro;
+mod repro_causal;
 mod repro_seed;
 mod repro_svp;
 mod repro_svrl;

@@ -24,6 +24,7 @@ const REPRODUCTIONS: &[(&str, Reproduction)] = &[
     ("seed", crate::repro_seed::seed),
     ("svp", crate::repro_svp::svp),
     ("svrl", crate::repro_svrl::svrl),
+    ("causal", crate::repro_causal::causal_confusion),
 ];
 
 pub fn run(paper: &str) -> Result<()> {
