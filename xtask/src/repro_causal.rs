@@ -5,6 +5,10 @@
 //! episodes / expert queries, against BC, dropout and DAgger) and its Table 2 shape, in
 //! `docs/results/causal/`.
 //!
+//! GAIL on CONFOUNDED observations (the paper's environment-interaction baseline) runs on the
+//! first 3 seeds: demonstrations from `eirl demo record --env MountainCar-v0-confounded --starts
+//! rich`, then `eirl train gail` with the shipped MountainCar preset (200k env steps).
+//!
 //! `EIRL_CAUSAL_SEEDS` (a count, default 10) restricts the sweep.
 
 use std::fmt::Write as _;
@@ -14,7 +18,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use crate::cmd::{run_streaming, workspace_root};
+use crate::cmd::{capture_stdout, run_streaming, workspace_root};
 use crate::repro::{build_eirl, write_results};
 use crate::repro_svp::mean_sd;
 
@@ -22,6 +26,67 @@ use crate::repro_svp::mean_sd;
 const EPISODES: usize = 50;
 /// Expert queries of expert-query interventions (and DAgger's budget).
 const QUERIES: usize = 1000;
+/// Seeds of the GAIL baseline (each is a 200k-step training run).
+const GAIL_SEEDS: u64 = 3;
+/// Expert episodes GAIL imitates.
+const GAIL_DEMO_EPISODES: usize = 20;
+
+/// GAIL on `MountainCar-v0-confounded`: the final greedy evaluation's mean return, the env
+/// steps trained and the wall-clock seconds.
+fn gail(eirl: &Path, root: &Path, seed: u64, dir: &Path) -> Result<(f64, f64, f64)> {
+    std::fs::create_dir_all(dir)?;
+    let demos = dir.join("demos.npz");
+    let mut rec = Command::new(eirl);
+    rec.args([
+        "demo",
+        "record",
+        "--expert",
+        "mountaincar-pump",
+        "--env",
+        "MountainCar-v0-confounded",
+        "--starts",
+        "rich",
+        "--episodes",
+        &GAIL_DEMO_EPISODES.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ])
+    .arg("--out")
+    .arg(&demos);
+    run_streaming(&mut rec)?;
+    let mut train = Command::new(eirl);
+    train
+        .args([
+            "train",
+            "gail",
+            "--env",
+            "MountainCar-v0-confounded",
+            "--seed",
+        ])
+        .arg(seed.to_string())
+        .arg("--config")
+        .arg(root.join("configs/gail/MountainCar-v0.toml"))
+        .arg("--demos")
+        .arg(&demos)
+        .arg("--out")
+        .arg(dir.join("runs"));
+    let start = std::time::Instant::now();
+    let out = capture_stdout(&mut train)?;
+    let secs = start.elapsed().as_secs_f64();
+    let field = |key: &str| {
+        out.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .and_then(|v| v.trim_end_matches(';').parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let steps = out
+        .lines()
+        .find_map(|l| l.strip_prefix("done: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(f64::NAN);
+    Ok((field("mean_return="), steps, secs))
+}
 
 fn causal(eirl: &Path, args: &[&str], seed: u64, out: &Path) -> Result<Value> {
     let mut cmd = Command::new(eirl);
@@ -139,6 +204,15 @@ pub fn causal_confusion() -> Result<()> {
             &["intervene", "--mode", "expert-query", "--budget", &budget],
             seed,
             &dir.join("expert-query"),
+        )?);
+    }
+    let mut gail_runs = Vec::new();
+    for seed in 0..seeds.min(GAIL_SEEDS) {
+        gail_runs.push(gail(
+            &eirl,
+            &root,
+            seed,
+            &out_root.join(format!("s{seed}")).join("gail"),
         )?);
     }
     let minutes = start.elapsed().as_secs_f64() / 60.0;
@@ -262,10 +336,11 @@ pub fn causal_confusion() -> Result<()> {
          | input dropout (p = 0.5), CONFOUNDED | {} | — |\n\
          | graph-parameterized, all features | {} | — |\n\
          | policy execution, 20 episodes (official default) | {} | −137 / −145 |\n\
-         | policy execution, {EPISODES} episodes | {} | — |\n\
+         | policy execution, {EPISODES} episodes (median {:.0} env steps) | {} | — |\n\
          | expert queries, 100 | {} | — |\n\
          | expert queries, {QUERIES} | {} | −140 / −165 |\n\
          | DAgger on CONFOUNDED, ≥ {QUERIES} queries (median {:.0} used) | {} | — |\n\
+         | GAIL on CONFOUNDED, {:.0}k env steps, {GAIL_DEMO_EPISODES} expert episodes ({} seeds, {:.0} s per run) | {} | — |\n\
          | best single graph (evaluation oracle, not an intervention) | {} | — |\n",
         stats(&col(&pe, "expert_return")),
         stats(&col(&pe, "original_return")),
@@ -273,11 +348,16 @@ pub fn causal_confusion() -> Result<()> {
         stats(&col(&pe, "dropout_return")),
         stats(&col(&pe, "full_graph_return")),
         stats(&pe_at(20)),
+        median(&col(&pe, "intervention_env_steps")),
         stats(&pe_at(EPISODES)),
         stats(&eq_at(100)),
         stats(&eq_at(QUERIES)),
         median(&dagger_used),
         stats(&dagger_final),
+        median(&gail_runs.iter().map(|g| g.1).collect::<Vec<_>>()) / 1000.0,
+        gail_runs.len(),
+        median(&gail_runs.iter().map(|g| g.2).collect::<Vec<_>>()),
+        stats(&gail_runs.iter().map(|g| g.0).collect::<Vec<_>>()),
         stats(&best),
     );
 

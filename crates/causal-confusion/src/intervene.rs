@@ -58,6 +58,8 @@ pub struct InterveneReport {
     pub final_return: f64,
     /// Episodes (policy execution) or expert queries (expert-query mode) used.
     pub episodes_or_queries_used: usize,
+    /// Environment steps of the intervention episodes (0 for expert queries).
+    pub intervention_env_steps: usize,
     /// `(final − confounded) / (original − confounded)`: the share of the confusion gap
     /// recovered (`None` when ORIGINAL is not better than CONFOUNDED).
     pub gap_recovered: Option<f64>,
@@ -133,10 +135,11 @@ pub fn intervene(
     let full_graph_return = returns.get(&full)?.0;
 
     progress(&format!("intervening by {} (budget {budget})", mode.name()));
-    let (trace, curve, used, dagger) = match mode {
+    let (trace, curve, used, dagger, intervention_env_steps) = match mode {
         Mode::PolicyExecution => {
             let episode_seed = 2_000_000 + seed.wrapping_mul(10_000);
             let mut k = 0u64;
+            let mut env_steps = 0usize;
             let trace = search_graphs(
                 setup.features,
                 &eirl_causal::SearchConfig {
@@ -151,6 +154,7 @@ pub fn intervene(
                         episode_seed + k,
                     )?;
                     k += 1;
+                    env_steps += ep.actions.len();
                     Ok::<_, CausalError>(ep.episode_return())
                 },
             )?;
@@ -162,7 +166,7 @@ pub fn intervene(
                     mean_return: returns.get(&s.mode)?.0,
                 });
             }
-            (trace, curve, budget, Vec::new())
+            (trace, curve, budget, Vec::new(), env_steps)
         }
         Mode::ExpertQuery => {
             let (states, rows) = mixture_states(&setup, &policy, seed)?;
@@ -202,7 +206,7 @@ pub fn intervene(
                 trace = steps;
             }
             let dagger = dagger_curve(&setup, &conf, budget, &mut expert, model_seed)?;
-            (trace, curve, used, dagger)
+            (trace, curve, used, dagger, 0)
         }
     };
     let chosen_graph = curve
@@ -227,6 +231,7 @@ pub fn intervene(
         chosen_graph,
         final_return,
         episodes_or_queries_used: used,
+        intervention_env_steps,
         gap_recovered: (gap > 0.0).then(|| (final_return - confounded_return) / gap),
         curve,
         dagger,

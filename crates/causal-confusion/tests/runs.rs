@@ -33,6 +33,9 @@ fn confounded_bc_imitates_worse_than_original() {
 fn policy_execution_drops_the_nuisance_and_recovers_the_gap() {
     let r = intervene(&small(), Mode::PolicyExecution, 20, 0, None, &mut |_| {}).unwrap();
     assert_eq!(r.episodes_or_queries_used, 20);
+    // MountainCar pays −1 per step: the episodes' steps are minus the sum of their returns.
+    let steps: f64 = r.trace.iter().map(|s| -s.score).sum();
+    assert_eq!(r.intervention_env_steps as f64, steps);
     assert_eq!(r.curve.len(), 20);
     assert_eq!(r.trace.len(), 20);
     assert_eq!(r.graph_returns.len(), 8);
