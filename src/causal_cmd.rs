@@ -77,12 +77,18 @@ fn settings(args: &CommonArgs) -> Result<(CausalConfusionConfig, Option<Demonstr
         None => CausalConfusionConfig::default(),
     };
     if args.env != cfg.env_id {
-        cfg.env_id.clone_from(&args.env);
-        // The wide start distribution exists for MountainCar only.
-        cfg.rich_starts &= args.env == "MountainCar-v0";
-        if cfg.expert == "mountaincar-pump" && args.env == "CartPole-v1" {
-            cfg.expert = "cartpole-balancer".into();
-        }
+        // Another env: its scripted expert and start distribution, the file's other settings.
+        let Some(defaults) = CausalConfusionConfig::for_env(&args.env) else {
+            eirl_envs::spec(&args.env)?;
+            bail!(
+                "no scripted expert for {} (experts: {})",
+                args.env,
+                eirl_imitation::SCRIPTED_EXPERTS.join(", ")
+            );
+        };
+        cfg.env_id = defaults.env_id;
+        cfg.expert = defaults.expert;
+        cfg.rich_starts = defaults.rich_starts;
     }
     if let Some(n) = args.samples {
         cfg.train_samples = n;

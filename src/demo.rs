@@ -81,8 +81,8 @@ pub fn run(cmd: DemoCommand) -> Result<()> {
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed.wrapping_add(0x5747));
     let rich = match args.starts.as_str() {
         "default" => false,
-        "rich" if expert_env == "MountainCar-v0" => true,
-        "rich" => bail!("--starts rich is MountainCar-v0's start distribution, not {expert_env}'s"),
+        "rich" if eirl_causal_confusion::RICH_START_ENVS.contains(&expert_env.as_str()) => true,
+        "rich" => bail!("--starts rich is MountainCar's start distribution, not {expert_env}'s"),
         other => bail!("unknown --starts {other:?}: default or rich"),
     };
     let mut starts = |_| rich.then(|| rich_mountain_car_start(&mut rng));

@@ -44,7 +44,8 @@ pub struct CausalConfusionConfig {
     /// Demonstration steps recorded (official 100 000; whole episodes, so slightly more).
     pub demo_steps: usize,
     /// Start demonstration episodes from the official wide MountainCar distribution
-    /// (position `U(−1, 0.5)`, velocity `0.07·N(0, 1)`); MountainCar only.
+    /// (position `U(−1, 0.5)`, velocity `0.07·N(0, 1)`); the MountainCars only
+    /// ([`RICH_START_ENVS`]).
     pub rich_starts: bool,
     /// Training samples drawn from the demonstrations (official `--num_samples` 300).
     pub train_samples: usize,
@@ -66,6 +67,26 @@ pub struct CausalConfusionConfig {
     pub dagger_bc: BcConfig,
     /// DAgger's β falls to 0 over this many rounds (the `imitation` library's default 15).
     pub dagger_beta_rampdown_rounds: usize,
+}
+
+/// The envs with a wide start distribution ([`eirl_causal::rich_mountain_car_start`]: the
+/// official MountainCar one; MountainCarContinuous shares its state and dynamics).
+pub const RICH_START_ENVS: &[&str] = &["MountainCar-v0", "MountainCarContinuous-v0"];
+
+impl CausalConfusionConfig {
+    /// The defaults for `env_id`: its scripted expert and, for the MountainCars, the wide start
+    /// distribution. `None` when eirl has no scripted expert for the env.
+    pub fn for_env(env_id: &str) -> Option<Self> {
+        let expert = eirl_imitation::SCRIPTED_EXPERTS.iter().find(|name| {
+            eirl_imitation::scripted_expert(name).is_some_and(|(_, env)| env == env_id)
+        })?;
+        Some(CausalConfusionConfig {
+            env_id: env_id.to_string(),
+            expert: (*expert).to_string(),
+            rich_starts: RICH_START_ENVS.contains(&env_id),
+            ..CausalConfusionConfig::default()
+        })
+    }
 }
 
 impl Default for CausalConfusionConfig {

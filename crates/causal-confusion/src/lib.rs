@@ -17,13 +17,20 @@
 //! Adam 1e-3, 20 evaluation episodes, search with 20 iterations, `T = 10`, ridge `α = 1`.
 //! The expert is the scripted energy pump (`mountaincar-pump`) where the official code loads a
 //! DQN it trained on a dense-reward variant; both reach the flag from every start.
+//!
+//! The continuous task: the paper's is Hopper (MuJoCo, not in eirl yet); here
+//! MountainCarContinuous-v0 with the same confounding (the slot holds the previous continuous
+//! action) and a continuous energy pump as expert ([`CausalConfusionConfig::for_env`]).
+//! Continuous policies are diagonal Gaussians fitted by maximum likelihood with a learned,
+//! state-independent σ: for the mean that is the paper's MSE scaled by `1/(2σ²)`, the same
+//! minimiser.
 
 mod config;
 mod diagnose;
 mod intervene;
 mod run;
 
-pub use config::{CausalConfusionConfig, Mode};
+pub use config::{CausalConfusionConfig, Mode, RICH_START_ENVS};
 pub use diagnose::{DiagnosePoint, DiagnoseReport, diagnose};
 pub use intervene::{CurvePoint, GraphReturn, InterveneReport, intervene};
 pub use run::{Setup, eval_return};

@@ -222,7 +222,7 @@ fn record(
     features: usize,
     seed: u64,
 ) -> Result<Demonstrations, CausalError> {
-    if cfg.rich_starts && cfg.env_id != "MountainCar-v0" {
+    if cfg.rich_starts && !crate::RICH_START_ENVS.contains(&cfg.env_id.as_str()) {
         return Err(CausalError::Config(format!(
             "rich_starts is the official MountainCar start distribution; {} has none",
             cfg.env_id

@@ -79,3 +79,18 @@ fn expert_queries_are_counted_and_bad_input_is_refused() {
         .to_string();
     assert!(err.contains("demo_steps"), "{err}");
 }
+
+#[test]
+fn continuous_task_imitates_from_original_observations() {
+    // MountainCarContinuous-v0: Gaussian policies, the continuous previous action in the slot.
+    let cfg = CausalConfusionConfig {
+        sample_sweep: vec![300],
+        ..CausalConfusionConfig::for_env("MountainCarContinuous-v0").unwrap()
+    };
+    assert_eq!(cfg.expert, "mountaincarcontinuous-pump");
+    assert!(cfg.rich_starts);
+    let r = diagnose(&cfg, 0, None, &mut |_| {}).unwrap();
+    assert!(r.expert_return > 80.0, "expert {}", r.expert_return);
+    assert!(r.original_return > 80.0, "BC ORIGINAL {}", r.original_return);
+    assert!(CausalConfusionConfig::for_env("Acrobot-v1").is_none());
+}

@@ -43,6 +43,23 @@ impl Policy for MountainCarEnergyPump {
     }
 }
 
+/// MountainCarContinuous-v0's energy pump: full force along the velocity (`+1` when
+/// `v ≥ 0`, else `−1`). It reaches the flag from every start in well under the 999-step limit,
+/// paying the action cost `0.1·a²` each step (return ≈ 100 − 0.1 × steps).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MountainCarContinuousPump;
+
+impl Policy for MountainCarContinuousPump {
+    fn act(&mut self, obs: &[f32], batch: usize) -> Result<Actions, PolicyError> {
+        Ok(Actions::Continuous {
+            values: rows(obs, batch, 2)?
+                .map(|s| if s[1] >= 0.0 { 1.0 } else { -1.0 })
+                .collect(),
+            dim: 1,
+        })
+    }
+}
+
 /// A CartPole-v1 controller: push toward where the pole is falling, judged by angle plus a
 /// fraction of angular velocity (`θ + 0.5 θ̇ > 0` → push right), with a small correction
 /// for the cart's drift. It balances for the full 500 steps from typical starts.
@@ -150,13 +167,21 @@ pub fn policy_head(space: &Space) -> PolicyHead {
 }
 
 /// Names of the scripted experts [`scripted_expert`] knows.
-pub const SCRIPTED_EXPERTS: &[&str] = &["cartpole-balancer", "mountaincar-pump"];
+pub const SCRIPTED_EXPERTS: &[&str] = &[
+    "cartpole-balancer",
+    "mountaincar-pump",
+    "mountaincarcontinuous-pump",
+];
 
 /// A scripted expert by name, with the environment it solves.
 pub fn scripted_expert(name: &str) -> Option<(Box<dyn Policy>, &'static str)> {
     match name {
         "cartpole-balancer" => Some((Box::new(CartPoleBalancer), "CartPole-v1")),
         "mountaincar-pump" => Some((Box::new(MountainCarEnergyPump), "MountainCar-v0")),
+        "mountaincarcontinuous-pump" => Some((
+            Box::new(MountainCarContinuousPump),
+            "MountainCarContinuous-v0",
+        )),
         _ => None,
     }
 }
@@ -295,6 +320,13 @@ mod tests {
     fn scripted_experts_solve_their_tasks() -> Result<(), PolicyError> {
         let mc = evaluate("MountainCar-v0", &mut MountainCarEnergyPump, 10, 0)?;
         assert!(mc.mean() > -130.0, "MountainCar expert: {mc:?}");
+        let mcc = evaluate(
+            "MountainCarContinuous-v0",
+            &mut MountainCarContinuousPump,
+            10,
+            0,
+        )?;
+        assert!(mcc.mean() > 85.0, "MountainCarContinuous expert: {mcc:?}");
         let cp = evaluate("CartPole-v1", &mut CartPoleBalancer, 5, 0)?;
         assert!(cp.mean() > 475.0, "CartPole expert: {cp:?}");
         Ok(())

@@ -63,9 +63,9 @@ pub use discriminator::{Discriminator, DiscriminatorConfig, DiscriminatorStats, 
 pub use eirl_envs::{ActionKind, Actions, Policy, PolicyError, normalized_score};
 pub use error::ImitationError;
 pub use expert::{
-    CartPoleBalancer, MountainCarEnergyPump, NetworkPolicy, RandomPolicy, SCRIPTED_EXPERTS,
-    greedy_network_actions, mean, network_actions, policy_head, random_mean_return, record,
-    record_from, run_episode, run_episode_from, scripted_expert,
+    CartPoleBalancer, MountainCarContinuousPump, MountainCarEnergyPump, NetworkPolicy,
+    RandomPolicy, SCRIPTED_EXPERTS, greedy_network_actions, mean, network_actions, policy_head,
+    random_mean_return, record, record_from, run_episode, run_episode_from, scripted_expert,
 };
 pub use flat::{flat_gradients, flat_params, set_flat_params};
 pub use npy::LoadLimits;
