@@ -1,7 +1,7 @@
 //! The run settings, with the official code's values as defaults.
 
 use eirl_causal::{GraphBcConfig, InputMode, SearchConfig};
-use eirl_imitation::BcConfig;
+use eirl_imitation::{BcConfig, ContinuousLoss};
 use serde::{Deserialize, Serialize};
 
 /// How an intervention chooses the graph.
@@ -109,6 +109,7 @@ impl Default for CausalConfusionConfig {
                 ent_coef: 0.0,
                 max_epochs: 1_000,
                 patience: 20,
+                continuous_loss: ContinuousLoss::Mse,
                 ..BcConfig::default()
             },
             dagger_beta_rampdown_rounds: 15,

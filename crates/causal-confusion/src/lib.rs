@@ -21,9 +21,8 @@
 //! The continuous task: the paper's is Hopper (MuJoCo, not in eirl yet); here
 //! MountainCarContinuous-v0 with the same confounding (the slot holds the previous continuous
 //! action) and a continuous energy pump as expert ([`CausalConfusionConfig::for_env`]).
-//! Continuous policies are diagonal Gaussians fitted by maximum likelihood with a learned,
-//! state-independent σ: for the mean that is the paper's MSE scaled by `1/(2σ²)`, the same
-//! minimiser.
+//! Continuous policies are diagonal Gaussians whose mean is fitted by mean squared error (the
+//! paper's loss), σ fixed; greedy actions are the mean.
 
 mod config;
 mod diagnose;

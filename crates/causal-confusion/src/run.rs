@@ -45,7 +45,8 @@ pub struct Setup {
     pub features: usize,
     /// The action space.
     pub space: Space,
-    /// The demonstrations (recorded on `<env>-confounded`).
+    /// The demonstrations (recorded on `<env>`, `<env>-confounded` or `<env>-original`: only
+    /// their states and actions are used).
     pub demos: Demonstrations,
     /// Every demonstration step `t ≥ 1` as a CONFOUNDED pair, in a seeded random order, so a
     /// sample of `n` is the first `n` (samples of different sizes are nested).
@@ -77,7 +78,11 @@ impl Setup {
         let features = make(&confounded_id)?.observation_space().dim();
         let demos = match demos {
             Some(d) => {
-                if d.env_id() != confounded_id && d.env_id() != cfg.env_id {
+                let base = eirl_envs::spec(d.env_id())
+                    .ok()
+                    .and_then(|s| s.slotted_from().map(|(b, _)| b.to_string()))
+                    .unwrap_or_else(|| d.env_id().to_string());
+                if base != cfg.env_id {
                     return Err(CausalError::Config(format!(
                         "demonstrations of {} do not fit {} (record them on {confounded_id})",
                         d.env_id(),

@@ -4,7 +4,7 @@
 //! `f_φ(X)` (the official `SimplePolicy`) and input dropout.
 
 use eirl_envs::{Actions, Policy, PolicyError};
-use eirl_imitation::{BcConfig, bc_update, negative_log_likelihood};
+use eirl_imitation::{BcConfig, ContinuousLoss, bc_update, negative_log_likelihood};
 use eirl_models::{
     Activation, Adam, AdamConfig, Categorical, PolicyHead, PolicyNetwork, PolicyNetworkConfig,
 };
@@ -289,8 +289,9 @@ pub struct GraphBcReport {
     pub loss_per_500: Vec<f32>,
 }
 
-/// Trains `policy` on pairs `obs: [N, n]`, `actions: N` by maximum likelihood (no entropy term:
-/// the official cross-entropy), with a fresh graph per sample and update.
+/// Trains `policy` on pairs `obs: [N, n]`, `actions: N` with a fresh graph per sample and update:
+/// cross-entropy for discrete actions (the official loss, no entropy term), mean squared error
+/// of the mean for continuous ones (the paper's choice; σ stays at its initial value).
 ///
 /// # Errors
 /// Empty or mismatched data, a zero batch size, labels that do not fit the head, or a
@@ -321,6 +322,7 @@ pub fn train_graph_policy(
         batch_size: cfg.batch_size,
         ent_coef: 0.0,
         max_grad_norm: None,
+        continuous_loss: ContinuousLoss::Mse,
         ..BcConfig::default()
     };
     let mut opt = Adam::new(AdamConfig {

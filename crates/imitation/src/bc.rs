@@ -21,6 +21,20 @@ use eirl_envs::Actions;
 
 use crate::error::ImitationError;
 
+/// The loss of continuous actions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContinuousLoss {
+    /// Gaussian negative log-likelihood with the learned state-independent `log σ`
+    /// (the `imitation` library's BC).
+    #[default]
+    Nll,
+    /// Mean squared error of the mean, `E‖μ(s) − a‖²`; `log σ` is not trained. For a
+    /// deterministic expert the NLL drives σ toward 0 and its gradients grow without bound;
+    /// this loss cannot.
+    Mse,
+}
+
 /// Behavioural-cloning hyperparameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -39,6 +53,8 @@ pub struct BcConfig {
     pub ent_coef: f32,
     /// Global gradient-norm clip (`None`: off).
     pub max_grad_norm: Option<f32>,
+    /// The loss of continuous actions (discrete actions: cross-entropy).
+    pub continuous_loss: ContinuousLoss,
 }
 
 impl Default for BcConfig {
@@ -51,6 +67,7 @@ impl Default for BcConfig {
             patience: 10,
             ent_coef: 1e-3,
             max_grad_norm: None,
+            continuous_loss: ContinuousLoss::Nll,
         }
     }
 }
@@ -118,6 +135,10 @@ pub fn bc_update(
                 let ent = Categorical::entropy(logits.put_tape(tape)).mean::<Rank0, _>();
                 ent * (-cfg.ent_coef) + nll
             }
+        }
+        Actions::Continuous { values, dim } if cfg.continuous_loss == ContinuousLoss::Mse => {
+            let target = matrix_from_slice(policy.device(), values, n, *dim)?;
+            (policy.forward(x) - target).square().mean::<Rank0, _>()
         }
         Actions::Continuous { values, .. } => {
             let nll = policy
@@ -425,6 +446,40 @@ mod tests {
         let after = negative_log_likelihood(&net, &obs, &acts)?;
         assert!(after < before - 0.5, "{before} → {after}");
         assert!(net.log_std_values()[0] < -0.5);
+        Ok(())
+    }
+
+    #[test]
+    fn mse_fits_the_mean_and_leaves_the_std() -> Result<(), ImitationError> {
+        let obs: Vec<f32> = (0..400).map(|i| (i as f32 * 0.01) - 2.0).collect();
+        let values: Vec<f32> = obs.iter().map(|x| 0.5 * x).collect();
+        let acts = Actions::Continuous {
+            values: values.clone(),
+            dim: 1,
+        };
+        let head = PolicyHead::Gaussian {
+            act_dim: 1,
+            init_log_std: 0.0,
+        };
+        let mut net = PolicyNetwork::new(1, head, &small(), 1)?;
+        let mse = |net: &PolicyNetwork| -> Result<f32, ImitationError> {
+            let out = net.outputs(&obs, obs.len())?;
+            Ok(out.iter().zip(&values).map(|(m, a)| (m - a).powi(2)).sum::<f32>() / 400.0)
+        };
+        let before = mse(&net)?;
+        let cfg = BcConfig {
+            max_epochs: 60,
+            learning_rate: 1e-2,
+            validation_fraction: 0.0,
+            continuous_loss: ContinuousLoss::Mse,
+            ..BcConfig::default()
+        };
+        let report = train_bc(&mut net, &obs, &acts, &cfg, 0)?;
+        // The reported loss is the MSE itself.
+        assert!((report.train_loss[59] - mse(&net)?).abs() < 0.01);
+        let after = mse(&net)?;
+        assert!(after < 0.01 && after < before / 10.0, "{before} → {after}");
+        assert_eq!(net.log_std_values(), [0.0]);
         Ok(())
     }
 
