@@ -176,9 +176,15 @@ impl Env for ActionSlot {
     }
 
     fn step(&mut self, action: Action<'_>) -> Result<Step, EnvError> {
-        let taken: Vec<f32> = match action {
-            Action::Discrete(a) => vec![a as f32],
-            Action::Continuous(x) => x.to_vec(),
+        let taken: Vec<f32> = match (action, self.env.action_space()) {
+            (Action::Discrete(a), _) => vec![a as f32],
+            // What the env applies: classic-control envs clip to the action box.
+            (Action::Continuous(x), Space::Box(b)) => x
+                .iter()
+                .zip(b.low.iter().zip(&b.high))
+                .map(|(v, (lo, hi))| v.clamp(*lo, *hi))
+                .collect(),
+            (Action::Continuous(x), Space::Discrete(_)) => x.to_vec(),
         };
         let mut step = self.env.step(action)?;
         self.slot = match self.nuisance {
@@ -260,10 +266,14 @@ mod tests {
         env.reset(Some(0));
         let s = env.step(Action::Continuous(&[1.5])).unwrap();
         assert_eq!(s.obs[3], 1.5);
+        let s = env.step(Action::Continuous(&[7.0])).unwrap();
+        assert_eq!(s.obs[3], 2.0, "clipped to the action box");
+        let s = env.step(Action::Continuous(&[-1.5])).unwrap();
+        assert_eq!(s.obs[3], -1.5);
         assert!(env.step(Action::Discrete(0)).is_err());
         assert_eq!(
             env.observation()[3],
-            1.5,
+            -1.5,
             "a refused action leaves the slot"
         );
         let d = make("Pendulum-v1-discrete5-original").unwrap();
