@@ -91,6 +91,10 @@ fn continuous_task_imitates_from_original_observations() {
     assert!(cfg.rich_starts);
     let r = diagnose(&cfg, 0, None, &mut |_| {}).unwrap();
     assert!(r.expert_return > 80.0, "expert {}", r.expert_return);
-    assert!(r.original_return > 80.0, "BC ORIGINAL {}", r.original_return);
+    assert!(
+        r.original_return > 80.0,
+        "BC ORIGINAL {}",
+        r.original_return
+    );
     assert!(CausalConfusionConfig::for_env("Acrobot-v1").is_none());
 }

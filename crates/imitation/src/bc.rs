@@ -464,7 +464,12 @@ mod tests {
         let mut net = PolicyNetwork::new(1, head, &small(), 1)?;
         let mse = |net: &PolicyNetwork| -> Result<f32, ImitationError> {
             let out = net.outputs(&obs, obs.len())?;
-            Ok(out.iter().zip(&values).map(|(m, a)| (m - a).powi(2)).sum::<f32>() / 400.0)
+            Ok(out
+                .iter()
+                .zip(&values)
+                .map(|(m, a)| (m - a).powi(2))
+                .sum::<f32>()
+                / 400.0)
         };
         let before = mse(&net)?;
         let cfg = BcConfig {

@@ -55,7 +55,8 @@ pub mod trpo;
 mod value;
 
 pub use bc::{
-    BcConfig, BcEpoch, BcReport, BcTrainer, ContinuousLoss, bc_update, negative_log_likelihood, train_bc,
+    BcConfig, BcEpoch, BcReport, BcTrainer, ContinuousLoss, bc_update, negative_log_likelihood,
+    train_bc,
 };
 pub use dagger::{Dagger, DaggerConfig, DaggerRound, dagger};
 pub use demos::{Demonstrations, Episode};
