@@ -311,6 +311,30 @@ pub(crate) fn plot_eval(
 }
 
 /// Writes a reproduction's markdown table to `docs/<file>` and echoes it.
+/// Runs `cmd` (an `eirl` command writing `out/summary.json`) and parses that summary.
+pub(crate) fn run_for_summary(
+    cmd: &mut std::process::Command,
+    out: &Path,
+) -> Result<serde_json::Value> {
+    run_streaming(cmd)?;
+    let text = std::fs::read_to_string(out.join("summary.json"))
+        .with_context(|| format!("reading {}/summary.json", out.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// A summary's number under `key` (NaN when absent).
+pub(crate) fn num(v: &serde_json::Value, key: &str) -> f64 {
+    v[key].as_f64().unwrap_or(f64::NAN)
+}
+
+/// Mean and sample standard deviation.
+pub(crate) fn mean_sd(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len().max(1) as f64;
+    let m = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0).max(1.0);
+    (m, var.sqrt())
+}
+
 pub(crate) fn write_results(docs: &Path, file: &str, table: &str) -> Result<()> {
     eirl_runlog::atomic_write(&docs.join(file), table.as_bytes())?;
     println!("{table}");

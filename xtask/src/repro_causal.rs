@@ -17,12 +17,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::Value;
 
 use crate::cmd::{capture_stdout, run_streaming, workspace_root};
-use crate::repro::{build_eirl, write_results};
-use crate::repro_svp::mean_sd;
+use crate::repro::{build_eirl, mean_sd, num, run_for_summary, write_results};
 
 /// Intervention episodes of policy execution (the acceptance asks for ≤ 50).
 const EPISODES: usize = 50;
@@ -97,14 +96,7 @@ fn causal(eirl: &Path, env: &str, args: &[&str], seed: u64, out: &Path) -> Resul
         .args(["--env", env, "--seed", &seed.to_string()])
         .arg("--out")
         .arg(out);
-    run_streaming(&mut cmd)?;
-    let text = std::fs::read_to_string(out.join("summary.json"))
-        .with_context(|| format!("reading {}/summary.json", out.display()))?;
-    Ok(serde_json::from_str(&text)?)
-}
-
-fn num(v: &Value, key: &str) -> f64 {
-    v[key].as_f64().unwrap_or(f64::NAN)
+    run_for_summary(&mut cmd, out)
 }
 
 fn median(xs: &[f64]) -> f64 {

@@ -10,11 +10,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::Value;
 
-use crate::cmd::{run_streaming, workspace_root};
-use crate::repro::{build_eirl, write_results};
+use crate::cmd::workspace_root;
+use crate::repro::{build_eirl, mean_sd, num, run_for_summary, write_results};
 
 const TASKS: &[&str] = &[
     "inverted-pendulum",
@@ -52,21 +52,7 @@ fn plan(
     if let Some(r) = reference {
         cmd.arg("--reference").arg(r);
     }
-    run_streaming(&mut cmd)?;
-    let text = std::fs::read_to_string(out.join("summary.json"))
-        .with_context(|| format!("reading {}/summary.json", out.display()))?;
-    Ok(serde_json::from_str(&text)?)
-}
-
-fn num(v: &Value, key: &str) -> f64 {
-    v[key].as_f64().unwrap_or(f64::NAN)
-}
-
-pub(crate) fn mean_sd(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len().max(1) as f64;
-    let m = xs.iter().sum::<f64>() / n;
-    let var = xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0).max(1.0);
-    (m, var.sqrt())
+    run_for_summary(&mut cmd, out)
 }
 
 pub fn svp() -> Result<()> {

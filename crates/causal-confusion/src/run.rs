@@ -73,8 +73,8 @@ impl Setup {
         let base = make(&cfg.env_id)?;
         let state_dim = base.observation_space().dim();
         let space = base.action_space().clone();
-        let confounded_id = format!("{}-confounded", cfg.env_id);
-        let original_id = format!("{}-original", cfg.env_id);
+        let confounded_id = format!("{}{}", cfg.env_id, Nuisance::PreviousAction.suffix());
+        let original_id = format!("{}{}", cfg.env_id, Nuisance::RandomAction.suffix());
         let features = make(&confounded_id)?.observation_space().dim();
         let demos = match demos {
             Some(d) => {

@@ -2,7 +2,7 @@
 //! distribution, an expert that acts on the state part of a confounded observation, and the
 //! CONFOUNDED / ORIGINAL training pairs built from recorded episodes.
 
-use eirl_envs::{Actions, Nuisance, Policy, PolicyError, Space};
+use eirl_envs::{Actions, Nuisance, Policy, PolicyError, Space, random_slot, slot_width};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -114,8 +114,8 @@ impl Pairs {
 /// the official dataset stacks two steps and drops it), as `[s_t, slot_t] → a_t` where the
 /// state is the first `state_dim` values of the recorded observation and the slot is
 /// `a_{t−1}` ([`Nuisance::PreviousAction`]: CONFOUNDED) or a uniformly random action of
-/// `space` drawn from `rng` ([`Nuisance::RandomAction`]: ORIGINAL). Discrete actions enter
-/// the slot as their index.
+/// `space` drawn from `rng` ([`Nuisance::RandomAction`]: ORIGINAL, the env wrapper's
+/// [`random_slot`]). Discrete actions enter the slot as their index.
 ///
 /// # Errors
 /// `state_dim` larger than the recorded observations, or a box space with infinite bounds.
@@ -132,16 +132,7 @@ pub fn slot_pairs(
             "state width {state_dim} does not fit recorded observations of width {obs_dim}"
         )));
     }
-    let slot_dim = match space {
-        Space::Discrete(_) => 1,
-        Space::Box(b) if b.low.iter().chain(&b.high).all(|v| v.is_finite()) => b.dim(),
-        Space::Box(_) => {
-            return Err(CausalError::Config(
-                "a random action slot needs finite action bounds".into(),
-            ));
-        }
-    };
-    let dim = state_dim + slot_dim;
+    let dim = state_dim + slot_width(demos.env_id(), space)?;
     let mut obs = Vec::new();
     let mut actions = Actions::empty(eirl_envs::ActionKind::of(space));
     for e in 0..demos.num_episodes() {
@@ -151,7 +142,7 @@ pub fn slot_pairs(
             obs.extend_from_slice(&ep.obs[t * obs_dim..t * obs_dim + state_dim]);
             match nuisance {
                 Nuisance::PreviousAction => obs.extend(action_values(&ep.actions, t - 1)),
-                Nuisance::RandomAction => obs.extend(random_action(space, rng)),
+                Nuisance::RandomAction => obs.extend(random_slot(space, rng)),
             }
         }
         if t_len > 1 {
@@ -165,23 +156,5 @@ fn action_values(actions: &Actions, t: usize) -> Vec<f32> {
     match actions {
         Actions::Discrete(a) => vec![a[t] as f32],
         Actions::Continuous { values, dim } => values[t * dim..(t + 1) * dim].to_vec(),
-    }
-}
-
-fn random_action(space: &Space, rng: &mut ChaCha8Rng) -> Vec<f32> {
-    match space {
-        Space::Discrete(n) => vec![rng.gen_range(0..*n) as f32],
-        Space::Box(b) => b
-            .low
-            .iter()
-            .zip(&b.high)
-            .map(|(lo, hi)| {
-                if lo < hi {
-                    rng.gen_range(*lo..*hi)
-                } else {
-                    *lo
-                }
-            })
-            .collect(),
     }
 }

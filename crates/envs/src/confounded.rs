@@ -73,12 +73,12 @@ impl ActionSlot {
     /// [`EnvError::InvalidArgument`] for a box action space with an infinite bound (there is no
     /// uniform random action to fill the slot with).
     pub fn new(env: Box<dyn Env>, nuisance: Nuisance) -> Result<Self, EnvError> {
-        check_slot(env.id(), env.action_space())?;
+        slot_width(env.id(), env.action_space())?;
         let id = crate::discretized::intern(format!("{}{}", env.id(), nuisance.suffix()));
         Ok(Self::from_parts(env, id, nuisance))
     }
 
-    /// Wraps an env whose action space [`check_slot`] accepted.
+    /// Wraps an env whose action space [`slot_width`] accepted.
     pub(crate) fn from_parts(env: Box<dyn Env>, id: &'static str, nuisance: Nuisance) -> Self {
         let (low, high) = match env.action_space() {
             Space::Discrete(n) => (vec![0.0], vec![n.saturating_sub(1) as f32]),
@@ -117,21 +117,7 @@ impl ActionSlot {
     }
 
     fn random_action(&mut self) -> Vec<f32> {
-        match self.env.action_space() {
-            Space::Discrete(n) => vec![self.rng.gen_range(0..*n) as f32],
-            Space::Box(b) => b
-                .low
-                .iter()
-                .zip(&b.high)
-                .map(
-                    |(lo, hi)| match (lo.is_finite() && hi.is_finite(), lo < hi) {
-                        (true, true) => self.rng.gen_range(*lo..*hi),
-                        (true, false) => *lo,
-                        (false, _) => 0.0,
-                    },
-                )
-                .collect(),
-        }
+        random_slot(self.env.action_space(), &mut self.rng)
     }
 
     fn with_slot(&self, mut obs: Vec<f32>) -> Vec<f32> {
@@ -140,16 +126,41 @@ impl ActionSlot {
     }
 }
 
-/// Refuses an action space with no uniform random action: a box with an infinite bound.
-pub(crate) fn check_slot(env: &str, space: &Space) -> Result<(), EnvError> {
+/// The width of the action slot of `space` (1 for `Discrete(n)`, the box's dimension).
+///
+/// # Errors
+/// [`EnvError::InvalidArgument`] for a box with an infinite bound: it has no uniform random
+/// action to fill an ORIGINAL slot with.
+pub fn slot_width(env: &str, space: &Space) -> Result<usize, EnvError> {
     match space {
-        Space::Discrete(_) => Ok(()),
-        Space::Box(b) if b.low.iter().chain(&b.high).all(|v| v.is_finite()) => Ok(()),
+        Space::Discrete(_) => Ok(1),
+        Space::Box(b) if b.low.iter().chain(&b.high).all(|v| v.is_finite()) => Ok(b.dim()),
         Space::Box(_) => Err(EnvError::InvalidArgument {
             reason: format!(
                 "{env}: an action slot needs finite action bounds to draw random actions from"
             ),
         }),
+    }
+}
+
+/// A uniformly random action of `space` as slot values: the index as `f32` for `Discrete(n)`,
+/// `U(low, high)` per dimension of a box (a degenerate interval gives its bound; an infinite
+/// one, which [`slot_width`] refuses, gives 0). The ORIGINAL slot's distribution.
+pub fn random_slot(space: &Space, rng: &mut impl Rng) -> Vec<f32> {
+    match space {
+        Space::Discrete(n) => vec![rng.gen_range(0..*n) as f32],
+        Space::Box(b) => b
+            .low
+            .iter()
+            .zip(&b.high)
+            .map(
+                |(lo, hi)| match (lo.is_finite() && hi.is_finite(), lo < hi) {
+                    (true, true) => rng.gen_range(*lo..*hi),
+                    (true, false) => *lo,
+                    (false, _) => 0.0,
+                },
+            )
+            .collect(),
     }
 }
 

@@ -63,7 +63,7 @@ mod vec_env;
 
 pub use acrobot::Acrobot;
 pub use cartpole::CartPole;
-pub use confounded::{ActionSlot, Nuisance};
+pub use confounded::{ActionSlot, Nuisance, random_slot, slot_width};
 pub use discretized::{DiscretizedActions, linspace_actions};
 pub use env::{Env, Step};
 pub use error::EnvError;

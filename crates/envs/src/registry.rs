@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use crate::confounded::{ActionSlot, Nuisance, check_slot};
+use crate::confounded::{ActionSlot, Nuisance, slot_width};
 use crate::discretized::{
     DISCRETE_SUFFIX, DiscretizedActions, discretizable, intern, linspace_actions,
 };
@@ -204,51 +204,55 @@ pub fn spec(id: &str) -> Result<&'static EnvSpec, EnvError> {
     discretized_spec(base, n)
 }
 
-/// The interned spec of `<base>-discrete<n>` (one leaked [`EnvSpec`] per distinct id).
-fn discretized_spec(base: &'static EnvSpec, n: usize) -> Result<&'static EnvSpec, EnvError> {
+/// A derived spec, built once per distinct id and leaked (the ids a process asks for are few):
+/// the interned one `builder` matches, else the one `build` makes (checked before it is kept).
+fn derived_spec(
+    builder: impl Fn(&Builder) -> bool,
+    build: impl FnOnce() -> Result<EnvSpec, EnvError>,
+) -> Result<&'static EnvSpec, EnvError> {
     static SPECS: Mutex<Vec<&'static EnvSpec>> = Mutex::new(Vec::new());
     let mut specs = SPECS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(found) = specs
-        .iter()
-        .find(|s| s.discretized_from() == Some((base.id, n)))
-    {
+    if let Some(found) = specs.iter().find(|s| builder(&s.builder)) {
         return Ok(found);
     }
-    let (low, high) = discretizable(base.id, base.make_unlimited().action_space(), n)?;
-    let spec: &'static EnvSpec = Box::leak(Box::new(EnvSpec {
-        id: intern(format!("{}{DISCRETE_SUFFIX}{n}", base.id)),
-        max_episode_steps: base.max_episode_steps,
-        reward_threshold: base.reward_threshold,
-        builder: Builder::Discretized { base, n, low, high },
-    }));
+    let spec: &'static EnvSpec = Box::leak(Box::new(build()?));
     specs.push(spec);
     Ok(spec)
 }
 
-/// The interned spec of `<base>-confounded` / `<base>-original`.
+/// The spec of `<base>-discrete<n>`.
+fn discretized_spec(base: &'static EnvSpec, n: usize) -> Result<&'static EnvSpec, EnvError> {
+    derived_spec(
+        |b| matches!(b, Builder::Discretized { base: b, n: k, .. } if b.id == base.id && *k == n),
+        || {
+            let (low, high) = discretizable(base.id, base.make_unlimited().action_space(), n)?;
+            Ok(EnvSpec {
+                id: intern(format!("{}{DISCRETE_SUFFIX}{n}", base.id)),
+                max_episode_steps: base.max_episode_steps,
+                reward_threshold: base.reward_threshold,
+                builder: Builder::Discretized { base, n, low, high },
+            })
+        },
+    )
+}
+
+/// The spec of `<base>-confounded` / `<base>-original`.
 fn slotted_spec(base: &'static EnvSpec, nuisance: Nuisance) -> Result<&'static EnvSpec, EnvError> {
-    static SPECS: Mutex<Vec<&'static EnvSpec>> = Mutex::new(Vec::new());
-    let mut specs = SPECS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(found) = specs
-        .iter()
-        .find(|s| s.slotted_from() == Some((base.id, nuisance)))
-    {
-        return Ok(found);
-    }
-    // Refuse a base whose action space cannot fill the slot now, not at `make` time.
-    check_slot(base.id, base.make_unlimited().action_space())?;
-    let spec: &'static EnvSpec = Box::leak(Box::new(EnvSpec {
-        id: intern(format!("{}{}", base.id, nuisance.suffix())),
-        max_episode_steps: base.max_episode_steps,
-        reward_threshold: base.reward_threshold,
-        builder: Builder::Slot { base, nuisance },
-    }));
-    specs.push(spec);
-    Ok(spec)
+    derived_spec(
+        |b| matches!(b, Builder::Slot { base: b, nuisance: k } if b.id == base.id && *k == nuisance),
+        || {
+            // Refuse a base whose action space cannot fill the slot now, not at `make` time.
+            slot_width(base.id, base.make_unlimited().action_space())?;
+            Ok(EnvSpec {
+                id: intern(format!("{}{}", base.id, nuisance.suffix())),
+                max_episode_steps: base.max_episode_steps,
+                reward_threshold: base.reward_threshold,
+                builder: Builder::Slot { base, nuisance },
+            })
+        },
+    )
 }
 
 /// A fresh env wrapped in the [`TimeLimit`] Gymnasium registers for it (CartPole-v1 500,
