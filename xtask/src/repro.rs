@@ -322,6 +322,38 @@ pub(crate) fn run_for_summary(
     Ok(serde_json::from_str(&text)?)
 }
 
+/// A reproduction's override from the environment: the comma-separated values of `var`
+/// (blank items skipped), or `default` when it is unset.
+///
+/// # Errors
+/// An item that does not parse, named with the variable.
+pub(crate) fn env_list<T: std::str::FromStr + Clone>(var: &str, default: &[T]) -> Result<Vec<T>> {
+    match std::env::var(var) {
+        Err(_) => Ok(default.to_vec()),
+        Ok(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                t.parse()
+                    .map_err(|_| anyhow::anyhow!("{var}: cannot parse {t:?}"))
+            })
+            .collect(),
+    }
+}
+
+/// A single-number override from the environment ([`env_list`] with one item).
+///
+/// # Errors
+/// A value that does not parse, or more than one value.
+pub(crate) fn env_num<T: std::str::FromStr + Clone>(var: &str, default: T) -> Result<T> {
+    match env_list(var, std::slice::from_ref(&default))?.as_slice() {
+        [v] => Ok(v.clone()),
+        [] => Ok(default),
+        _ => bail!("{var}: expected one value"),
+    }
+}
+
 /// A summary's number under `key` (NaN when absent).
 pub(crate) fn num(v: &serde_json::Value, key: &str) -> f64 {
     v[key].as_f64().unwrap_or(f64::NAN)

@@ -21,7 +21,7 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::cmd::{capture_stdout, run_streaming, workspace_root};
-use crate::repro::{build_eirl, mean_sd, num, run_for_summary, write_results};
+use crate::repro::{build_eirl, env_num, mean_sd, num, run_for_summary, write_results};
 
 /// Intervention episodes of policy execution (the acceptance asks for ≤ 50).
 const EPISODES: usize = 50;
@@ -176,10 +176,7 @@ struct Task {
 pub fn causal_confusion() -> Result<()> {
     let root = workspace_root();
     let eirl = build_eirl(&root)?;
-    let seeds: u64 = std::env::var("EIRL_CAUSAL_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+    let seeds: u64 = env_num("EIRL_CAUSAL_SEEDS", 10)?;
     let docs = root.join("docs").join("results").join("causal");
     std::fs::create_dir_all(&docs)?;
     let tasks = [

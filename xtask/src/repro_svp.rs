@@ -14,7 +14,7 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::cmd::workspace_root;
-use crate::repro::{build_eirl, mean_sd, num, run_for_summary, write_results};
+use crate::repro::{build_eirl, env_list, env_num, mean_sd, num, run_for_summary, write_results};
 
 const TASKS: &[&str] = &[
     "inverted-pendulum",
@@ -58,22 +58,12 @@ fn plan(
 pub fn svp() -> Result<()> {
     let root = workspace_root();
     let eirl = build_eirl(&root)?;
-    let tasks: Vec<String> = match std::env::var("EIRL_SVP_TASKS") {
-        Ok(s) => s
-            .split(',')
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-            .collect(),
-        Err(_) => TASKS.iter().map(|t| t.to_string()).collect(),
-    };
-    let ps: Vec<f64> = match std::env::var("EIRL_SVP_PS") {
-        Ok(s) => s.split(',').filter_map(|p| p.trim().parse().ok()).collect(),
-        Err(_) => PS.to_vec(),
-    };
-    let seeds: u64 = std::env::var("EIRL_SVP_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
+    let tasks: Vec<String> = env_list(
+        "EIRL_SVP_TASKS",
+        &TASKS.iter().copied().map(String::from).collect::<Vec<_>>(),
+    )?;
+    let ps: Vec<f64> = env_list("EIRL_SVP_PS", PS)?;
+    let seeds: u64 = env_num("EIRL_SVP_SEEDS", 3)?;
     let out_root = root.join("runs").join("repro-svp");
     let docs = root.join("docs").join("results").join("svp");
     std::fs::create_dir_all(&docs)?;

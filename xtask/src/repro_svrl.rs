@@ -13,7 +13,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::cmd::workspace_root;
-use crate::repro::{RunSummary, build_eirl, plot_eval, run_dir_in, train_with, write_results};
+use crate::repro::{
+    RunSummary, build_eirl, env_list, env_num, plot_eval, run_dir_in, train_with, write_results,
+};
 
 const ENVS: &[&str] = &["Pendulum-v1-discrete25", "Acrobot-v1", "CartPole-v1"];
 const VARIANTS: &[(&str, bool, bool)] = &[
@@ -58,18 +60,11 @@ fn mean_metric(out: &Path, name: &str) -> Result<f64> {
 pub fn svrl() -> Result<()> {
     let root = workspace_root();
     let eirl = build_eirl(&root)?;
-    let envs: Vec<String> = match std::env::var("EIRL_SVRL_ENVS") {
-        Ok(s) => s
-            .split(',')
-            .map(|e| e.trim().to_string())
-            .filter(|e| !e.is_empty())
-            .collect(),
-        Err(_) => ENVS.iter().map(|e| e.to_string()).collect(),
-    };
-    let seeds: u64 = std::env::var("EIRL_SVRL_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
+    let envs: Vec<String> = env_list(
+        "EIRL_SVRL_ENVS",
+        &ENVS.iter().copied().map(String::from).collect::<Vec<_>>(),
+    )?;
+    let seeds: u64 = env_num("EIRL_SVRL_SEEDS", 3)?;
     let out_root = root.join("runs").join("repro-svrl");
     let docs = root.join("docs").join("results").join("svrl");
     std::fs::create_dir_all(&docs)?;
