@@ -367,6 +367,37 @@ pub(crate) fn mean_sd(xs: &[f64]) -> (f64, f64) {
     (m, var.sqrt())
 }
 
+/// Replaces README.md's generated block `name` — the lines between `<!-- repro NAME -->` and
+/// `<!-- /repro NAME -->` — with `text`, atomically.
+///
+/// # Errors
+/// README.md unreadable, or without both markers (in that order).
+pub(crate) fn readme_block(root: &Path, name: &str, text: &str) -> Result<()> {
+    let path = root.join("README.md");
+    let readme = std::fs::read_to_string(&path)?;
+    let (open, close) = (
+        format!("<!-- repro {name} -->"),
+        format!("<!-- /repro {name} -->"),
+    );
+    let updated = splice_block(&readme, &open, &close, text)
+        .with_context(|| format!("README.md needs the lines {open} and {close}"))?;
+    eirl_runlog::atomic_write(&path, updated.as_bytes())?;
+    println!("README.md: block `{name}` regenerated");
+    Ok(())
+}
+
+/// `doc` with the text between the lines `open` and `close` replaced by `text`.
+fn splice_block(doc: &str, open: &str, close: &str, text: &str) -> Result<String> {
+    let start = doc.find(open).context("opening marker missing")? + open.len();
+    let end = start + doc[start..].find(close).context("closing marker missing")?;
+    Ok(format!(
+        "{}\n{}\n{}",
+        &doc[..start],
+        text.trim_end(),
+        &doc[end..]
+    ))
+}
+
 pub(crate) fn write_results(docs: &Path, file: &str, table: &str) -> Result<()> {
     eirl_runlog::atomic_write(&docs.join(file), table.as_bytes())?;
     println!("{table}");
@@ -548,4 +579,33 @@ fn gail() -> Result<()> {
         )?;
     }
     write_results(&docs, "README.md", &table)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::splice_block;
+
+    #[test]
+    fn splice_replaces_only_the_named_block() {
+        let doc = "a\n<!-- repro x -->\nold\nlines\n<!-- /repro x -->\nb\n<!-- repro y -->\nkeep\n<!-- /repro y -->\n";
+        let out = splice_block(doc, "<!-- repro x -->", "<!-- /repro x -->", "new\n").unwrap();
+        assert_eq!(
+            out,
+            "a\n<!-- repro x -->\nnew\n<!-- /repro x -->\nb\n<!-- repro y -->\nkeep\n<!-- /repro y -->\n"
+        );
+        // Idempotent: splicing the same text again changes nothing.
+        let again = splice_block(&out, "<!-- repro x -->", "<!-- /repro x -->", "new").unwrap();
+        assert_eq!(again, out);
+        assert!(splice_block("no markers", "<!-- repro x -->", "<!-- /repro x -->", "t").is_err());
+        assert!(
+            splice_block(
+                "<!-- repro x --> only",
+                "<!-- repro x -->",
+                "<!-- /repro x -->",
+                "t"
+            )
+            .is_err()
+        );
+    }
 }

@@ -21,7 +21,9 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::cmd::{capture_stdout, run_streaming, workspace_root};
-use crate::repro::{build_eirl, env_num, mean_sd, num, run_for_summary, write_results};
+use crate::repro::{
+    build_eirl, env_num, mean_sd, num, readme_block, run_for_summary, write_results,
+};
 
 /// Intervention episodes of policy execution (the acceptance asks for ≤ 50).
 const EPISODES: usize = 50;
@@ -208,13 +210,22 @@ pub fn causal_confusion() -> Result<()> {
          same confounding stands in for it. Returns are mean episode returns; cells give the \
          median over seeds, then mean ± sd.\n\n"
     );
+    let mut readme = String::from(
+        "Causal confusion in imitation learning (`cargo xtask repro causal`, official settings, \
+         scripted energy-pump experts; `docs/results/causal/`; medians over seeds):",
+    );
     for task in &tasks {
-        md.push_str(&env_section(&eirl, &root, task, &docs)?);
+        let (section, line) = env_section(&eirl, &root, task, &docs)?;
+        md.push_str(&section);
+        readme.push(' ');
+        readme.push_str(&line);
     }
-    write_results(&docs, "README.md", &md)
+    write_results(&docs, "README.md", &md)?;
+    readme_block(&root, "causal", &readme)
 }
 
-fn env_section(eirl: &Path, root: &Path, task: &Task, docs: &Path) -> Result<String> {
+/// One env's section of the results file, and its sentences for the README block.
+fn env_section(eirl: &Path, root: &Path, task: &Task, docs: &Path) -> Result<(String, String)> {
     let env = task.env;
     let seeds = task.seeds;
     let out_root = root.join("runs").join("repro-causal").join(env);
@@ -283,6 +294,7 @@ fn env_section(eirl: &Path, root: &Path, task: &Task, docs: &Path) -> Result<Str
         "### Diagnosis (Figure 4): more information, worse imitation\n\n\
          | training samples | BC ORIGINAL | BC CONFOUNDED | seeds with CONFOUNDED < ORIGINAL |\n|---:|---:|---:|---:|"
     );
+    let mut fewest_worse = n;
     let mut fig4 = vec![
         (String::from("BC ORIGINAL (mean of seeds)"), Vec::new()),
         (String::from("BC CONFOUNDED (mean of seeds)"), Vec::new()),
@@ -297,6 +309,7 @@ fn env_section(eirl: &Path, root: &Path, task: &Task, docs: &Path) -> Result<Str
             .map(|r| point(r, s, "confounded_return"))
             .collect();
         let worse = o.iter().zip(&c).filter(|(a, b)| b < a).count();
+        fewest_worse = fewest_worse.min(worse);
         let _ = writeln!(
             md,
             "| {s} | {} | {} | {worse} / {n} |",
@@ -506,5 +519,54 @@ fn env_section(eirl: &Path, root: &Path, task: &Task, docs: &Path) -> Result<Str
         "![policy execution]({env}-policy-execution.png)\n\n![expert queries]({env}-expert-query.png)\n\n\
          Per-seed summaries: `runs/repro-causal/{env}/s<seed>/{{diagnose,policy-execution,expert-query}}/summary.json`.\n"
     );
-    Ok(md)
+
+    // The README's sentences, from the same numbers.
+    let paper = |a: &str| {
+        if a == "—" {
+            String::new()
+        } else {
+            format!(" (paper: {a})")
+        }
+    };
+    let eq_final = eq_at(QUERIES);
+    let empty = eq
+        .iter()
+        .filter(|r| r["chosen_graph"].as_str() == Some("[0, 0, 0]"))
+        .count();
+    let mut line = format!(
+        "{env}, {n} seeds: with 300 training samples BC on CONFOUNDED observations (state + \
+         previous action) returns {mc:.1} against {mo:.1} on ORIGINAL ones (expert {:.1}); at \
+         every sample count from {} to {}, {fewest_worse} / {n} seeds or more do worse on \
+         CONFOUNDED. Policy execution: {:.1} after 20 episodes{}, {:.1} after {EPISODES} (median \
+         {:.0} env steps), {reached} / {n} seeds past half of the gap. Expert queries: {:.1} after \
+         {QUERIES}{} (mean {:.1}{}). DAgger on CONFOUNDED observations: {:.1} after a median {:.0} \
+         queries",
+        median(&expert),
+        sizes.first().copied().unwrap_or(0),
+        sizes.last().copied().unwrap_or(0),
+        median(&pe_at(20)),
+        paper(pe_anchor),
+        median(&pe_at(EPISODES)),
+        median(&col(&pe, "intervention_env_steps")),
+        median(&eq_final),
+        paper(eq_anchor),
+        mean_sd(&eq_final).0,
+        match empty {
+            0 => String::new(),
+            k => format!("; {k} / {n} seeds end on the empty graph"),
+        },
+        median(&dagger_final),
+        median(&dagger_used),
+    );
+    if !gail_runs.is_empty() {
+        let _ = write!(
+            line,
+            "; GAIL on CONFOUNDED observations: {:.1} after {:.0}k env steps ({} seeds)",
+            median(&gail_runs.iter().map(|g| g.0).collect::<Vec<_>>()),
+            median(&gail_runs.iter().map(|g| g.1).collect::<Vec<_>>()) / 1000.0,
+            gail_runs.len(),
+        );
+    }
+    line.push('.');
+    Ok((md, line))
 }
