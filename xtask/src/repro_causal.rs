@@ -212,12 +212,13 @@ pub fn causal_confusion() -> Result<()> {
     );
     let mut readme = String::from(
         "Causal confusion in imitation learning (`cargo xtask repro causal`, official settings, \
-         scripted energy-pump experts; `docs/results/causal/`; medians over seeds):",
+         scripted energy-pump experts; `docs/results/causal/`; medians over seeds, mean episode \
+         returns):",
     );
     for task in &tasks {
         let (section, line) = env_section(&eirl, &root, task, &docs)?;
         md.push_str(&section);
-        readme.push(' ');
+        readme.push_str("\n\n");
         readme.push_str(&line);
     }
     write_results(&docs, "README.md", &md)?;
@@ -525,7 +526,7 @@ fn env_section(eirl: &Path, root: &Path, task: &Task, docs: &Path) -> Result<(St
         if a == "—" {
             String::new()
         } else {
-            format!(" (paper: {a})")
+            format!("paper: {a}; ")
         }
     };
     let eq_final = eq_at(QUERIES);
@@ -536,10 +537,10 @@ fn env_section(eirl: &Path, root: &Path, task: &Task, docs: &Path) -> Result<(St
     let mut line = format!(
         "{env}, {n} seeds: with 300 training samples BC on CONFOUNDED observations (state + \
          previous action) returns {mc:.1} against {mo:.1} on ORIGINAL ones (expert {:.1}); at \
-         every sample count from {} to {}, {fewest_worse} / {n} seeds or more do worse on \
-         CONFOUNDED. Policy execution: {:.1} after 20 episodes{}, {:.1} after {EPISODES} (median \
-         {:.0} env steps), {reached} / {n} seeds past half of the gap. Expert queries: {:.1} after \
-         {QUERIES}{} (mean {:.1}{}). DAgger on CONFOUNDED observations: {:.1} after a median {:.0} \
+         every sample count from {} to {}, at least {fewest_worse} / {n} seeds do worse on \
+         CONFOUNDED. Policy execution: {:.1} after 20 episodes ({}official budget), {:.1} after {EPISODES} \
+         (median {:.0} env steps), {reached} / {n} seeds past half of the gap. Expert queries: \
+         {:.1} after {QUERIES} ({}mean {:.1}{}). DAgger on CONFOUNDED observations: {:.1} after a median {:.0} \
          queries",
         median(&expert),
         sizes.first().copied().unwrap_or(0),
