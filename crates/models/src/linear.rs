@@ -39,6 +39,20 @@ impl Linear {
         }
     }
 
+    /// A layer from given values: `weight` is `[inputs, outputs]` row-major, `bias` `[outputs]`.
+    pub(crate) fn from_parts(
+        dev: &Device,
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+        inputs: usize,
+        outputs: usize,
+    ) -> Self {
+        Linear {
+            weight: dev.tensor_from_vec(weight, (inputs, outputs)),
+            bias: dev.tensor_from_vec(bias, (outputs,)),
+        }
+    }
+
     /// Input width.
     pub fn inputs(&self) -> usize {
         self.weight.shape().0

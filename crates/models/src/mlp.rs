@@ -65,6 +65,15 @@ impl Mlp {
         })
     }
 
+    /// An MLP from built layers (an ensemble member's copy).
+    pub(crate) fn from_layers(layers: Vec<Linear>, activation: Activation, activate_output: bool) -> Self {
+        Mlp {
+            layers,
+            activation,
+            activate_output,
+        }
+    }
+
     /// Input width.
     pub fn inputs(&self) -> usize {
         self.layers.first().map_or(0, Linear::inputs)

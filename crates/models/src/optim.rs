@@ -113,6 +113,10 @@ pub struct AdamConfig {
     pub beta1: f32,
     pub beta2: f32,
     pub eps: f32,
+    /// L2 penalty `wd/2 · ‖θ‖²` added to the loss, i.e. `wd · θ` added to the (clipped)
+    /// gradient before the moments (PyTorch's `Adam(weight_decay=…)`, not AdamW). 0 = none.
+    #[serde(default)]
+    pub weight_decay: f32,
 }
 
 impl Default for AdamConfig {
@@ -122,6 +126,7 @@ impl Default for AdamConfig {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
+            weight_decay: 0.0,
         }
     }
 }
@@ -159,6 +164,10 @@ fn adam_update<S: Shape>(
     t: i32,
     scale: f32,
 ) {
+    if cfg.weight_decay > 0.0 {
+        let g = g.clone() * scale + p.clone() * cfg.weight_decay;
+        return adam_update(p, &g, m, v, &AdamConfig { weight_decay: 0.0, ..*cfg }, t, 1.0);
+    }
     m.axpy(cfg.beta1, g, (1.0 - cfg.beta1) * scale);
     v.axpy(
         cfg.beta2,

@@ -97,7 +97,7 @@ pub use off_policy::{
 };
 pub use param::Lambda;
 pub use retrace::{retrace, retrace_continuous, retrace_continuous_into, retrace_into};
-pub use steve::{steve_target, steve_targets_into};
+pub use steve::{steve_target, steve_target_eps, steve_targets_eps_into, steve_targets_into};
 pub use td::{
     argmax, continuation_discount, double_q_learning, double_q_learning_target, q_learning,
     q_learning_target, q_learning_targets_into, td_learning, td_target, td_targets_into,

@@ -20,6 +20,24 @@ pub fn steve_target<F: Float>(
     horizons: usize,
     weights_out: &mut [F],
 ) -> Result<F> {
+    steve_target_eps(candidates, horizons, F::zero(), weights_out)
+}
+
+/// [`steve_target`] with the official code's regulariser: `w_i ∝ 1/(σ²_i + eps)`
+/// (`valuerl.py` and `toy_demo.py` use `eps = 1e-8`). `eps` must be finite and ≥ 0; with
+/// `eps = 0` this is [`steve_target`].
+pub fn steve_target_eps<F: Float>(
+    candidates: &[F],
+    horizons: usize,
+    eps: F,
+    weights_out: &mut [F],
+) -> Result<F> {
+    if !(eps >= F::zero() && eps.is_finite()) {
+        return Err(ReturnsError::InvalidParameter {
+            name: "eps",
+            reason: "must be finite and non-negative",
+        });
+    }
     positive("horizons", horizons)?;
     let k = leading_dim("candidates", candidates.len(), horizons)?;
     positive("candidates per horizon", k)?;
@@ -36,7 +54,7 @@ pub fn steve_target<F: Float>(
             .iter()
             .fold(F::zero(), |a, &x| a + (x - mean) * (x - mean))
             / kf;
-        *w = var.recip();
+        *w = (var + eps).recip();
         any_infinite |= w.is_infinite();
     }
     if any_infinite {
@@ -63,6 +81,18 @@ pub fn steve_targets_into<F: Float>(
     out: &mut [F],
     weights_out: &mut [F],
 ) -> Result<()> {
+    steve_targets_eps_into(candidates, batch, horizons, F::zero(), out, weights_out)
+}
+
+/// [`steve_target_eps`] for a batch, shaped as [`steve_targets_into`].
+pub fn steve_targets_eps_into<F: Float>(
+    candidates: &[F],
+    batch: usize,
+    horizons: usize,
+    eps: F,
+    out: &mut [F],
+    weights_out: &mut [F],
+) -> Result<()> {
     positive("batch", batch)?;
     positive("horizons", horizons)?;
     let per_sample = leading_dim("candidates", candidates.len(), batch)?;
@@ -76,7 +106,7 @@ pub fn steve_targets_into<F: Float>(
         .zip(candidates.chunks_exact(per_sample))
         .zip(weights_out.chunks_exact_mut(horizons))
     {
-        *o = steve_target(c, horizons, w)?;
+        *o = steve_target_eps(c, horizons, eps, w)?;
     }
     Ok(())
 }

@@ -234,3 +234,23 @@ fn acer_and_steve_in_f32() {
         "f32 Q^ret",
     );
 }
+
+#[test]
+fn steve_eps_by_hand() {
+    // Rows [0, 2] (var 1, mean 1) and [3, 3] (var 0, mean 3); eps = 1:
+    // w ∝ (1/2, 1/1) → (1/3, 2/3), target = 1/3 + 2 = 7/3.
+    let c = [0.0, 2.0, 3.0, 3.0];
+    let mut w = [0.0; 2];
+    let t = er::steve_target_eps(&c, 2, 1.0, &mut w).unwrap();
+    assert_allclose(&w, &[1.0 / 3.0, 2.0 / 3.0], Tol::F64, "eps weights");
+    assert!(isclose(t, 7.0 / 3.0, Tol::F64));
+    // The official eps = 1e-8 keeps a zero-variance horizon finite but dominant.
+    let t = er::steve_target_eps(&c, 2, 1e-8, &mut w).unwrap();
+    assert!(w[1] > 1.0 - 1e-7 && isclose(t, 3.0, Tol { atol: 1e-6, rtol: 0.0 }));
+    // Batched form equals the per-sample one; a negative eps is refused.
+    let (mut out, mut ws) = ([0.0; 2], [0.0; 4]);
+    let cands = [0.0, 2.0, 3.0, 3.0, 1.0, 1.0, 5.0, 7.0];
+    er::steve_targets_eps_into(&cands, 2, 2, 1.0, &mut out, &mut ws).unwrap();
+    assert!(isclose(out[0], 7.0 / 3.0, Tol::F64));
+    assert!(er::steve_target_eps(&c, 2, -1.0, &mut w).is_err());
+}
