@@ -35,7 +35,13 @@ struct EnsembleLinear {
 impl EnsembleLinear {
     /// Xavier-uniform weights (`U(±√(6/(in+out)))`) and zero biases, each member drawn
     /// independently: the official STEVE initialisation.
-    fn new(dev: &Device, members: usize, inputs: usize, outputs: usize, rng: &mut impl Rng) -> Self {
+    fn new(
+        dev: &Device,
+        members: usize,
+        inputs: usize,
+        outputs: usize,
+        rng: &mut impl Rng,
+    ) -> Self {
         let bound = (6.0 / (inputs + outputs) as f32).sqrt();
         let dist = Uniform::new_inclusive(-bound, bound);
         let w: Vec<f32> = (0..members * inputs * outputs)
@@ -91,7 +97,9 @@ impl EnsembleMlp {
         rng: &mut impl Rng,
     ) -> Result<Self, ModelError> {
         if members == 0 {
-            return Err(ModelError::Config("an ensemble needs at least one member".into()));
+            return Err(ModelError::Config(
+                "an ensemble needs at least one member".into(),
+            ));
         }
         if sizes.len() < 2 {
             return Err(ModelError::Config(format!(
@@ -170,7 +178,7 @@ impl EnsembleMlp {
             )));
         }
         let layers = self.layers.iter().map(|l| l.member(&self.dev, m)).collect();
-        Ok(Mlp::from_layers(layers, self.activation, false))
+        Ok(Mlp::from_layers(&self.dev, layers, self.activation, false))
     }
 }
 
@@ -184,7 +192,12 @@ impl Parameterized for EnsembleMlp {
     fn params_mut(&mut self) -> Vec<ParamMut<'_>> {
         self.layers
             .iter_mut()
-            .flat_map(|l| [ParamMut::Matrix(&mut l.weight), ParamMut::Matrix(&mut l.bias)])
+            .flat_map(|l| {
+                [
+                    ParamMut::Matrix(&mut l.weight),
+                    ParamMut::Matrix(&mut l.bias),
+                ]
+            })
             .collect()
     }
 }
@@ -199,7 +212,10 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     fn close(a: &[f32], b: &[f32], tol: f32) -> bool {
-        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol * (1.0 + y.abs()))
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| (x - y).abs() <= tol * (1.0 + y.abs()))
     }
 
     #[test]
@@ -208,13 +224,18 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let ens = EnsembleMlp::new(&dev, 3, &[5, 7, 6, 2], Activation::Relu, &mut rng).unwrap();
         let rows = 4;
-        let x: Vec<f32> = (0..3 * rows * 5).map(|i| ((i * 37 % 11) as f32 - 5.0) / 3.0).collect();
+        let x: Vec<f32> = (0..3 * rows * 5)
+            .map(|i| ((i * 37 % 11) as f32 - 5.0) / 3.0)
+            .collect();
         let all = ens.forward_host(&x, rows).unwrap();
         for m in 0..3 {
             let mlp = ens.member(m).unwrap();
             let xm = dev.tensor_from_vec(x[m * rows * 5..(m + 1) * rows * 5].to_vec(), (rows, 5));
             let y = mlp.forward(xm).as_vec();
-            assert!(close(&all[m * rows * 2..(m + 1) * rows * 2], &y, 1e-5), "member {m}");
+            assert!(
+                close(&all[m * rows * 2..(m + 1) * rows * 2], &y, 1e-5),
+                "member {m}"
+            );
         }
     }
 
@@ -239,6 +260,10 @@ mod tests {
             sq += global_grad_norm(&mut mlp, &mut g).powi(2);
         }
         assert!(norm > 0.0);
-        assert!((norm - sq.sqrt()).abs() < 1e-4 * norm, "{norm} vs {}", sq.sqrt());
+        assert!(
+            (norm - sq.sqrt()).abs() < 1e-4 * norm,
+            "{norm} vs {}",
+            sq.sqrt()
+        );
     }
 }

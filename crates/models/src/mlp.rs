@@ -32,6 +32,7 @@ pub struct Mlp {
     layers: Vec<Linear>,
     activation: Activation,
     activate_output: bool,
+    dev: Device,
 }
 
 impl Mlp {
@@ -62,16 +63,28 @@ impl Mlp {
             layers,
             activation,
             activate_output,
+            dev: dev.clone(),
         })
     }
 
     /// An MLP from built layers (an ensemble member's copy).
-    pub(crate) fn from_layers(layers: Vec<Linear>, activation: Activation, activate_output: bool) -> Self {
+    pub(crate) fn from_layers(
+        dev: &Device,
+        layers: Vec<Linear>,
+        activation: Activation,
+        activate_output: bool,
+    ) -> Self {
         Mlp {
             layers,
             activation,
             activate_output,
+            dev: dev.clone(),
         }
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.dev
     }
 
     /// Input width.

@@ -166,7 +166,18 @@ fn adam_update<S: Shape>(
 ) {
     if cfg.weight_decay > 0.0 {
         let g = g.clone() * scale + p.clone() * cfg.weight_decay;
-        return adam_update(p, &g, m, v, &AdamConfig { weight_decay: 0.0, ..*cfg }, t, 1.0);
+        return adam_update(
+            p,
+            &g,
+            m,
+            v,
+            &AdamConfig {
+                weight_decay: 0.0,
+                ..*cfg
+            },
+            t,
+            1.0,
+        );
     }
     m.axpy(cfg.beta1, g, (1.0 - cfg.beta1) * scale);
     v.axpy(

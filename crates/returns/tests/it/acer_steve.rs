@@ -246,7 +246,17 @@ fn steve_eps_by_hand() {
     assert!(isclose(t, 7.0 / 3.0, Tol::F64));
     // The official eps = 1e-8 keeps a zero-variance horizon finite but dominant.
     let t = er::steve_target_eps(&c, 2, 1e-8, &mut w).unwrap();
-    assert!(w[1] > 1.0 - 1e-7 && isclose(t, 3.0, Tol { atol: 1e-6, rtol: 0.0 }));
+    assert!(
+        w[1] > 1.0 - 1e-7
+            && isclose(
+                t,
+                3.0,
+                Tol {
+                    atol: 1e-6,
+                    rtol: 0.0
+                }
+            )
+    );
     // Batched form equals the per-sample one; a negative eps is refused.
     let (mut out, mut ws) = ([0.0; 2], [0.0; 4]);
     let cands = [0.0, 2.0, 3.0, 3.0, 1.0, 1.0, 5.0, 7.0];
