@@ -10,6 +10,7 @@
 //! eirl causal intervene --env MountainCar-v0 --mode policy-execution|expert-query --budget N --seed S --out DIR
 //! eirl seed serve --listen ADDR [--env <id>] [--steps N] [--resume DIR]
 //! eirl seed actor --connect ADDR --envs N
+//! eirl toy steve --seed S --out DIR
 //! ```
 
 mod causal_cmd;
@@ -19,6 +20,7 @@ mod eval;
 mod plan_cmd;
 mod registry;
 mod seed_cmd;
+mod toy_cmd;
 mod train;
 
 use std::path::PathBuf;
@@ -67,6 +69,9 @@ enum Command {
     /// SEED RL across processes: a learner serving inference over gRPC, and actors.
     #[command(subcommand)]
     Seed(seed_cmd::SeedCommand),
+    /// Toy studies: `eirl toy steve` (the STEVE paper's value-estimation study).
+    #[command(subcommand)]
+    Toy(toy_cmd::ToyCommand),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +97,7 @@ fn main() -> ExitCode {
         Command::Seed(cmd) => seed_cmd::run(cmd),
         Command::Plan(cmd) => plan_cmd::run(cmd),
         Command::Causal(cmd) => causal_cmd::run(cmd),
+        Command::Toy(cmd) => toy_cmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -54,6 +54,10 @@ pub static ALGORITHMS: &[Entry] = &[
         ],
     },
     Entry {
+        algorithm: &eirl_steve::ALGORITHM,
+        presets: &[preset!("steve", "Pendulum-v1")],
+    },
+    Entry {
         algorithm: &eirl_bc::BC,
         presets: &[],
     },

@@ -10,6 +10,7 @@ mod report;
 mod repro;
 mod repro_causal;
 mod repro_seed;
+mod repro_steve;
 mod repro_svp;
 mod repro_svrl;
 mod rlax;

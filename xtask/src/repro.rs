@@ -25,6 +25,8 @@ const REPRODUCTIONS: &[(&str, Reproduction)] = &[
     ("svp", crate::repro_svp::svp),
     ("svrl", crate::repro_svrl::svrl),
     ("causal", crate::repro_causal::causal_confusion),
+    ("steve", crate::repro_steve::steve),
+    ("steve-toy", crate::repro_steve::steve_toy),
 ];
 
 pub fn run(paper: &str) -> Result<()> {
