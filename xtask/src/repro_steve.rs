@@ -65,7 +65,12 @@ fn final_return(r: &RunSummary) -> f64 {
 
 pub fn steve() -> Result<()> {
     let root = workspace_root();
-    let eirl = build_eirl(&root)?;
+    // A private copy: rebuilding the workspace during the (long) sweep must not change the
+    // binary its later runs use.
+    let built = build_eirl(&root)?;
+    let eirl = root.join("runs/repro-steve/eirl");
+    std::fs::create_dir_all(root.join("runs/repro-steve"))?;
+    std::fs::copy(&built, &eirl).with_context(|| format!("copying {}", built.display()))?;
     let envs: Vec<String> = env_list("EIRL_STEVE_ENVS", &["Pendulum-v1".to_string()])?;
     let seeds: u64 = env_num("EIRL_STEVE_SEEDS", 3)?;
     let steps: u64 = env_num("EIRL_STEVE_STEPS", 0)?;
@@ -181,6 +186,9 @@ pub fn steve() -> Result<()> {
             st.5 / td.5.max(1e-9)
         );
         let _ = writeln!(md, "\n{verdict}\n\n![{env}](steve-{env}.png)");
+        let total_steps = runs[0].1[0].eval.last().map_or(0.0, |(s, _)| *s) as u64;
+        let peer = peer_section(&root, env, seeds, total_steps, &runs)?;
+        md.push_str(&peer);
         let series: Vec<(String, Vec<(f64, f64)>)> = runs
             .iter()
             .flat_map(|(t, rs)| {
@@ -215,6 +223,63 @@ pub fn steve() -> Result<()> {
     }
     write_results(&docs, "control.md", &md)?;
     readme_block(&root, "steve", &readme)
+}
+
+/// Stable-Baselines3 DDPG (rl-zoo's Pendulum preset, `python/reference/sb3_ddpg.py`) at the
+/// same env steps, when `EIRL_PEER_PYTHON` names a Python with stable-baselines3.
+fn peer_section(
+    root: &std::path::Path,
+    env: &str,
+    seeds: u64,
+    steps: u64,
+    runs: &[(&str, Vec<RunSummary>)],
+) -> Result<String> {
+    let Some(python) = std::env::var_os("EIRL_PEER_PYTHON") else {
+        return Ok("\nPeer not run: set `EIRL_PEER_PYTHON` to a Python with stable-baselines3 to \
+                   add Stable-Baselines3 DDPG (rl-zoo preset) at equal env steps.\n"
+            .into());
+    };
+    if env != "Pendulum-v1" {
+        return Ok(format!("\nPeer not run on {env}: the rl-zoo preset used is Pendulum's.\n"));
+    }
+    let mut md = format!(
+        "\n### Peer at equal env steps: Stable-Baselines3 DDPG\n\n\
+         `python/reference/sb3_ddpg.py` (rl-zoo `ddpg.yml` Pendulum preset: γ 0.98, 10k random \
+         steps, N(0, 0.1) action noise, one gradient step per env step at each episode end, lr \
+         1e-3, [400, 300]; torch on 2 threads), {steps} env steps, final deterministic policy on 10 \
+         episodes. eirl's final column here is its last evaluation (10 episodes); wall-clock for \
+         SB3 is training only, eirl's includes its evaluations.\n\n\
+         | seed | SB3 DDPG final | SB3 train (s) | eirl DDPG final | eirl DDPG (s) | eirl STEVE final | eirl STEVE (s) |\n\
+         |---|---|---|---|---|---|---|\n"
+    );
+    let script = root.join("python/reference/sb3_ddpg.py");
+    let pick = |t: &str, seed: u64| {
+        runs.iter()
+            .find(|(n, _)| *n == t)
+            .and_then(|(_, rs)| rs.iter().find(|r| r.seed == seed))
+    };
+    for seed in 0..seeds {
+        let mut cmd = Command::new(&python);
+        cmd.arg(&script)
+            .args(["--env", env, "--steps", &steps.to_string(), "--seed", &seed.to_string()]);
+        let out = crate::cmd::capture_stdout(&mut cmd)?;
+        let line = out.lines().last().unwrap_or_default();
+        let v: Value = serde_json::from_str(line)
+            .with_context(|| format!("parsing the SB3 peer's output {line:?}"))?;
+        let cell = |t: &str| {
+            pick(t, seed).map_or(("—".into(), "—".into()), |r| {
+                (format!("{:.1}", r.final_eval()), format!("{:.0}", r.wall_s))
+            })
+        };
+        let ((dq, dw), (sq, sw)) = (cell("td"), cell("steve"));
+        let _ = writeln!(
+            md,
+            "| {seed} | {:.1} | {:.0} | {dq} | {dw} | {sq} | {sw} |",
+            v["final_mean_return"].as_f64().unwrap_or(f64::NAN),
+            v["train_seconds"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
+    Ok(md)
 }
 
 /// Updates the study runs for (the official figure shows the first 10 000).
