@@ -235,12 +235,16 @@ fn peer_section(
     runs: &[(&str, Vec<RunSummary>)],
 ) -> Result<String> {
     let Some(python) = std::env::var_os("EIRL_PEER_PYTHON") else {
-        return Ok("\nPeer not run: set `EIRL_PEER_PYTHON` to a Python with stable-baselines3 to \
+        return Ok(
+            "\nPeer not run: set `EIRL_PEER_PYTHON` to a Python with stable-baselines3 to \
                    add Stable-Baselines3 DDPG (rl-zoo preset) at equal env steps.\n"
-            .into());
+                .into(),
+        );
     };
     if env != "Pendulum-v1" {
-        return Ok(format!("\nPeer not run on {env}: the rl-zoo preset used is Pendulum's.\n"));
+        return Ok(format!(
+            "\nPeer not run on {env}: the rl-zoo preset used is Pendulum's.\n"
+        ));
     }
     let mut md = format!(
         "\n### Peer at equal env steps: Stable-Baselines3 DDPG\n\n\
@@ -260,8 +264,14 @@ fn peer_section(
     };
     for seed in 0..seeds {
         let mut cmd = Command::new(&python);
-        cmd.arg(&script)
-            .args(["--env", env, "--steps", &steps.to_string(), "--seed", &seed.to_string()]);
+        cmd.arg(&script).args([
+            "--env",
+            env,
+            "--steps",
+            &steps.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ]);
         let out = crate::cmd::capture_stdout(&mut cmd)?;
         let line = out.lines().last().unwrap_or_default();
         let v: Value = serde_json::from_str(line)

@@ -307,7 +307,9 @@ pub fn run_study(
 /// The first update after which the mean error over trials stays below `threshold` for
 /// the rest of the run, or `None`.
 pub fn updates_to_threshold(mean_curve: &[f64], threshold: f64) -> Option<usize> {
-    let last_above = mean_curve.iter().rposition(|&e| e.is_nan() || e >= threshold);
+    let last_above = mean_curve
+        .iter()
+        .rposition(|&e| e.is_nan() || e >= threshold);
     match last_above {
         None => Some(0),
         Some(i) if i + 1 < mean_curve.len() => Some(i + 1),
