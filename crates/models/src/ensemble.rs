@@ -101,16 +101,7 @@ impl EnsembleMlp {
                 "an ensemble needs at least one member".into(),
             ));
         }
-        if sizes.len() < 2 {
-            return Err(ModelError::Config(format!(
-                "an MLP needs at least input and output sizes, got {sizes:?}"
-            )));
-        }
-        if let Some(i) = sizes.iter().position(|&s| s == 0) {
-            return Err(ModelError::Config(format!(
-                "layer {i} has width 0 in {sizes:?}"
-            )));
-        }
+        crate::mlp::check_sizes(sizes)?;
         let layers = sizes
             .windows(2)
             .map(|w| EnsembleLinear::new(dev, members, w[0], w[1], rng))

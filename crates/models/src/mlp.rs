@@ -25,6 +25,21 @@ impl Activation {
     }
 }
 
+/// Rejects layer sizes that do not make an MLP (fewer than two, or a zero width).
+pub(crate) fn check_sizes(sizes: &[usize]) -> Result<(), ModelError> {
+    if sizes.len() < 2 {
+        return Err(ModelError::Config(format!(
+            "an MLP needs at least input and output sizes, got {sizes:?}"
+        )));
+    }
+    if let Some(i) = sizes.iter().position(|&s| s == 0) {
+        return Err(ModelError::Config(format!(
+            "layer {i} has width 0 in {sizes:?}"
+        )));
+    }
+    Ok(())
+}
+
 /// A multi-layer perceptron `in → h₁ → … → h_k → out` with an activation after every hidden
 /// layer and a linear output.
 #[derive(Clone, Debug)]
@@ -45,16 +60,7 @@ impl Mlp {
         activate_output: bool,
         rng: &mut impl Rng,
     ) -> Result<Self, ModelError> {
-        if sizes.len() < 2 {
-            return Err(ModelError::Config(format!(
-                "an MLP needs at least input and output sizes, got {sizes:?}"
-            )));
-        }
-        if let Some(i) = sizes.iter().position(|&s| s == 0) {
-            return Err(ModelError::Config(format!(
-                "layer {i} has width 0 in {sizes:?}"
-            )));
-        }
+        check_sizes(sizes)?;
         let layers = sizes
             .windows(2)
             .map(|w| Linear::new(dev, w[0], w[1], rng))

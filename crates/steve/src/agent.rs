@@ -14,7 +14,9 @@ use rand_distr::StandardNormal;
 
 use crate::SteveError;
 use crate::config::{SteveConfig, TargetKind};
-use crate::expansion::{ExpansionNets, ExpansionParams, expand, policy_actions};
+use crate::expansion::{
+    ExpansionNets, ExpansionParams, concat_rows, expand, layer_sizes, policy_actions, tile,
+};
 use crate::world_model::{
     ModelLosses, Transitions, WorldModel, WorldModelConfig, WorldModelTrainer,
 };
@@ -68,13 +70,6 @@ pub struct Steve {
     learn_from: u64,
 }
 
-fn sizes(input: usize, hidden: &[usize], output: usize) -> Vec<usize> {
-    let mut s = vec![input];
-    s.extend_from_slice(hidden);
-    s.push(output);
-    s
-}
-
 impl Steve {
     /// Builds networks, replay and `cfg.num_envs` environments of `env_id`, all from `seed`.
     pub fn new(env_id: &str, cfg: SteveConfig, seed: u64) -> Result<Self, SteveError> {
@@ -106,7 +101,7 @@ impl Steve {
         let relu = Activation::Relu;
         let policy = Mlp::new(
             &dev,
-            &sizes(obs_dim, &cfg.hidden, act_dim),
+            &layer_sizes(obs_dim, &cfg.hidden, act_dim),
             relu,
             false,
             &mut rng,
@@ -114,7 +109,7 @@ impl Steve {
         let q = EnsembleMlp::new(
             &dev,
             cfg.q_ensemble,
-            &sizes(obs_dim + act_dim, &cfg.hidden, 1),
+            &layer_sizes(obs_dim + act_dim, &cfg.hidden, 1),
             relu,
             &mut rng,
         )?;
@@ -413,19 +408,8 @@ impl Steve {
 fn state_action(obs: &[f32], act: &[f32], o: usize, d: usize) -> Vec<f32> {
     let rows = obs.len() / o.max(1);
     let mut x = Vec::with_capacity(rows * (o + d));
-    for i in 0..rows {
-        x.extend_from_slice(&obs[i * o..(i + 1) * o]);
-        x.extend_from_slice(&act[i * d..(i + 1) * d]);
-    }
+    concat_rows(&[(obs, o), (act, d)], rows, &mut x);
     x
-}
-
-fn tile(x: &[f32], copies: usize) -> Vec<f32> {
-    let mut v = Vec::with_capacity(x.len() * copies);
-    for _ in 0..copies {
-        v.extend_from_slice(x);
-    }
-    v
 }
 
 const NETS: [&str; 6] = [

@@ -146,6 +146,19 @@ fn dims(nets: &ExpansionNets<'_>, p: &ExpansionParams, batch: usize) -> Result<D
     Ok(d)
 }
 
+/// The expansion's sizes, after checking the networks and the minibatch against each other.
+fn checked_dims(
+    nets: &ExpansionNets<'_>,
+    p: &ExpansionParams,
+    next_obs: &[f32],
+    rewards: &[f32],
+    terminated: &[f32],
+) -> Result<Dims, SteveError> {
+    let d = dims(nets, p, rewards.len())?;
+    check_batch(&d, next_obs, rewards, terminated)?;
+    Ok(d)
+}
+
 fn check_batch(
     d: &Dims,
     next_obs: &[f32],
@@ -182,8 +195,16 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
+/// `[input, hidden…, output]` layer sizes.
+pub(crate) fn layer_sizes(input: usize, hidden: &[usize], output: usize) -> Vec<usize> {
+    let mut s = vec![input];
+    s.extend_from_slice(hidden);
+    s.push(output);
+    s
+}
+
 /// Appends the rows `[a_i, b_i, …]` of several row-major blocks (all with `rows` rows).
-fn concat_rows(parts: &[(&[f32], usize)], rows: usize, out: &mut Vec<f32>) {
+pub(crate) fn concat_rows(parts: &[(&[f32], usize)], rows: usize, out: &mut Vec<f32>) {
     for r in 0..rows {
         for (data, w) in parts {
             out.extend_from_slice(&data[r * w..(r + 1) * w]);
@@ -192,7 +213,7 @@ fn concat_rows(parts: &[(&[f32], usize)], rows: usize, out: &mut Vec<f32>) {
 }
 
 /// `copies` copies of `x` one after another.
-fn tile(x: &[f32], copies: usize) -> Vec<f32> {
+pub(crate) fn tile(x: &[f32], copies: usize) -> Vec<f32> {
     let mut v = Vec::with_capacity(x.len() * copies);
     for _ in 0..copies {
         v.extend_from_slice(x);
@@ -208,8 +229,7 @@ pub fn expand(
     rewards: &[f32],
     terminated: &[f32],
 ) -> Result<Expansion, SteveError> {
-    let d = dims(nets, p, rewards.len())?;
-    check_batch(&d, next_obs, rewards, terminated)?;
+    let d = checked_dims(nets, p, next_obs, rewards, terminated)?;
     let (b, h, m, o, a) = (d.b, d.h, d.m, d.obs, d.act);
     let rows = m * b;
     // states[t], actions[t]: [M, B, ·] for t = 0..=H.
@@ -269,8 +289,7 @@ pub fn expand_per_member(
     rewards: &[f32],
     terminated: &[f32],
 ) -> Result<Expansion, SteveError> {
-    let d = dims(nets, p, rewards.len())?;
-    check_batch(&d, next_obs, rewards, terminated)?;
+    let d = checked_dims(nets, p, next_obs, rewards, terminated)?;
     let (b, h, o, a) = (d.b, d.h, d.obs, d.act);
     let q_members: Vec<Mlp> = (0..d.l)
         .map(|l| nets.target_q.member(l))
@@ -405,8 +424,7 @@ pub fn expand_per_candidate(
     rewards: &[f32],
     terminated: &[f32],
 ) -> Result<Expansion, SteveError> {
-    let d = dims(nets, p, rewards.len())?;
-    check_batch(&d, next_obs, rewards, terminated)?;
+    let d = checked_dims(nets, p, next_obs, rewards, terminated)?;
     let (b, h, o, a) = (d.b, d.h, d.obs, d.act);
     let k = d.m * d.n * d.l;
     let mut candidates = vec![0.0; b * (h + 1) * k];

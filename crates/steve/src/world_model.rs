@@ -16,6 +16,7 @@ use eirl_models::{
 use rand::Rng;
 
 use crate::SteveError;
+use crate::expansion::{concat_rows, layer_sizes};
 
 /// The three ensembles.
 #[derive(Clone)]
@@ -56,21 +57,23 @@ impl Transitions<'_> {
     /// `[s, a]` rows.
     pub fn state_action(&self, obs_dim: usize, act_dim: usize) -> Vec<f32> {
         let mut x = Vec::with_capacity(self.len() * (obs_dim + act_dim));
-        for i in 0..self.len() {
-            x.extend_from_slice(&self.obs[i * obs_dim..(i + 1) * obs_dim]);
-            x.extend_from_slice(&self.actions[i * act_dim..(i + 1) * act_dim]);
-        }
+        concat_rows(
+            &[(self.obs, obs_dim), (self.actions, act_dim)],
+            self.len(),
+            &mut x,
+        );
         x
     }
 
     /// `[s', s, a]` rows.
     pub fn next_state_action(&self, obs_dim: usize, act_dim: usize) -> Vec<f32> {
         let mut x = Vec::with_capacity(self.len() * (2 * obs_dim + act_dim));
-        for i in 0..self.len() {
-            x.extend_from_slice(&self.next_obs[i * obs_dim..(i + 1) * obs_dim]);
-            x.extend_from_slice(&self.obs[i * obs_dim..(i + 1) * obs_dim]);
-            x.extend_from_slice(&self.actions[i * act_dim..(i + 1) * act_dim]);
-        }
+        let parts = [
+            (self.next_obs, obs_dim),
+            (self.obs, obs_dim),
+            (self.actions, act_dim),
+        ];
+        concat_rows(&parts, self.len(), &mut x);
         x
     }
 }
@@ -88,13 +91,6 @@ pub struct WorldModelConfig {
     pub aux_hidden: Vec<usize>,
 }
 
-fn sizes(input: usize, hidden: &[usize], output: usize) -> Vec<usize> {
-    let mut s = vec![input];
-    s.extend_from_slice(hidden);
-    s.push(output);
-    s
-}
-
 impl WorldModel {
     pub fn new(
         dev: &Device,
@@ -107,21 +103,21 @@ impl WorldModel {
             transition: EnsembleMlp::new(
                 dev,
                 cfg.dynamics,
-                &sizes(o + a, &cfg.transition_hidden, o),
+                &layer_sizes(o + a, &cfg.transition_hidden, o),
                 relu,
                 rng,
             )?,
             termination: EnsembleMlp::new(
                 dev,
                 cfg.dynamics,
-                &sizes(2 * o + a, &cfg.aux_hidden, 1),
+                &layer_sizes(2 * o + a, &cfg.aux_hidden, 1),
                 relu,
                 rng,
             )?,
             reward: EnsembleMlp::new(
                 dev,
                 cfg.rewards,
-                &sizes(2 * o + a, &cfg.aux_hidden, 1),
+                &layer_sizes(2 * o + a, &cfg.aux_hidden, 1),
                 relu,
                 rng,
             )?,
