@@ -55,7 +55,10 @@ pub static ALGORITHMS: &[Entry] = &[
     },
     Entry {
         algorithm: &eirl_steve::ALGORITHM,
-        presets: &[preset!("steve", "Pendulum-v1")],
+        presets: &[
+            preset!("steve", "Pendulum-v1"),
+            preset!("steve", "MountainCarContinuous-v0"),
+        ],
     },
     Entry {
         algorithm: &eirl_bc::BC,
