@@ -137,6 +137,63 @@ fn splice(existing: &str, criterion: Option<&str>, me: Option<&str>, seed: Optio
     out
 }
 
+/// The criterion part of BENCHMARKS.md: everything before the first harness marker.
+fn criterion_part(doc: &str) -> &str {
+    let end = [ME_MARK, SEED_MARK]
+        .iter()
+        .filter_map(|m| doc.find(m))
+        .min()
+        .unwrap_or(doc.len());
+    &doc[..end]
+}
+
+/// `(text before the first "## " section, [(crate name, section text)])`.
+fn crate_sections(md: &str) -> (&str, Vec<(&str, &str)>) {
+    let starts: Vec<usize> = md.match_indices("\n## ").map(|(i, _)| i + 1).collect();
+    let head = &md[..starts.first().copied().unwrap_or(md.len())];
+    let sections = starts
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| {
+            let end = starts.get(k + 1).copied().unwrap_or(md.len());
+            let text = &md[i..end];
+            let name = text[3..].lines().next().unwrap_or("").trim();
+            (name, text)
+        })
+        .collect();
+    (head, sections)
+}
+
+/// A run of some crates' benches (`cargo xtask bench steve`): `fresh`'s header and sections,
+/// with the sections of crates it did not bench kept from `existing` (each dated by its
+/// `_Run:` line; an old section without one gets the old header's date).
+fn merge_crate_sections(existing: &str, fresh: &str) -> String {
+    let (_, old) = crate_sections(existing);
+    let (head, new) = crate_sections(fresh);
+    let old_date = existing
+        .lines()
+        .find_map(|l| l.strip_prefix("- Date: "))
+        .unwrap_or("unknown")
+        .to_string();
+    let mut out = head.to_string();
+    for (name, text) in &old {
+        match new.iter().find(|(n, _)| n == name) {
+            Some((_, t)) => out.push_str(t),
+            None if text.contains("_Run: ") => out.push_str(text),
+            None => {
+                let (title, rest) = text.split_once('\n').unwrap_or((text, ""));
+                out.push_str(&format!("{title}\n\n_Run: {old_date}._\n{rest}"));
+            }
+        }
+    }
+    for (name, text) in &new {
+        if !old.iter().any(|(n, _)| n == name) {
+            out.push_str(text);
+        }
+    }
+    out
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
     let root = workspace_root();
     if args.setup_rlax {
@@ -176,8 +233,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             rlax,
         });
     }
-    let criterion_md =
-        (!sections.is_empty()).then(|| render(&machine::info(), settings, &sections));
+    let out = root.join("BENCHMARKS.md");
+    let existing = std::fs::read_to_string(&out).unwrap_or_default();
+    let criterion_md = (!sections.is_empty()).then(|| {
+        let fresh = render(&machine::info(), settings, &sections);
+        if args.crates.is_empty() {
+            fresh
+        } else {
+            merge_crate_sections(criterion_part(&existing), &fresh)
+        }
+    });
     let seed_md = if seed.is_empty() {
         None
     } else {
@@ -188,8 +253,6 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     } else {
         Some(me_section(&target_dir)?)
     };
-    let out = root.join("BENCHMARKS.md");
-    let existing = std::fs::read_to_string(&out).unwrap_or_default();
     let md = splice(
         &existing,
         criterion_md.as_deref(),
@@ -259,6 +322,28 @@ fn select(members: Vec<Member>, wanted: &[String]) -> Result<Vec<Member>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn benching_some_crates_keeps_the_others_sections() {
+        let old = "# Benchmarks\n- Date: D1\n\n## eirl-envs\n\nenvs v1\n\n## eirl-steve\n\n_Run: D0._\nsteve v1\n";
+        let fresh = "# Benchmarks\n- Date: D2\n\n## eirl-steve\n\n_Run: D2._\nsteve v2\n\n## eirl-new\n\n_Run: D2._\nnew\n";
+        let merged = merge_crate_sections(old, fresh);
+        assert!(merged.starts_with("# Benchmarks\n- Date: D2"), "{merged}");
+        assert!(
+            merged.contains("## eirl-envs\n\n_Run: D1._\n\nenvs v1"),
+            "{merged}"
+        );
+        assert!(
+            merged.contains("steve v2") && !merged.contains("steve v1"),
+            "{merged}"
+        );
+        let (e, s, n) = (
+            merged.find("envs v1"),
+            merged.find("steve v2"),
+            merged.find("new\n"),
+        );
+        assert!(e < s && s < n, "{merged}");
+    }
 
     #[test]
     fn splicing_keeps_the_other_part() {

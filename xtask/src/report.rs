@@ -30,6 +30,7 @@ pub fn render(machine: &MachineInfo, settings: &str, sections: &[CrateSection]) 
     md.push_str("first benchmark of its group (the baseline): below 1 is faster.\n");
     for section in sections {
         let _ = writeln!(md, "\n## {}\n", section.name);
+        let _ = writeln!(md, "_Run: {}._\n", machine.date);
         if section.results.is_empty() {
             md.push_str("No criterion results were produced.\n");
         }
