@@ -140,10 +140,7 @@ impl EnsembleMlp {
         for (i, layer) in self.layers.iter().enumerate() {
             h = layer.forward(h);
             if i + 1 < n {
-                h = match self.activation {
-                    Activation::Relu => h.relu(),
-                    Activation::Tanh => h.tanh(),
-                };
+                h = self.activation.apply(h);
             }
         }
         h

@@ -17,7 +17,11 @@ pub enum Activation {
 }
 
 impl Activation {
-    fn apply<T: Tape<f32, Device>>(self, x: Matrix<T>) -> Matrix<T> {
+    /// The non-linearity, element-wise on a tensor of any shape.
+    pub(crate) fn apply<S: Shape, T: Tape<f32, Device>>(
+        self,
+        x: Tensor<S, f32, Device, T>,
+    ) -> Tensor<S, f32, Device, T> {
         match self {
             Activation::Relu => x.relu(),
             Activation::Tanh => x.tanh(),

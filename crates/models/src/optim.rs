@@ -166,21 +166,14 @@ fn adam_update<S: Shape>(
     t: i32,
     scale: f32,
 ) {
-    if cfg.weight_decay > 0.0 {
-        let g = g.clone() * scale + p.clone() * cfg.weight_decay;
-        return adam_update(
-            p,
-            &g,
-            m,
-            v,
-            &AdamConfig {
-                weight_decay: 0.0,
-                ..*cfg
-            },
-            t,
-            1.0,
-        );
-    }
+    // Weight decay: the gradient becomes `scale·g + wd·θ` (then already scaled).
+    let decayed;
+    let (g, scale) = if cfg.weight_decay > 0.0 {
+        decayed = g.clone() * scale + p.clone() * cfg.weight_decay;
+        (&decayed, 1.0)
+    } else {
+        (g, scale)
+    };
     m.axpy(cfg.beta1, g, (1.0 - cfg.beta1) * scale);
     v.axpy(
         cfg.beta2,

@@ -181,10 +181,7 @@ impl PolicyNetwork {
         for (i, layer) in self.layers.iter().enumerate() {
             h = layer.forward(h);
             if i + 1 < n {
-                h = match self.activation {
-                    Activation::Relu => h.relu(),
-                    Activation::Tanh => h.tanh(),
-                };
+                h = self.activation.apply(h);
             }
         }
         h

@@ -267,7 +267,7 @@ impl Steve {
         };
         self.replay
             .sample_into(self.cfg.batch_size, &mut self.rng, &mut self.batch)?;
-        let terminated: Vec<f32> = self.batch.discounts.iter().map(|g| 1.0 - g).collect();
+        let terminated = terminated_flags(&self.batch);
         let losses = world.update(&Transitions {
             obs: &self.batch.obs,
             actions: &self.batch.actions,
@@ -285,7 +285,7 @@ impl Steve {
         let b = self.cfg.batch_size;
         let (o, d) = (self.obs_dim, self.act_dim);
         self.replay.sample_into(b, &mut self.rng, &mut self.batch)?;
-        let terminated: Vec<f32> = self.batch.discounts.iter().map(|g| 1.0 - g).collect();
+        let terminated = terminated_flags(&self.batch);
         let (targets, w0) = self.targets(&terminated)?;
         if let Some(bad) = targets.iter().find(|t| !t.is_finite()) {
             return Err(SteveError::NonFinite(format!("critic target {bad}")));
@@ -295,7 +295,9 @@ impl Steve {
 
         // Policy: maximise the ensemble-mean Q at (s, tanh μ(s)), through dQ̄/da (the
         // deterministic policy gradient), plus the pre-tanh penalty.
-        let act = policy_actions(&self.policy, &self.batch.obs, b)?;
+        let obs_t = matrix_from_slice(&dev, &self.batch.obs, b, o)?;
+        let pre = self.policy.forward(obs_t.leaky_trace());
+        let act: Vec<f32> = pre.as_vec().into_iter().map(f32::tanh).collect();
         let sa_pi = state_action(&self.batch.obs, &act, o, d);
         let x = dev.tensor_from_vec(tile(&sa_pi, l), (l, b, o + d));
         let q_pi = self.q.forward(x.leaky_trace()).mean::<Rank0, _>();
@@ -308,8 +310,6 @@ impl Steve {
                 g_a[(m % b) * d + j] += row[o + j];
             }
         }
-        let obs_t = matrix_from_slice(&dev, &self.batch.obs, b, o)?;
-        let pre = self.policy.forward(obs_t.leaky_trace());
         let reg = pre.with_empty_tape().square().mean::<Rank0, _>() * self.cfg.policy_reg;
         let g_const = matrix_from_slice(&dev, &g_a, b, d)?;
         let surrogate = (pre.tanh() * g_const).sum::<Rank0, _>().negate() + reg;
@@ -402,6 +402,11 @@ impl Steve {
             }
         }
     }
+}
+
+/// 1 where a sampled transition ended by termination (stored as discount 0), else 0.
+fn terminated_flags(batch: &TransitionBatch) -> Vec<f32> {
+    batch.discounts.iter().map(|g| 1.0 - g).collect()
 }
 
 /// `[s, a]` rows.
