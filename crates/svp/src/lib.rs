@@ -30,8 +30,8 @@ mod task;
 pub use grid::{Interpolants, RectangleGrid, linspace};
 pub use plan::{IterationStats, Plan, PlanConfig, plan};
 pub use policy::{
-    Agreement, GreedyPolicy, HeatMap, HeatMapOf, Simulation, agreement, greedy_actions, heat_map,
-    simulate,
+    Agreement, GreedyPolicy, HeatMap, HeatMapOf, NEAR_OPTIMAL, Simulation, agreement,
+    greedy_actions, heat_map, simulate,
 };
 pub use task::{NUM_ACTIONS, OfficialMetric, Task};
 

@@ -134,7 +134,19 @@ pub struct Agreement {
     pub action_distance: f64,
     /// ‖V − V_ref‖₂ / ‖V_ref‖₂.
     pub value_rel_error: f64,
+    /// Fraction of grid states whose greedy action is near-optimal under the reference Q: it
+    /// loses at most [`NEAR_OPTIMAL`] of the state's Q spread (`max_a Q_ref − min_a Q_ref`).
+    pub near_optimal: f64,
+    /// Mean over grid states of `(V_ref(s) − Q_ref(s, a(s))) / spread(s)`: what the greedy action
+    /// loses under the reference Q, as a share of the state's Q spread (0 = optimal everywhere).
+    pub mean_relative_loss: f64,
+    /// Mean number of actions per state within [`NEAR_OPTIMAL`] of the reference's best: how many
+    /// near-ties exact agreement has to pick between (a property of the reference alone).
+    pub reference_near_ties: f64,
 }
+
+/// The tolerance of [`Agreement::near_optimal`]: 1% of a state's Q spread.
+pub const NEAR_OPTIMAL: f64 = 0.01;
 
 pub fn agreement(task: Task, q: &Matrix, v: &[f64], q_ref: &Matrix, v_ref: &[f64]) -> Agreement {
     let (a, b) = (greedy_actions(q), greedy_actions(q_ref));
@@ -151,10 +163,32 @@ pub fn agreement(task: Task, q: &Matrix, v: &[f64], q_ref: &Matrix, v_ref: &[f64
         / (hi - lo);
     let diff: f64 = v.iter().zip(v_ref).map(|(x, y)| (x - y) * (x - y)).sum();
     let norm: f64 = v_ref.iter().map(|y| y * y).sum();
+    let (mut near, mut loss, mut ties) = (0.0, 0.0, 0.0);
+    for (s, &act) in a.iter().enumerate() {
+        let row = q_ref.row(s);
+        let best = v_ref[s];
+        let spread = best - row.iter().copied().fold(f64::INFINITY, f64::min);
+        if spread > 0.0 {
+            let lost = (best - row[act]) / spread;
+            loss += lost;
+            near += f64::from(u8::from(lost <= NEAR_OPTIMAL));
+            ties += row
+                .iter()
+                .filter(|&&x| best - x <= NEAR_OPTIMAL * spread)
+                .count() as f64;
+        } else {
+            // Every action is equally good.
+            near += 1.0;
+            ties += row.len() as f64;
+        }
+    }
     Agreement {
         policy_agreement: same / n,
         action_distance: dist,
         value_rel_error: (diff / norm.max(f64::MIN_POSITIVE)).sqrt(),
+        near_optimal: near / n,
+        mean_relative_loss: loss / n,
+        reference_near_ties: ties / n,
     }
 }
 

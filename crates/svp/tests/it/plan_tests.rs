@@ -246,3 +246,47 @@ fn centred_completion_keeps_the_backups() {
     assert!((0.45..0.6).contains(&frac), "kept fraction {frac}");
     assert!(done.q.as_slice().iter().all(|v| v.is_finite()));
 }
+
+/// Three states × 1000 actions with hand-set reference rows: the measures of
+/// [`eirl_svp::agreement`] computed by hand.
+#[test]
+fn agreement_measures_match_hand_computation() {
+    use eirl_matrix_estimation::Matrix;
+    use eirl_svp::{NEAR_OPTIMAL, agreement};
+    let na = NUM_ACTIONS;
+    // Reference: row 0 peaks at action 10 (value 1), 0 elsewhere, with action 11 at 0.995 (a
+    // near-tie); row 1 is a ramp a/999 (best 999, spread 1); row 2 is flat.
+    let q_ref = Matrix::from_fn(3, na, |s, a| match s {
+        0 if a == 10 => 1.0,
+        0 if a == 11 => 0.995,
+        0 => 0.0,
+        1 => a as f64 / 999.0,
+        _ => 5.0,
+    });
+    let v_ref = vec![1.0, 1.0, 5.0];
+    // The plan picks action 11 in row 0 (loses 0.005 of the spread: near-optimal), action 899
+    // in row 1 (loses 100/999: not near-optimal), anything in the flat row.
+    let q = Matrix::from_fn(3, na, |s, a| match (s, a) {
+        (0, 11) | (1, 899) | (2, 0) => 1.0,
+        _ => 0.0,
+    });
+    let v = vec![1.0, 1.0, 1.0];
+    let ag = agreement(Task::MountainCar, &q, &v, &q_ref, &v_ref);
+    assert_eq!(
+        ag.policy_agreement,
+        1.0 / 3.0,
+        "only the flat row's argmax (0) agrees"
+    );
+    assert!((ag.near_optimal - 2.0 / 3.0).abs() < 1e-12);
+    let loss = (0.005 + 100.0 / 999.0 + 0.0) / 3.0;
+    assert!(
+        (ag.mean_relative_loss - loss).abs() < 1e-12,
+        "{}",
+        ag.mean_relative_loss
+    );
+    // Near-ties within 1% of the spread: row 0 has 2, row 1 has the actions ≥ 999 − 9.99
+    // (990..=999, 10 of them), the flat row all 1000.
+    assert_eq!(NEAR_OPTIMAL, 0.01);
+    assert!((ag.reference_near_ties - (2.0 + 10.0 + 1000.0) / 3.0).abs() < 1e-12);
+    assert!((ag.value_rel_error - (16.0f64 / 27.0).sqrt()).abs() < 1e-12);
+}
