@@ -37,17 +37,18 @@ fn plan(
     reference: Option<&Path>,
     centred: bool,
 ) -> Result<Value> {
-    if let Ok(text) = std::fs::read_to_string(out.join("summary.json")) {
-        if let Ok(v) = serde_json::from_str::<Value>(&text) {
-            let same = v["task"].as_str() == Some(task)
-                && v["p"].as_f64() == Some(p)
-                && v["seed"].as_u64() == Some(seed)
-                && v["center_rows"].as_bool() == Some(centred)
-                && v.get("near_optimal").is_some();
-            if same {
-                println!("reusing {}", out.display());
-                return Ok(v);
-            }
+    let previous = std::fs::read_to_string(out.join("summary.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok());
+    if let Some(v) = previous {
+        let same = v["task"].as_str() == Some(task)
+            && v["p"].as_f64() == Some(p)
+            && v["seed"].as_u64() == Some(seed)
+            && v["center_rows"].as_bool() == Some(centred)
+            && v.get("near_optimal").is_some();
+        if same {
+            println!("reusing {}", out.display());
+            return Ok(v);
         }
     }
     let mut cmd = Command::new(eirl);

@@ -14,10 +14,16 @@ use anyhow::{Context, Result};
 
 use crate::cmd::workspace_root;
 use crate::repro::{
-    RunSummary, build_eirl, env_list, env_num, plot_eval, run_dir_in, train_with, write_results,
+    RunSummary, build_eirl, env_list, env_num, plot_eval, run_dir_in, summarize, train_with,
+    write_results,
 };
 
-const ENVS: &[&str] = &["Pendulum-v1-discrete25", "Acrobot-v1", "CartPole-v1"];
+const ENVS: &[&str] = &[
+    "Pendulum-v1-discrete25",
+    "MountainCarContinuous-v0-discrete25",
+    "Acrobot-v1",
+    "CartPole-v1",
+];
 const VARIANTS: &[(&str, bool, bool)] = &[
     ("DQN", false, false),
     ("Double", true, false),
@@ -59,13 +65,18 @@ fn mean_metric(out: &Path, name: &str) -> Result<f64> {
 
 pub fn svrl() -> Result<()> {
     let root = workspace_root();
-    let eirl = build_eirl(&root)?;
+    let out_root = root.join("runs").join("repro-svrl");
+    // A private copy: rebuilding the workspace during the (long) sweep must not change the
+    // binary its later runs use.
+    let built = build_eirl(&root)?;
+    std::fs::create_dir_all(&out_root)?;
+    let eirl = out_root.join("eirl");
+    std::fs::copy(&built, &eirl).with_context(|| format!("copying {}", built.display()))?;
     let envs: Vec<String> = env_list(
         "EIRL_SVRL_ENVS",
         &ENVS.iter().copied().map(String::from).collect::<Vec<_>>(),
     )?;
     let seeds: u64 = env_num("EIRL_SVRL_SEEDS", 3)?;
-    let out_root = root.join("runs").join("repro-svrl");
     let docs = root.join("docs").join("results").join("svrl");
     std::fs::create_dir_all(&docs)?;
     let mut md = String::from(
@@ -75,10 +86,11 @@ pub fn svrl() -> Result<()> {
          every update (official defaults). Presets `configs/dqn/<env>.toml` = `configs/svrl/<env>.toml` \
          minus `[svrl]`; the paper ran SV-RL on Atari only, so these tasks and DQN settings are ours. \
          *final*: mean of the last 3 evaluations (20 greedy episodes each), mean ± sd over seeds; \
-         *gain*: SV-RL final − base final; *rank*: mean soft-impute rank of the completed target \
-         matrices over the SV-RL run (at λ = σ_max/50).\n\n\
-         | env | network | seeds | final (base) | final (SV-RL) | gain | rank | s per run (base / SV-RL) |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|\n",
+         *gain*: SV-RL final − base final; *target rank*: the paper's approximate rank (99% of Σσ²) \
+         of the raw target matrices, mean over the SV-RL run's updates; *completion rank*: mean \
+         soft-impute rank of the completed target matrices (at λ = σ_max/50).\n\n\
+         | env | network | seeds | final (base) | final (SV-RL) | gain | target rank | completion rank | s per run (base / SV-RL) |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let mut gains = Vec::new();
     for env in &envs {
@@ -93,6 +105,7 @@ pub fn svrl() -> Result<()> {
             let mut finals = [Vec::new(), Vec::new()];
             let mut walls = [Vec::new(), Vec::new()];
             let mut ranks = Vec::new();
+            let mut target_ranks = Vec::new();
             for (k, (algo, preset)) in [("dqn", &dqn_preset), ("svrl", &svrl_preset)]
                 .into_iter()
                 .enumerate()
@@ -104,13 +117,13 @@ pub fn svrl() -> Result<()> {
                 let cfg_s = cfg.to_string_lossy().to_string();
                 for seed in 0..seeds {
                     let out = out_root.join(env).join(format!("{algo}-{name}-s{seed}"));
-                    let run: RunSummary =
-                        train_with(&eirl, algo, env, seed, &out, &["--config", &cfg_s])?;
+                    let run = train_once(&eirl, algo, env, seed, &out, &cfg_s)?;
                     finals[k].push(mean_last(&run.eval, 3));
                     walls[k].push(run.wall_s);
                     if algo == "svrl" {
                         let dir = out.join(format!("{env}-seed{seed}"));
                         ranks.push(mean_metric(&dir, "estimate_rank")?);
+                        target_ranks.push(mean_metric(&dir, "target_rank")?);
                     }
                     curves.push((
                         format!("{name}{} s{seed}", if k == 1 { "+SV-RL" } else { "" }),
@@ -121,10 +134,11 @@ pub fn svrl() -> Result<()> {
             let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
             let gain = mean(&finals[1]) - mean(&finals[0]);
             let rank = mean(&ranks);
-            gains.push((env.clone(), name, gain, rank));
+            let target_rank = mean(&target_ranks);
+            gains.push((env.clone(), name, gain, rank, target_rank));
             let _ = writeln!(
                 md,
-                "| {env} | {name} | {seeds} | {} | {} | {gain:+.1} | {rank:.2} | {:.0} / {:.0} |",
+                "| {env} | {name} | {seeds} | {} | {} | {gain:+.1} | {target_rank:.2} | {rank:.2} | {:.0} / {:.0} |",
                 stats(&finals[0]),
                 stats(&finals[1]),
                 mean(&walls[0]),
@@ -143,10 +157,39 @@ pub fn svrl() -> Result<()> {
         "\nSV-RL's final return is higher in {better} of {} pairs. Rank against gain:",
         gains.len()
     );
-    for (env, name, gain, rank) in &gains {
-        let _ = writeln!(md, "- {env} {name}: rank {rank:.2}, gain {gain:+.1}");
+    for (env, name, gain, rank, target_rank) in &gains {
+        let _ = writeln!(
+            md,
+            "- {env} {name}: target rank {target_rank:.2}, completion rank {rank:.2}, gain {gain:+.1}"
+        );
     }
     write_results(&docs, "README.md", &md)
+}
+
+/// One training run, or the finished run already in `out` (its `done.json` records the config
+/// text it ran with; a changed preset runs again).
+fn train_once(
+    eirl: &Path,
+    algo: &str,
+    env: &str,
+    seed: u64,
+    out: &Path,
+    config: &str,
+) -> Result<RunSummary> {
+    let done = out.join("done.json");
+    let config_text = std::fs::read_to_string(config)?;
+    if let Ok(text) = std::fs::read_to_string(&done) {
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        if v["config"].as_str() == Some(config_text.as_str()) {
+            println!("reusing {}", out.display());
+            let dir = out.join(format!("{env}-seed{seed}"));
+            return summarize(&dir, seed, v["wall_s"].as_f64().unwrap_or(f64::NAN));
+        }
+    }
+    let run = train_with(eirl, algo, env, seed, out, &["--config", config])?;
+    let mark = serde_json::json!({ "config": config_text, "wall_s": run.wall_s });
+    std::fs::write(&done, mark.to_string())?;
+    Ok(run)
 }
 
 #[cfg(test)]

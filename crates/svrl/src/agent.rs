@@ -76,7 +76,8 @@ impl Agent for SvRl {
     }
 
     /// DQN's step; when it trained, its scalars plus SV-RL's means since the last logged row
-    /// (`mask_p`, `estimate_rank`, `estimate_iterations`, `reestimated_fraction`, see
+    /// (`mask_p`, `estimate_rank`, `estimate_iterations`, `reestimated_fraction`,
+    /// `target_rank`, see
     /// [`TargetStats::scalars`]). The means restart whenever the run loop logs (a step that
     /// trained and crossed a multiple of [`Agent::scalar_interval`]).
     fn step(&mut self) -> Result<StepInfo, AgentError> {
@@ -130,10 +131,11 @@ impl Agent for SvRl {
 
     fn summary(&self) -> Option<String> {
         let t = self.stats();
-        let [(_, p), (_, rank), (_, iters), (_, frac)] = t.scalars()?;
+        let [(_, p), (_, rank), (_, iters), (_, frac), (_, target_rank)] = t.scalars()?;
         Some(format!(
-            "SV-RL over {} gradient steps: mean p {p:.4}, completion rank {rank:.2}, \
-             {iters:.1} estimator iterations, {:.1}% of target entries re-estimated",
+            "SV-RL over {} gradient steps: mean p {p:.4}, target rank (99% energy) \
+             {target_rank:.2}, completion rank {rank:.2}, {iters:.1} estimator iterations, \
+             {:.1}% of target entries re-estimated",
             t.updates,
             100.0 * frac
         ))

@@ -36,7 +36,7 @@ use eirl_agent::{Agent, AgentError, Algorithm, Build, Input, defaults_of};
 
 pub use agent::{ALGO, SvRl};
 pub use config::{EstimatorKind, MaskSchedule, SVRL_TABLE, SvRlConfig, SvRlParams};
-pub use target::{TargetCompletion, TargetStats, complete_target};
+pub use target::{TARGET_RANK_ENERGY, TargetCompletion, TargetStats, complete_target};
 
 /// SV-RL's entry in the algorithm registry (`eirl train svrl`).
 pub static ALGORITHM: Algorithm = Algorithm {

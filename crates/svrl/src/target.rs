@@ -12,7 +12,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use eirl_dqn::{DqnError, NextQTransform};
-use eirl_matrix_estimation::{Completion, Estimator, Mask, Matrix, MatrixError, complete_scaled};
+use eirl_matrix_estimation::{
+    Completion, Estimator, Mask, Matrix, MatrixError, approximate_rank, complete_scaled,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -56,11 +58,25 @@ pub struct TargetStats {
     pub reestimated: u64,
     /// Entries of all target matrices.
     pub entries: u64,
+    /// Σ approximate rank (99% of Σσ², the paper's measure) of the target network's raw
+    /// next-state Q matrix, before any completion.
+    pub target_rank_sum: f64,
 }
 
+/// The energy share of the logged `target_rank` (the paper's approximate rank).
+pub const TARGET_RANK_ENERGY: f64 = 0.99;
+
 impl TargetStats {
-    fn add(&mut self, p: f64, completion: Option<&Completion>, reestimated: usize, entries: usize) {
+    fn add(
+        &mut self,
+        p: f64,
+        target_rank: usize,
+        completion: Option<&Completion>,
+        reestimated: usize,
+        entries: usize,
+    ) {
         self.updates += 1;
+        self.target_rank_sum += target_rank as f64;
         self.p_sum += p;
         if let Some(c) = completion {
             self.rank_sum += c.rank as f64;
@@ -71,9 +87,10 @@ impl TargetStats {
     }
 
     /// The agent scalars: `mask_p` (mean p), `estimate_rank` (mean rank of the completed
-    /// matrix), `estimate_iterations` (mean estimator iterations) and `reestimated_fraction`
-    /// (entries re-estimated / entries); `None` before any update.
-    pub fn scalars(&self) -> Option<[(&'static str, f64); 4]> {
+    /// matrix), `estimate_iterations` (mean estimator iterations), `reestimated_fraction`
+    /// (entries re-estimated / entries) and `target_rank` (mean approximate rank of the raw
+    /// target matrices, [`TARGET_RANK_ENERGY`]); `None` before any update.
+    pub fn scalars(&self) -> Option<[(&'static str, f64); 5]> {
         if self.updates == 0 {
             return None;
         }
@@ -86,6 +103,7 @@ impl TargetStats {
                 "reestimated_fraction",
                 self.reestimated as f64 / self.entries.max(1) as f64,
             ),
+            ("target_rank", self.target_rank_sum / k),
         ])
     }
 }
@@ -144,6 +162,7 @@ impl TargetCompletion {
         let k = self.shared.borrow().updates + 1;
         let p = self.schedule.p(k);
         let entries = b * a;
+        let target_rank = approximate_rank(&Matrix::from_f32(b, a, next_q)?, TARGET_RANK_ENERGY)?;
         // p = 1: nothing is masked and the official SoftImpute returns its input unchanged
         // (after 100 idle iterations); skip it.
         let (completion, reestimated) = if p >= 1.0 {
@@ -164,10 +183,10 @@ impl TargetCompletion {
         shared.updates = k;
         shared
             .interval
-            .add(p, completion.as_ref(), reestimated, entries);
+            .add(p, target_rank, completion.as_ref(), reestimated, entries);
         shared
             .total
-            .add(p, completion.as_ref(), reestimated, entries);
+            .add(p, target_rank, completion.as_ref(), reestimated, entries);
         Ok(())
     }
 }

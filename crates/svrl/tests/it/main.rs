@@ -82,6 +82,38 @@ fn soft_impute_keeps_observed_entries_and_reestimates_the_masked_ones() -> Resul
     Ok(())
 }
 
+/// `target_rank` is the 99%-energy rank of the raw target matrix: 1 for a rank-1 matrix, the
+/// full width for an identity block, averaged over updates.
+#[test]
+fn target_rank_is_the_energy_rank_of_the_raw_target() -> Result<(), String> {
+    let (b, a) = (16, 5);
+    let mut t = TargetCompletion::new(
+        MaskSchedule {
+            p0: 0.9,
+            updates: None,
+        },
+        Estimator::default(),
+        3,
+    );
+    // Rank 1: (i + 1) · (j + 1).
+    let mut rank1: Vec<f32> = (0..b * a)
+        .map(|k| ((k / a + 1) * (k % a + 1)) as f32)
+        .collect();
+    t.apply(&mut rank1, b, a).map_err(|e| e.to_string())?;
+    assert!((t.stats().target_rank_sum - 1.0).abs() < 1e-12);
+    // Five equal singular values: the identity on the first five rows.
+    let mut eye: Vec<f32> = (0..b * a)
+        .map(|k| f32::from(u8::from(k / a == k % a)))
+        .collect();
+    t.apply(&mut eye, b, a).map_err(|e| e.to_string())?;
+    let s = t.stats();
+    assert!((s.target_rank_sum - 6.0).abs() < 1e-12, "{s:?}");
+    let scalars = s.scalars().ok_or("no scalars")?;
+    assert_eq!(scalars[4].0, "target_rank");
+    assert!((scalars[4].1 - 3.0).abs() < 1e-12);
+    Ok(())
+}
+
 #[test]
 fn p_one_leaves_the_target_bit_identical() -> Result<(), String> {
     let (b, a) = (64, 25);
@@ -208,6 +240,7 @@ fn a_short_cartpole_run_logs_svrl_scalars_and_its_checkpoint_restores()
         "estimate_rank",
         "estimate_iterations",
         "reestimated_fraction",
+        "target_rank",
         "loss",
     ] {
         let series = metric_series(&rows, name);
@@ -221,6 +254,9 @@ fn a_short_cartpole_run_logs_svrl_scalars_and_its_checkpoint_restores()
     }
     for (_, r) in metric_series(&rows, "estimate_rank") {
         assert!((0.0..=2.0).contains(&r), "rank {r} of a 32×2 matrix");
+    }
+    for (_, r) in metric_series(&rows, "target_rank") {
+        assert!((1.0..=2.0).contains(&r), "target rank {r} of a 32×2 matrix");
     }
     for (_, f) in metric_series(&rows, "reestimated_fraction") {
         assert!((0.0..0.3).contains(&f), "fraction {f}");
