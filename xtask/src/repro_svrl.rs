@@ -67,10 +67,10 @@ pub fn svrl() -> Result<()> {
     let root = workspace_root();
     let out_root = root.join("runs").join("repro-svrl");
     // A private copy: rebuilding the workspace during the (long) sweep must not change the
-    // binary its later runs use.
+    // binary its later runs use (one copy per sweep: sweeps over different envs may run at once).
     let built = build_eirl(&root)?;
     std::fs::create_dir_all(&out_root)?;
-    let eirl = out_root.join("eirl");
+    let eirl = out_root.join(format!("eirl-{}", std::process::id()));
     std::fs::copy(&built, &eirl).with_context(|| format!("copying {}", built.display()))?;
     let envs: Vec<String> = env_list(
         "EIRL_SVRL_ENVS",
