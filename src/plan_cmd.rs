@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use eirl_matrix_estimation::{Matrix, rank_of_spectrum, singular_values};
+use eirl_matrix_estimation::{Matrix, best_low_rank, rank_of_spectrum, singular_values};
 use eirl_svp::{HeatMapOf, Plan, PlanConfig, Task, agreement, heat_map, plan, simulate};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -14,6 +14,9 @@ use serde_json::json;
 const Q_FILE: &str = "q.f64";
 /// Energy share of the paper's approximate rank.
 const RANK_ENERGY: f64 = 0.99;
+/// Ranks of the truncations of full value iteration's Q whose greedy policies a `--p 1` run
+/// reports: the best any rank-k estimate of the exact Q can do.
+const TRUNCATION_RANKS: [usize; 6] = [1, 2, 3, 5, 10, 20];
 
 #[derive(Subcommand)]
 pub enum PlanCommand {
@@ -125,6 +128,26 @@ fn svp(args: SvpArgs) -> Result<()> {
             names[1],
         )?;
     }
+    // Full value iteration: how its own best rank-k approximations fare (Eckart–Young), the
+    // ceiling for any low-rank estimate of the exact Q.
+    let truncations = if args.p >= 1.0 {
+        let approx = best_low_rank(&q_ref, &TRUNCATION_RANKS)?;
+        TRUNCATION_RANKS
+            .iter()
+            .zip(&approx)
+            .map(|(k, qk)| {
+                let a = agreement(task, qk, &row_max(qk), &q_ref, &v_ref);
+                json!({
+                    "rank": k,
+                    "policy_agreement": a.policy_agreement,
+                    "near_optimal": a.near_optimal,
+                    "value_rel_error": a.value_rel_error,
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mean = |f: &dyn Fn(&eirl_svp::IterationStats) -> f64| {
         planned.history.iter().map(f).sum::<f64>() / planned.history.len().max(1) as f64
     };
@@ -148,6 +171,7 @@ fn svp(args: SvpArgs) -> Result<()> {
         "near_optimal_tolerance": eirl_svp::NEAR_OPTIMAL,
         "mean_relative_loss": agree.mean_relative_loss,
         "reference_near_ties": agree.reference_near_ties,
+        "truncations": truncations,
         "approximate_rank": rank,
         "approximate_rank_full_vi": rank_ref,
         "rank_energy": RANK_ENERGY,

@@ -10,6 +10,7 @@
 //! - [`usvt`]: universal singular value thresholding (Chatterjee 2015);
 //! - [`complete_scaled`]: SV-RL's wrapper (map onto [−1, 1], complete, clip, map back);
 //! - [`approximate_rank`]: how many singular values hold a share of the spectrum's energy;
+//! - [`best_low_rank`]: the best rank-k approximations (Eckart–Young);
 //! - [`Mask`]: the observed set Ω as a type, [`Mask::bernoulli`] for SVP/SV-RL sampling.
 //!
 //! SVDs come from faer; on large matrices soft-impute uses warm-started randomized subspace
@@ -45,7 +46,7 @@ mod usvt;
 
 pub use mask::Mask;
 pub use matrix::Matrix;
-pub use rank::{approximate_rank, rank_of_spectrum, singular_values};
+pub use rank::{approximate_rank, best_low_rank, rank_of_spectrum, singular_values};
 pub use scaled::{Estimator, complete_scaled};
 pub use soft_impute::{Completion, SoftImpute, soft_impute, soft_impute_from, svd_soft_threshold};
 pub use svd::SvdMethod;

@@ -38,3 +38,15 @@ pub fn rank_of_spectrum(singular_values: &[f64], energy: f64) -> usize {
     }
     singular_values.len()
 }
+
+/// The best rank-`k` approximations of `x` in the Frobenius norm (Eckart–Young: the leading `k`
+/// singular triplets), one per entry of `ranks`, from one dense SVD. A rank above
+/// `min(rows, cols)` gives `x` back (up to rounding). Errors on a non-finite entry.
+pub fn best_low_rank(x: &Matrix, ranks: &[usize]) -> Result<Vec<Matrix>, MatrixError> {
+    crate::Mask::full(x.rows(), x.cols()).check_against(x)?;
+    let factors = crate::svd::full(x.to_faer().as_ref())?;
+    Ok(ranks
+        .iter()
+        .map(|&k| Matrix::from_faer(factors.reconstruct(k, |s| s).as_ref()))
+        .collect())
+}

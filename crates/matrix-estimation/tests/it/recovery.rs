@@ -1,8 +1,8 @@
 //! Recovery of low-rank matrices, identities of the operators, USVT and the approximate rank.
 
 use eirl_matrix_estimation::{
-    Estimator, Mask, Matrix, SoftImpute, Usvt, approximate_rank, complete_scaled, rank_of_spectrum,
-    singular_values, soft_impute, svd_soft_threshold, usvt,
+    Estimator, Mask, Matrix, SoftImpute, Usvt, approximate_rank, best_low_rank, complete_scaled,
+    rank_of_spectrum, singular_values, soft_impute, svd_soft_threshold, usvt,
 };
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -171,6 +171,37 @@ fn approximate_rank_counts_energy() {
     assert_eq!(rank_of_spectrum(&[3.0, 2.0, 1.0], 0.95), 3); // 13/14 < 0.95
     assert_eq!(rank_of_spectrum(&[3.0, 2.0, 1.0], 1.0), 3);
     assert_eq!(approximate_rank(&Matrix::zeros(3, 3), 0.99).unwrap(), 0);
+}
+
+/// Eckart–Young: the rank-r truncation of an exactly rank-r matrix is the matrix; of a noisy one,
+/// its error is the energy of the discarded singular values, and errors shrink with k.
+#[test]
+fn best_low_rank_truncates_the_spectrum() {
+    let x = low_rank(9, 30, 20, 3, 0.0);
+    let out = best_low_rank(&x, &[1, 2, 3, 50]).unwrap();
+    assert!(relative_error(&out[2], &x) < 1e-12);
+    assert!(relative_error(&out[3], &x) < 1e-12);
+    assert!(approximate_rank(&out[0], 0.999_999).unwrap() == 1);
+    let noisy = low_rank(10, 30, 20, 2, 0.1);
+    let s = singular_values(&noisy).unwrap();
+    let total: f64 = s.iter().map(|v| v * v).sum();
+    let mut last = f64::INFINITY;
+    for (k, approx) in [1, 2, 4, 8]
+        .iter()
+        .zip(best_low_rank(&noisy, &[1, 2, 4, 8]).unwrap())
+    {
+        let tail: f64 = s[*k..].iter().map(|v| v * v).sum();
+        let err = relative_error(&approx, &noisy);
+        assert!(
+            (err - (tail / total).sqrt()).abs() < 1e-10,
+            "k = {k}: {err}"
+        );
+        assert!(err < last);
+        last = err;
+    }
+    let mut bad = x.clone();
+    bad.as_mut_slice()[5] = f64::NAN;
+    assert!(best_low_rank(&bad, &[1]).is_err());
 }
 
 #[test]
