@@ -16,7 +16,9 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use crate::cmd::workspace_root;
-use crate::repro::{build_eirl, env_list, env_num, mean_sd, num, run_for_summary, write_results};
+use crate::repro::{
+    build_eirl, env_list, env_num, mean_sd, num, readme_block, run_for_summary, write_results,
+};
 
 const TASKS: &[&str] = &[
     "inverted-pendulum",
@@ -238,15 +240,22 @@ pub fn svp() -> Result<()> {
         met(&|v| v.agree >= 0.9 && v.saved >= 4.0),
         met(&|v| v.near >= 0.9 && v.saved >= 4.0),
     );
+    let mut readme = format!(
+        "SVP (`cargo xtask repro svp` → `docs/results/svp/`; official tasks and settings, p = 0.2, \
+         {seeds} seed(s); *agreement*: greedy action equal to full value iteration's out of 1000; \
+         *near-optimal*: loses ≤ 1% of the state's Q spread under full VI's Q):\n\n"
+    );
     for v in &verdicts {
-        let _ = writeln!(
-            md,
+        let line = format!(
             "- {}: agreement {:.3}, near-optimal {:.3}, backups ÷ {:.2}, return {:.2} (full VI {:.2}); \
              full VI's Q has {:.1} actions per state within 1% of the best.",
             v.what, v.agree, v.near, v.saved, v.ret, v.ret_vi, v.ties
         );
+        let _ = writeln!(md, "{line}");
+        let _ = writeln!(readme, "{line}");
     }
-    write_results(&docs, "README.md", &md)
+    write_results(&docs, "README.md", &md)?;
+    readme_block(&root, "svp", &readme)
 }
 
 /// One p = 0.2 row's numbers, for the closing sentences.

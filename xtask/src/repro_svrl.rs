@@ -14,8 +14,8 @@ use anyhow::{Context, Result};
 
 use crate::cmd::workspace_root;
 use crate::repro::{
-    RunSummary, build_eirl, env_list, env_num, plot_eval, run_dir_in, summarize, train_with,
-    write_results,
+    RunSummary, build_eirl, env_list, env_num, plot_eval, readme_block, run_dir_in, summarize,
+    train_with, write_results,
 };
 
 const ENVS: &[&str] = &[
@@ -157,13 +157,21 @@ pub fn svrl() -> Result<()> {
         "\nSV-RL's final return is higher in {better} of {} pairs. Rank against gain:",
         gains.len()
     );
+    let mut readme = format!(
+        "SV-RL (`cargo xtask repro svrl` → `docs/results/svrl/`; official SV-RL defaults on our DQN \
+         presets, {seeds} seed(s); *gain*: final return with SV-RL − without): higher in {better} of \
+         {} pairs.\n\n",
+        gains.len()
+    );
     for (env, name, gain, rank, target_rank) in &gains {
-        let _ = writeln!(
-            md,
-            "- {env} {name}: target rank {target_rank:.2}, completion rank {rank:.2}, gain {gain:+.1}"
+        let line = format!(
+            "- {env} {name}: gain {gain:+.1}, target rank {target_rank:.2}, completion rank {rank:.2}"
         );
+        let _ = writeln!(md, "{line}");
+        let _ = writeln!(readme, "{line}");
     }
-    write_results(&docs, "README.md", &md)
+    write_results(&docs, "README.md", &md)?;
+    readme_block(&root, "svrl", &readme)
 }
 
 /// One training run, or the finished run already in `out` (its `done.json` records the config
