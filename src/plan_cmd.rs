@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use eirl_matrix_estimation::{Matrix, best_low_rank, rank_of_spectrum, singular_values};
+use eirl_matrix_estimation::{
+    Matrix, SoftImpute, best_low_rank, rank_of_spectrum, singular_values,
+};
 use eirl_svp::{HeatMapOf, Plan, PlanConfig, Task, agreement, heat_map, plan, simulate};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -50,6 +52,10 @@ pub struct SvpArgs {
     /// below λ.
     #[arg(long)]
     center_rows: bool,
+    /// Soft-impute's λ = σ_max(zero-filled Q) / D (fancyimpute's default D = 50; larger D
+    /// shrinks the singular values less).
+    #[arg(long, default_value_t = 50.0)]
+    shrinkage_divisor: f64,
     /// Iteration cap of both planners (default: the official 200).
     #[arg(long, default_value_t = 200)]
     max_iters: usize,
@@ -77,6 +83,10 @@ fn svp(args: SvpArgs) -> Result<()> {
         warm_start: !args.cold_start,
         center_rows: args.center_rows,
         max_iters: args.max_iters,
+        soft_impute: SoftImpute {
+            shrinkage_divisor: args.shrinkage_divisor,
+            ..SoftImpute::default()
+        },
         ..PlanConfig::default()
     };
     let started = Instant::now();
@@ -157,6 +167,7 @@ fn svp(args: SvpArgs) -> Result<()> {
         "seed": args.seed,
         "warm_start": cfg.warm_start,
         "center_rows": cfg.center_rows,
+        "shrinkage_divisor": cfg.soft_impute.shrinkage_divisor,
         "iterations": planned.iterations(),
         "converged": planned.converged,
         "final_residual": planned.history.last().map(|h| h.residual),

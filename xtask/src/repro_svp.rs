@@ -5,7 +5,8 @@
 //!
 //! `EIRL_SVP_TASKS` (comma-separated task names), `EIRL_SVP_PS` (comma-separated p values) and
 //! `EIRL_SVP_SEEDS` (a count, default 3) and `EIRL_SVP_MODES` (`plain`, `centred`) restrict the
-//! sweep; the table shows what was run. A run folder holding a finished run with the same
+//! sweep; `EIRL_SVP_DIVISORS` (default 500; empty for none) lists the λ = σ_max / D of the
+//! ablation rows (p = 0.2, seed 0); the table shows what was run. A run folder holding a finished run with the same
 //! settings is reused, so an interrupted sweep resumes.
 
 use std::fmt::Write as _;
@@ -28,28 +29,41 @@ const TASKS: &[&str] = &[
 ];
 const PS: &[f64] = &[0.2, 0.4, 0.6];
 
-/// One `eirl plan svp` run into `out`, or the summary a finished run with the same settings
-/// left there (so an interrupted sweep resumes where it stopped).
-fn plan(
-    eirl: &Path,
-    task: &str,
+/// One `eirl plan svp` run's settings.
+struct Settings<'a> {
+    task: &'a str,
     p: f64,
     seed: u64,
-    out: &Path,
-    reference: Option<&Path>,
     centred: bool,
-) -> Result<Value> {
+    /// Soft-impute's λ = σ_max / divisor.
+    divisor: f64,
+}
+
+/// fancyimpute's λ divisor, the default of `--shrinkage-divisor`.
+const DEFAULT_DIVISOR: f64 = 50.0;
+
+fn same(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
+}
+
+/// One `eirl plan svp` run into `out`, or the summary a finished run with the same settings
+/// left there (so an interrupted sweep resumes where it stopped).
+fn plan(eirl: &Path, run: &Settings, out: &Path, reference: Option<&Path>) -> Result<Value> {
     let previous = std::fs::read_to_string(out.join("summary.json"))
         .ok()
         .and_then(|text| serde_json::from_str::<Value>(&text).ok());
     if let Some(v) = previous {
-        let same = v["task"].as_str() == Some(task)
-            && v["p"].as_f64() == Some(p)
-            && v["seed"].as_u64() == Some(seed)
-            && v["center_rows"].as_bool() == Some(centred)
+        let reusable = v["task"].as_str() == Some(run.task)
+            && v["p"].as_f64().is_some_and(|p| same(p, run.p))
+            && v["seed"].as_u64() == Some(run.seed)
+            && v["center_rows"].as_bool() == Some(run.centred)
+            && same(
+                v["shrinkage_divisor"].as_f64().unwrap_or(DEFAULT_DIVISOR),
+                run.divisor,
+            )
             && v.get("near_optimal").is_some()
-            && (p < 1.0 || v.get("truncations").is_some());
-        if same {
+            && (run.p < 1.0 || v.get("truncations").is_some());
+        if reusable {
             println!("reusing {}", out.display());
             return Ok(v);
         }
@@ -59,15 +73,17 @@ fn plan(
         "plan",
         "svp",
         "--task",
-        task,
+        run.task,
         "--p",
-        &p.to_string(),
+        &run.p.to_string(),
         "--seed",
-        &seed.to_string(),
+        &run.seed.to_string(),
+        "--shrinkage-divisor",
+        &run.divisor.to_string(),
     ])
     .arg("--out")
     .arg(out);
-    if centred {
+    if run.centred {
         cmd.arg("--center-rows");
     }
     if let Some(r) = reference {
@@ -91,6 +107,7 @@ pub fn svp() -> Result<()> {
     )?;
     let ps: Vec<f64> = env_list("EIRL_SVP_PS", PS)?;
     let seeds: u64 = env_num("EIRL_SVP_SEEDS", 3)?;
+    let divisors: Vec<f64> = env_list("EIRL_SVP_DIVISORS", &[500.0])?;
     let modes: Vec<String> = env_list("EIRL_SVP_MODES", &["plain".into(), "centred".into()])?;
     if let Some(bad) = modes.iter().find(|m| *m != "plain" && *m != "centred") {
         anyhow::bail!("EIRL_SVP_MODES: unknown completion {bad:?} (plain, centred)");
@@ -124,7 +141,18 @@ pub fn svp() -> Result<()> {
     let mut ranks = String::new();
     for task in &tasks {
         let full_dir = out_root.join(task).join("full");
-        let full = plan(&eirl, task, 1.0, 0, &full_dir, None, false)?;
+        let full = plan(
+            &eirl,
+            &Settings {
+                task,
+                p: 1.0,
+                seed: 0,
+                centred: false,
+                divisor: DEFAULT_DIVISOR,
+            },
+            &full_dir,
+            None,
+        )?;
         let cells = |key: &str| -> Vec<String> {
             full["truncations"]
                 .as_array()
@@ -157,7 +185,14 @@ pub fn svp() -> Result<()> {
             let mut runs = Vec::new();
             for seed in 0..seeds {
                 let dir = out_root.join(task).join(format!("p{p}-{mode}-s{seed}"));
-                runs.push(plan(&eirl, task, p, seed, &dir, Some(&full_dir), centred)?);
+                let run = Settings {
+                    task,
+                    p,
+                    seed,
+                    centred,
+                    divisor: DEFAULT_DIVISOR,
+                };
+                runs.push(plan(&eirl, &run, &dir, Some(&full_dir))?);
                 if seed == 0 {
                     for img in ["value", "policy"] {
                         let _ = std::fs::copy(
@@ -221,6 +256,47 @@ pub fn svp() -> Result<()> {
          | task | near-ties per state | agreement (k = {ranks}) | near-optimal (k = {ranks}) |\n\
          |---|---:|---:|---:|\n{ceilings}"
     );
+    // λ ablation: p = 0.2, seed 0, soft-impute's λ = σ_max / D for each D.
+    if !divisors.is_empty() {
+        let _ = write!(
+            md,
+            "\nλ ablation (p = 0.2, seed 0): soft-impute's λ = σ_max / D, D = 50 being \
+             fancyimpute's default (the main table).\n\n\
+             | task | completion | D | agreement | near-optimal | value err. | rank | return (full VI) |\n\
+             |---|---|---:|---:|---:|---:|---:|---:|\n"
+        );
+        for task in &tasks {
+            let full_dir = out_root.join(task).join("full");
+            for mode in &modes {
+                let centred = mode == "centred";
+                for &d in std::iter::once(&DEFAULT_DIVISOR).chain(&divisors) {
+                    let dir = if same(d, DEFAULT_DIVISOR) {
+                        out_root.join(task).join(format!("p0.2-{mode}-s0"))
+                    } else {
+                        out_root.join(task).join(format!("p0.2-{mode}-d{d}-s0"))
+                    };
+                    let run = Settings {
+                        task,
+                        p: 0.2,
+                        seed: 0,
+                        centred,
+                        divisor: d,
+                    };
+                    let r = plan(&eirl, &run, &dir, Some(&full_dir))?;
+                    let _ = writeln!(
+                        md,
+                        "| {task} | {mode} | {d} | {:.3} | {:.3} | {:.4} | {:.1} | {:.2} ({:.2}) |",
+                        num(&r, "policy_agreement"),
+                        num(&r, "near_optimal"),
+                        num(&r, "value_rel_error"),
+                        num(&r, "mean_completion_rank"),
+                        num(&r, "mean_return"),
+                        num(&r, "full_vi_mean_return"),
+                    );
+                }
+            }
+        }
+    }
     let met = |ok: &dyn Fn(&Verdict) -> bool| -> String {
         let hit: Vec<&str> = verdicts
             .iter()

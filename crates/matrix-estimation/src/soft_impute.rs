@@ -13,9 +13,11 @@ const F32_EPS: f64 = 1.192_092_9e-7;
 /// λ = σ_max(zero-filled input) / 50, at most 100 iterations, convergence threshold 1e-3.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SoftImpute {
-    /// λ, the nuclear-norm weight (singular values are shrunk by λ). `None`: σ_max / 50 of the
-    /// zero-filled input, fancyimpute's default.
+    /// λ, the nuclear-norm weight (singular values are shrunk by λ). `None`: σ_max /
+    /// `shrinkage_divisor` of the zero-filled input (fancyimpute's default: σ_max / 50).
     pub shrinkage: Option<f64>,
+    /// The divisor of the default λ (fancyimpute: 50); ignored when `shrinkage` is set.
+    pub shrinkage_divisor: f64,
     /// Iteration cap (fancyimpute: 100).
     pub max_iters: usize,
     /// Stop when ‖X_new − X_old‖ / ‖X_old‖ over the missing entries is below this (1e-3).
@@ -35,6 +37,7 @@ impl Default for SoftImpute {
     fn default() -> Self {
         SoftImpute {
             shrinkage: None,
+            shrinkage_divisor: 50.0,
             max_iters: 100,
             convergence_threshold: 1e-3,
             max_rank: None,
@@ -53,6 +56,12 @@ impl SoftImpute {
                     "shrinkage λ = {l} must be finite and ≥ 0"
                 )));
             }
+        }
+        if !(self.shrinkage_divisor.is_finite() && self.shrinkage_divisor > 0.0) {
+            return Err(MatrixError::Parameter(format!(
+                "shrinkage_divisor = {} must be finite and > 0",
+                self.shrinkage_divisor
+            )));
         }
         if self.max_iters == 0 {
             return Err(MatrixError::Parameter("max_iters must be ≥ 1".into()));
@@ -171,7 +180,7 @@ fn run(
         None if m == 0 || n == 0 => 0.0,
         None => {
             let f = engine.above(filled.as_ref(), f64::INFINITY, 1)?;
-            f.s.first().copied().unwrap_or(0.0) / 50.0
+            f.s.first().copied().unwrap_or(0.0) / params.shrinkage_divisor
         }
     };
     if let Some(start) = start {

@@ -52,6 +52,14 @@ fn shapes_values_and_parameters_are_checked() {
             ..SoftImpute::default()
         },
         SoftImpute {
+            shrinkage_divisor: 0.0,
+            ..SoftImpute::default()
+        },
+        SoftImpute {
+            shrinkage_divisor: f64::NAN,
+            ..SoftImpute::default()
+        },
+        SoftImpute {
             convergence_threshold: 0.0,
             ..SoftImpute::default()
         },

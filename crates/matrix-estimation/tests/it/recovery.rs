@@ -173,6 +173,30 @@ fn approximate_rank_counts_energy() {
     assert_eq!(approximate_rank(&Matrix::zeros(3, 3), 0.99).unwrap(), 0);
 }
 
+/// The default λ is σ_max(zero-filled input) / `shrinkage_divisor`.
+#[test]
+fn the_default_shrinkage_divides_the_top_singular_value() {
+    let x = low_rank(4, 30, 20, 2, 0.01);
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mask = Mask::bernoulli(30, 20, 0.6, &mut rng).unwrap();
+    let zero_filled = Matrix::from_fn(30, 20, |i, j| {
+        if mask.as_slice()[i * 20 + j] {
+            x.get(i, j)
+        } else {
+            0.0
+        }
+    });
+    let top = singular_values(&zero_filled).unwrap()[0];
+    for d in [50.0, 500.0] {
+        let params = SoftImpute {
+            shrinkage_divisor: d,
+            ..SoftImpute::default()
+        };
+        let done = soft_impute(&x, &mask, &params).unwrap();
+        assert!((done.threshold - top / d).abs() < 1e-9 * top, "{d}");
+    }
+}
+
 /// Eckart–Young: the rank-r truncation of an exactly rank-r matrix is the matrix; of a noisy one,
 /// its error is the energy of the discarded singular values, and errors shrink with k.
 #[test]
