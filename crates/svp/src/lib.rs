@@ -7,7 +7,9 @@
 //! ([`Task`]: inverted pendulum, mountain car, double integrator, cart-pole — grids, 1000
 //! actions, dynamics, rewards), the planner ([`plan`]; `p = 1` is full value iteration), the
 //! greedy policy at continuous states and the official simulation ([`simulate`]), and plan
-//! comparisons ([`agreement`]).
+//! comparisons ([`agreement`]: exact greedy agreement — harsh with 1000 actions, where full
+//! VI's own Q holds many near-ties — and the share of states whose action is near-optimal under
+//! the reference Q, with the mean loss).
 //!
 //! ```
 //! use eirl_svp::{plan, PlanConfig, Task};
