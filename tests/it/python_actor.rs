@@ -229,9 +229,11 @@ fn python_actor_feeds_the_learner() {
     let actor_out = log(dir, "actor", "out");
     let last = actor_out.lines().last().expect("an actor summary line");
     let (steps, episodes, mean_return) = actor_summary(last);
-    // Every answered request but the last was stepped; the learner took 20k steps of them.
+    // Every answered request but the last was stepped; the learner took 20k steps of them. The
+    // server's summary can be taken before its last batch is counted (seen on a loaded
+    // machine: steps = rows + ENVS), hence one batch of slack above.
     assert!(
-        steps + ENVS >= TOTAL_STEPS && steps <= rows,
+        steps + ENVS >= TOTAL_STEPS && steps <= rows + ENVS,
         "{last} / {summary}"
     );
     assert!(
