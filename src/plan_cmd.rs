@@ -54,7 +54,7 @@ pub struct SvpArgs {
     center_rows: bool,
     /// Soft-impute's λ = σ_max(zero-filled Q) / D (fancyimpute's default D = 50; larger D
     /// shrinks the singular values less).
-    #[arg(long, default_value_t = 50.0)]
+    #[arg(long, default_value_t = SoftImpute::default().shrinkage_divisor)]
     shrinkage_divisor: f64,
     /// Iteration cap of both planners (default: the official 200).
     #[arg(long, default_value_t = 200)]

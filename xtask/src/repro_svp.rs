@@ -6,8 +6,8 @@
 //! `EIRL_SVP_TASKS` (comma-separated task names), `EIRL_SVP_PS` (comma-separated p values) and
 //! `EIRL_SVP_SEEDS` (a count, default 3) and `EIRL_SVP_MODES` (`plain`, `centred`) restrict the
 //! sweep; `EIRL_SVP_DIVISORS` (default 500; empty for none) lists the λ = σ_max / D of the
-//! ablation rows (p = 0.2, seed 0); the table shows what was run. A run folder holding a finished run with the same
-//! settings is reused, so an interrupted sweep resumes.
+//! ablation rows (p = 0.2, seed 0); the table shows what was run. A run folder holding a
+//! finished run with the same settings is reused, so an interrupted sweep resumes.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -41,6 +41,22 @@ struct Settings<'a> {
 
 /// fancyimpute's λ divisor, the default of `--shrinkage-divisor`.
 const DEFAULT_DIVISOR: f64 = 50.0;
+
+impl Settings<'_> {
+    /// The run's folder under `out_root`: `<task>/p<p>-<mode>[-d<D>]-s<seed>` (`-d<D>` only
+    /// when λ is not fancyimpute's).
+    fn dir(&self, out_root: &Path) -> std::path::PathBuf {
+        let mode = if self.centred { "centred" } else { "plain" };
+        let d = if same(self.divisor, DEFAULT_DIVISOR) {
+            String::new()
+        } else {
+            format!("-d{}", self.divisor)
+        };
+        out_root
+            .join(self.task)
+            .join(format!("p{}-{mode}{d}-s{}", self.p, self.seed))
+    }
+}
 
 fn same(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
@@ -184,7 +200,6 @@ pub fn svp() -> Result<()> {
             let centred = mode == "centred";
             let mut runs = Vec::new();
             for seed in 0..seeds {
-                let dir = out_root.join(task).join(format!("p{p}-{mode}-s{seed}"));
                 let run = Settings {
                     task,
                     p,
@@ -192,6 +207,7 @@ pub fn svp() -> Result<()> {
                     centred,
                     divisor: DEFAULT_DIVISOR,
                 };
+                let dir = run.dir(&out_root);
                 runs.push(plan(&eirl, &run, &dir, Some(&full_dir))?);
                 if seed == 0 {
                     for img in ["value", "policy"] {
@@ -270,11 +286,6 @@ pub fn svp() -> Result<()> {
             for mode in &modes {
                 let centred = mode == "centred";
                 for &d in std::iter::once(&DEFAULT_DIVISOR).chain(&divisors) {
-                    let dir = if same(d, DEFAULT_DIVISOR) {
-                        out_root.join(task).join(format!("p0.2-{mode}-s0"))
-                    } else {
-                        out_root.join(task).join(format!("p0.2-{mode}-d{d}-s0"))
-                    };
                     let run = Settings {
                         task,
                         p: 0.2,
@@ -282,7 +293,7 @@ pub fn svp() -> Result<()> {
                         centred,
                         divisor: d,
                     };
-                    let r = plan(&eirl, &run, &dir, Some(&full_dir))?;
+                    let r = plan(&eirl, &run, &run.dir(&out_root), Some(&full_dir))?;
                     let _ = writeln!(
                         md,
                         "| {task} | {mode} | {d} | {:.3} | {:.3} | {:.4} | {:.1} | {:.2} ({:.2}) |",
