@@ -1,7 +1,8 @@
 //! The Python actor (`python/eirl_actor.py`: grpcio + Gymnasium) feeding `eirl seed serve`
 //! over loopback gRPC: a wrong token is refused, and the learner trains on the Python actor's
-//! unrolls alone. Skips (with a message) when no Python with grpcio, grpcio-tools and
-//! Gymnasium is found; `.ci/run` installs them into `.venv-py`.
+//! unrolls alone. When no Python with grpcio, grpcio-tools and Gymnasium is found it fails under
+//! `CI=true` (`.ci/run` installs them into `.venv-py` and sets `EIRL_PYTHON`) and skips with a
+//! message elsewhere.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -23,6 +24,11 @@ fn python() -> PathBuf {
     } else {
         PathBuf::from("python3")
     }
+}
+
+/// Whether this is a CI run (`CI=true`, as CI services and `.ci/run` set it).
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
 
 /// Why `python` cannot run the actor, if it cannot.
@@ -149,12 +155,16 @@ fn actor_summary(line: &str) -> (u64, u64, f64) {
 fn python_actor_feeds_the_learner() {
     let python = python();
     if let Some(why) = missing_modules(&python) {
-        eprintln!(
-            "skipping: python_actor_feeds_the_learner: {} cannot import grpc, grpc_tools and \
-             gymnasium ({why}); set EIRL_PYTHON or run `python3 -m venv .venv-py && \
-             .venv-py/bin/pip install -r python/requirements.txt`",
+        let msg = format!(
+            "{} cannot import grpc, grpc_tools and gymnasium ({why}); set EIRL_PYTHON or run \
+             `python3 -m venv .venv-py && .venv-py/bin/pip install -r python/requirements.txt`",
             python.display()
         );
+        assert!(
+            !in_ci(),
+            "CI=true, so the Python actor test must run: {msg}"
+        );
+        eprintln!("skipping: python_actor_feeds_the_learner: {msg}");
         return;
     }
     let tmp = tempfile::tempdir().expect("tmp");

@@ -58,7 +58,18 @@ impl RunSummary {
     }
 }
 
+/// The `eirl` binary the reproductions run: `EIRL_REPRO_BIN` when set (a binary built earlier,
+/// so edits to the workspace during a long sweep cannot change or break it), otherwise a fresh
+/// `cargo build --release -p eirl`.
 pub(crate) fn build_eirl(root: &Path) -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("EIRL_REPRO_BIN") {
+        let bin = PathBuf::from(bin);
+        if !bin.is_file() {
+            bail!("EIRL_REPRO_BIN={} is not a file", bin.display());
+        }
+        println!("using EIRL_REPRO_BIN={}", bin.display());
+        return Ok(bin);
+    }
     run_streaming(cargo().args(["build", "--release", "-p", "eirl"]))?;
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
@@ -132,13 +143,21 @@ fn dqn() -> Result<()> {
          | env | target | seed | first step reaching target | final eval | wall-clock (s) |\n\
          |---|---|---|---|---|---|\n",
     );
-    for (env, target) in [("CartPole-v1", 475.0), ("Acrobot-v1", -100.0)] {
+    let mut readme = String::from(
+        "DQN (`cargo xtask repro dqn` → `docs/results/dqn/`; shipped presets from rl-zoo, seeds \
+         0/1/2, greedy evaluation over 20 episodes every `eval_interval` steps):\n\n\
+         | env | budget | target | seeds reaching target (first evaluation at or above it) | final eval (seeds 0/1/2) | wall-clock per run |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for (env, target, budget) in [
+        ("CartPole-v1", 475.0, "50k"),
+        ("Acrobot-v1", -100.0, "100k"),
+    ] {
         let mut series = Vec::new();
-        let mut reached = 0;
+        let (mut firsts, mut finals, mut walls) = (Vec::new(), Vec::new(), Vec::new());
         for seed in 0..3u64 {
             let s = train(&eirl, "dqn", env, seed, &out_runs)?;
             let first = s.first_reaching(target);
-            reached += usize::from(first.is_some());
             writeln!(
                 table,
                 "| {env} | {target} | {} | {} | {:.1} | {:.0} |",
@@ -147,11 +166,26 @@ fn dqn() -> Result<()> {
                 s.final_eval(),
                 s.wall_s
             )?;
+            firsts.push(first);
+            finals.push(s.final_eval());
+            walls.push(s.wall_s);
             series.push((format!("seed {}", s.seed), s.eval));
         }
+        let reached = firsts.iter().flatten().count();
         writeln!(
             table,
             "| {env} | | **{reached} / 3 seeds reach the target** | | | |"
+        )?;
+        writeln!(
+            readme,
+            "| {env} | {budget} steps | ≥ {target} | {reached} / 3 ({}) | {} | {} s |",
+            firsts
+                .iter()
+                .map(|f| steps_k(*f))
+                .collect::<Vec<_>>()
+                .join(", "),
+            slashed(&finals, 1),
+            span(&walls)
         )?;
         plot_eval(
             &series,
@@ -159,12 +193,236 @@ fn dqn() -> Result<()> {
             &format!("DQN on {env}: evaluation mean return (20 episodes)"),
         )?;
     }
-    write_results(&docs, "README.md", &table)
+    write_results(&docs, "README.md", &table)?;
+    readme_block(&root, "dqn", &readme)
 }
 
-/// ACER's comparison in miniature (issue #4; Wang et al. 2017, Figs. 1 and 3): replay ratio
-/// 0 / 1 / 4, trust region off, truncation with bias correction off, 3 seeds each, on CartPole-v1
-/// (steps to reach 400) and Acrobot-v1 (steps to reach −100).
+/// A step count as `22.5k`, or `—` for none.
+pub(crate) fn steps_k(steps: Option<f64>) -> String {
+    steps.map_or("—".to_string(), |s| {
+        let k = s / 1000.0;
+        if (k - k.round()).abs() < 0.05 {
+            format!("{k:.0}k")
+        } else {
+            format!("{k:.1}k")
+        }
+    })
+}
+
+/// Values joined by ` / ` with `decimals` digits.
+pub(crate) fn slashed(xs: &[f64], decimals: usize) -> String {
+    xs.iter()
+        .map(|x| format!("{x:.decimals$}"))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+/// `min–max` of values rounded to whole numbers (one number when they agree).
+pub(crate) fn span(xs: &[f64]) -> String {
+    let lo = xs.iter().copied().fold(f64::INFINITY, f64::min).round();
+    let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max).round();
+    if lo >= hi {
+        format!("{lo:.0}")
+    } else {
+        format!("{lo:.0}–{hi:.0}")
+    }
+}
+
+/// One ACER variant of the comparison: a label, its TOML override, and which mechanisms it runs.
+struct AcerVariant {
+    label: &'static str,
+    setting: &'static str,
+    truncation: bool,
+    trust_region: bool,
+}
+
+const fn variant(
+    label: &'static str,
+    setting: &'static str,
+    truncation: bool,
+    trust_region: bool,
+) -> AcerVariant {
+    AcerVariant {
+        label,
+        setting,
+        truncation,
+        trust_region,
+    }
+}
+
+/// The comparison's rows. Index 2 is the reference the ablations are compared with.
+const ACER_VARIANTS: [AcerVariant; 9] = [
+    variant(
+        "replay ratio 0 (on-policy, A3C-like)",
+        "replay_ratio = 0.0",
+        true,
+        true,
+    ),
+    variant("replay ratio 1", "replay_ratio = 1.0", true, true),
+    variant("replay ratio 4 (paper: c = 10, δ = 1)", "", true, true),
+    variant(
+        "ratio 4, trust region off",
+        "trust_region = false",
+        true,
+        false,
+    ),
+    variant(
+        "ratio 4, truncation + bias correction off",
+        "truncation = false",
+        false,
+        true,
+    ),
+    variant("ratio 4, c = 2", "c = 2.0", true, true),
+    variant("ratio 4, c = 1.2", "c = 1.2", true, true),
+    variant("ratio 4, δ = 0.01", "delta = 0.01", true, true),
+    variant("ratio 4, δ = 0.001", "delta = 0.001", true, true),
+];
+const ACER_REFERENCE: usize = 2;
+
+/// What one variant did over its seeds.
+struct AcerRow {
+    reach: Vec<Option<f64>>,
+    finals: Vec<f64>,
+    evals: Vec<Vec<(f64, f64)>>,
+    /// Whole-run fractions (`run_*` scalars) per seed: truncated, corrected, trust region.
+    truncated: Vec<f64>,
+    corrected: Vec<f64>,
+    trust_region: Vec<f64>,
+    max_rho: f64,
+    samples: f64,
+}
+
+impl AcerRow {
+    /// Median steps to the target over seeds (a seed that never reached it counts as last).
+    fn median_reach(&self) -> Option<f64> {
+        let mut v: Vec<f64> = self
+            .reach
+            .iter()
+            .map(|r| r.unwrap_or(f64::INFINITY))
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().filter(|m| m.is_finite())
+    }
+    fn mean_final(&self) -> f64 {
+        mean_sd(&self.finals).0
+    }
+}
+
+/// The last value of `name` in a finished run's `metrics.csv` under `dir`.
+fn last_metric(dir: &Path, name: &str) -> Result<f64> {
+    let rows = eirl_runlog::read_metrics(&run_dir_in(dir)?.join(eirl_runlog::METRICS_FILE))?;
+    eirl_runlog::metric_series(&rows, name)
+        .last()
+        .map(|(_, v)| *v)
+        .with_context(|| format!("{} logged no {name}", dir.display()))
+}
+
+/// A fraction as a percentage with enough digits to tell 0 from rare.
+fn percent(f: f64) -> String {
+    let p = 100.0 * f;
+    if p <= 0.0 {
+        "0%".to_string()
+    } else if p < 0.01 {
+        format!("{p:.1e}%")
+    } else if p < 10.0 {
+        format!("{p:.2}%")
+    } else {
+        format!("{p:.0}%")
+    }
+}
+
+/// One sentence per mechanism for `env`, derived from the rows: how often it engaged in the
+/// reference runs, and what turning it off or tightening it changed.
+fn acer_verdicts(env: &str, target: f64, rows: &[AcerRow]) -> String {
+    let reference = &rows[ACER_REFERENCE];
+    let outcome = |r: &AcerRow| {
+        format!(
+            "median steps to {target} {}, mean final eval {:.0}",
+            steps_k(r.median_reach()),
+            r.mean_final()
+        )
+    };
+    let mut out = String::new();
+    let (truncated, corrected) = (
+        mean_sd(&reference.truncated).0,
+        mean_sd(&reference.corrected).0,
+    );
+    let trust = mean_sd(&reference.trust_region).0;
+    for (engaged, frac, off, sweep) in [
+        (
+            format!(
+                "truncation with bias correction (c = 10) engaged on {} (ρ_t > c) and {} \
+                 (non-zero correction)",
+                percent(truncated),
+                percent(corrected)
+            ),
+            truncated.max(corrected),
+            4usize,
+            [5usize, 6],
+        ),
+        (
+            format!("the trust region (δ = 1) was active on {}", percent(trust)),
+            trust,
+            3,
+            [7, 8],
+        ),
+    ] {
+        let identical = rows[off].evals == reference.evals;
+        let _ = write!(
+            out,
+            "- {env}: {engaged} of the reference runs' {:.0} samples per seed (max ρ {:.2}); ",
+            reference.samples, reference.max_rho
+        );
+        if frac <= 0.0 {
+            let _ = write!(
+                out,
+                "turning it off cannot change an update, and the runs without it are {}. ",
+                if identical {
+                    "bit-identical (every evaluation equal)"
+                } else {
+                    "not bit-identical (a difference from floating-point order, not from the mechanism)"
+                }
+            );
+        } else {
+            let _ = write!(
+                out,
+                "without it: {} (with it: {}){}. ",
+                outcome(&rows[off]),
+                outcome(reference),
+                if identical {
+                    "; every evaluation equal"
+                } else {
+                    ""
+                }
+            );
+        }
+        let tightened: Vec<String> = sweep
+            .iter()
+            .map(|&i| {
+                let r = &rows[i];
+                let f = if i >= 7 {
+                    mean_sd(&r.trust_region).0
+                } else {
+                    mean_sd(&r.truncated).0
+                };
+                format!(
+                    "{}: active on {}, {}",
+                    ACER_VARIANTS[i].label.trim_start_matches("ratio 4, "),
+                    percent(f),
+                    outcome(r)
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "Tightened — {}.", tightened.join("; "));
+    }
+    out
+}
+
+/// ACER's comparison in miniature (issues #4, #14; Wang et al. 2017, Figs. 1 and 3): replay
+/// ratio 0 / 1 / 4, trust region off, truncation with bias correction off, and a sweep of c and
+/// δ where they bind, 3 seeds each, on CartPole-v1 (steps to reach 400) and Acrobot-v1 (steps to
+/// reach −100). Every run reports how often truncation, the bias correction and the trust region
+/// engaged, so the table shows whether an ablation could matter.
 fn acer() -> Result<()> {
     let root = workspace_root();
     let eirl = build_eirl(&root)?;
@@ -172,16 +430,6 @@ fn acer() -> Result<()> {
     let docs = root.join("docs").join("results").join("acer");
     std::fs::create_dir_all(&docs)?;
     std::fs::create_dir_all(&out_runs)?;
-    let variants: [(&str, &str); 5] = [
-        ("replay ratio 0 (on-policy, A3C-like)", "replay_ratio = 0.0"),
-        ("replay ratio 1", "replay_ratio = 1.0"),
-        ("replay ratio 4 (paper default)", "replay_ratio = 4.0"),
-        ("ratio 4, trust region off", "trust_region = false"),
-        (
-            "ratio 4, truncation + bias correction off",
-            "truncation = false",
-        ),
-    ];
     let envs: [(&str, f64, &str); 2] = [
         ("CartPole-v1", 400.0, "200000"),
         ("Acrobot-v1", -100.0, "300000"),
@@ -190,48 +438,111 @@ fn acer() -> Result<()> {
         "# ACER reproduction in miniature (`cargo xtask repro acer`)\n\n\
          CartPole-v1: the paper's / openai baselines' defaults (`crates/acer/src/config.rs`); \
          Acrobot-v1: the shipped preset `configs/acer/Acrobot-v1.toml` (SB2 zoo: 16 envs, \
-         ent_coef 0, linear lr decay, rewards × 0.04 in place of the zoo's VecNormalize; with \
-         unscaled rewards every run stays at −500). One setting changed per row. Greedy \
-         evaluation over 20 episodes every 10k steps; seeds 0/1/2.\n\n\
-         | env | variant | steps to reach target (per seed) | final eval (per seed) | wall-clock (s, per seed) |\n\
-         |---|---|---|---|---|\n",
+         ent_coef 0, linear lr decay, rewards × 0.04 in place of the zoo's VecNormalize). One \
+         setting changed per row. Greedy evaluation over 20 episodes every 10k steps; seeds \
+         0/1/2. *ρ > c*: share of all samples of all updates whose taken action's importance \
+         weight was truncated; *correction*: share with a non-zero bias-correction term (some \
+         action with ρ(a) > c); *trust region*: share whose constraint kᵀĝ ≤ δ was active \
+         (means over seeds; `off` where the variant disables it).\n\n\
+         | env | variant | steps to reach target (per seed) | final eval (per seed) | ρ > c | correction | trust region | max ρ | wall-clock (s, per seed) |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    let mut verdicts = String::new();
+    let mut readme = String::from(
+        "ACER (`cargo xtask repro acer` → `docs/results/acer/`; CartPole-v1 with the paper's / \
+         openai baselines' defaults, 200k steps; Acrobot-v1 with its shipped preset, 300k steps; \
+         seeds 0/1/2, greedy evaluation over 20 episodes every 10k steps):\n\n\
+         | env | variant | first evaluation ≥ target (seeds 0/1/2) | final eval (seeds 0/1/2) | ρ > c | trust region active | wall-clock per run |\n\
+         |---|---|---|---|---|---|---|\n",
     );
     for (env, target, steps) in envs {
         let mut series = Vec::new();
-        for (i, (label, setting)) in variants.iter().enumerate() {
+        let mut rows = Vec::new();
+        for (i, v) in ACER_VARIANTS.iter().enumerate() {
             let cfg = out_runs.join(format!("variant{i}.toml"));
-            std::fs::write(&cfg, format!("{setting}\neval_interval = 10000\n"))?;
+            std::fs::write(&cfg, format!("{}\neval_interval = 10000\n", v.setting))?;
             let cfg_s = cfg.to_str().context("non-UTF-8 path")?;
-            let mut reach = Vec::new();
-            let mut finals = Vec::new();
+            let mut row = AcerRow {
+                reach: Vec::new(),
+                finals: Vec::new(),
+                evals: Vec::new(),
+                truncated: Vec::new(),
+                corrected: Vec::new(),
+                trust_region: Vec::new(),
+                max_rho: 0.0,
+                samples: 0.0,
+            };
             let mut walls = Vec::new();
             for seed in 0..3u64 {
+                let out = out_runs.join(format!("v{i}"));
                 let s = train_with(
                     &eirl,
                     "acer",
                     env,
                     seed,
-                    &out_runs.join(format!("v{i}")),
+                    &out,
                     &["--config", cfg_s, "--steps", steps],
                 )?;
-                reach.push(
-                    s.first_reaching(target)
-                        .map_or("—".to_string(), |f| format!("{f:.0}")),
-                );
-                finals.push(format!("{:.0}", s.final_eval()));
-                walls.push(format!("{:.0}", s.wall_s));
+                let dir = out.join(format!("{env}-seed{seed}"));
+                row.truncated
+                    .push(last_metric(&dir, "run_truncation_active")?);
+                row.corrected
+                    .push(last_metric(&dir, "run_correction_active")?);
+                row.trust_region
+                    .push(last_metric(&dir, "run_trust_region_active")?);
+                row.max_rho = row.max_rho.max(last_metric(&dir, "run_max_rho")?);
+                row.samples = last_metric(&dir, "run_samples")?;
+                row.reach.push(s.first_reaching(target));
+                row.finals.push(s.final_eval());
+                walls.push(s.wall_s);
                 if seed == 0 {
-                    series.push((label.to_string(), s.eval.clone()));
+                    series.push((v.label.to_string(), s.eval.clone()));
                 }
+                row.evals.push(s.eval);
             }
+            let shown = |on: bool, xs: &[f64]| {
+                if on {
+                    percent(mean_sd(xs).0)
+                } else {
+                    "off".to_string()
+                }
+            };
+            let reach: Vec<String> = row
+                .reach
+                .iter()
+                .map(|r| r.map_or("—".to_string(), |f| format!("{f:.0}")))
+                .collect();
             writeln!(
                 table,
-                "| {env} | {label} | {} | {} | {} |",
+                "| {env} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
+                v.label,
                 reach.join(" / "),
-                finals.join(" / "),
-                walls.join(" / ")
+                slashed(&row.finals, 0),
+                shown(v.truncation, &row.truncated),
+                shown(v.truncation, &row.corrected),
+                shown(v.trust_region, &row.trust_region),
+                row.max_rho,
+                slashed(&walls, 0),
             )?;
+            if i <= 4 {
+                writeln!(
+                    readme,
+                    "| {env} | {} | ≥ {target}: {} | {} | {} | {} | {} s |",
+                    v.label,
+                    row.reach
+                        .iter()
+                        .map(|r| steps_k(*r))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    slashed(&row.finals, 0),
+                    shown(v.truncation, &row.truncated),
+                    shown(v.trust_region, &row.trust_region),
+                    span(&walls)
+                )?;
+            }
+            rows.push(row);
         }
+        verdicts.push_str(&acer_verdicts(env, target, &rows));
         plot_eval(
             &series,
             &docs.join(format!("{env}.png")),
@@ -239,15 +550,21 @@ fn acer() -> Result<()> {
         )?;
     }
     table.push_str(
-        "\n— = target not reached within the budget. Plots show seed 0 of each variant.\n",
+        "\n— = target not reached within the budget. Plots show seed 0 of each variant.\n\n\
+         What each mechanism did (from the rows above):\n\n",
     );
-    write_results(&docs, "README.md", &table)
+    table.push_str(&verdicts);
+    write_results(&docs, "README.md", &table)?;
+    readme
+        .push_str("\nWhat each mechanism did (the c and δ sweep is in `docs/results/acer/`):\n\n");
+    readme.push_str(&verdicts);
+    readme_block(&root, "acer", &readme)
 }
 
-/// Continuous ACER (issue #4; Wang et al. 2017 §5, SDN + Gaussian policy): learning curves for
-/// 3 seeds on Pendulum-v1 (target ≥ −300 within 500k steps, shipped preset) and
+/// Continuous ACER (issues #4, #14; Wang et al. 2017 §5, SDN + Gaussian policy): learning
+/// curves for 3 seeds on Pendulum-v1 (target ≥ −300 within 500k steps, shipped preset) and
 /// MountainCarContinuous-v0 (defaults; "solved" is ≥ 90), written to
-/// `docs/results/acer/continuous.md`.
+/// `docs/results/acer/continuous.md`; every sentence is derived from the runs.
 fn acer_continuous() -> Result<()> {
     let root = workspace_root();
     let eirl = build_eirl(&root)?;
@@ -260,46 +577,90 @@ fn acer_continuous() -> Result<()> {
          policy term, Retrace with ρ̄ = min(1, ρ^(1/d)) for the critic, trust region; defaults \
          from `crates/acer/src/config.rs`, Pendulum with its shipped preset \
          (`configs/acer/Pendulum-v1.toml`: rewards × 0.1 for learning, not the paper's). \
-         Greedy (mean-action) evaluation over 20 episodes; seeds 0/1/2.\n\n\
-         | env | target | seed | first step reaching target | best eval | final eval | wall-clock (s) |\n\
-         |---|---|---|---|---|---|---|\n",
+         Greedy (mean-action) evaluation over 20 episodes; seeds 0/1/2. *best training \
+         episode*: the highest undiscounted return of any training episode (stochastic policy).\n\n\
+         | env | target | seed | first step reaching target | best eval | final eval | best training episode (of n) | wall-clock (s) |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
+    let mut summary = String::new();
     for (env, target, steps) in [
         ("Pendulum-v1", -300.0, "500000"),
         ("MountainCarContinuous-v0", 90.0, "300000"),
     ] {
         let mut series = Vec::new();
+        let (mut firsts, mut finals, mut best_train, mut walls) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for seed in 0..3u64 {
             let s = train_with(&eirl, "acer", env, seed, &out_runs, &["--steps", steps])?;
+            let dir = out_runs.join(format!("{env}-seed{seed}"));
+            let rows =
+                eirl_runlog::read_metrics(&run_dir_in(&dir)?.join(eirl_runlog::METRICS_FILE))?;
+            let episodes = eirl_runlog::metric_series(&rows, "episode_return");
+            let best_episode = episodes
+                .iter()
+                .map(|(_, v)| *v)
+                .fold(f64::NEG_INFINITY, f64::max);
             let best = s
                 .eval
                 .iter()
                 .map(|(_, v)| *v)
                 .fold(f64::NEG_INFINITY, f64::max);
+            let first = s.first_reaching(target);
             writeln!(
                 table,
-                "| {env} | {target} | {} | {} | {best:.1} | {:.1} | {:.0} |",
+                "| {env} | {target} | {} | {} | {best:.1} | {:.1} | {best_episode:.1} ({}) | {:.0} |",
                 s.seed,
-                s.first_reaching(target)
-                    .map_or("not reached".to_string(), |f| format!("{f:.0}")),
+                first.map_or("not reached".to_string(), |f| format!("{f:.0}")),
                 s.final_eval(),
+                episodes.len(),
                 s.wall_s
             )?;
+            firsts.push(first);
+            finals.push(s.final_eval());
+            best_train.push(best_episode);
+            walls.push(s.wall_s);
             series.push((format!("seed {}", s.seed), s.eval));
         }
+        let reached = firsts.iter().flatten().count();
+        let reach: Vec<String> = firsts.iter().map(|f| steps_k(*f)).collect();
+        let total_k = steps.parse::<f64>().unwrap_or(f64::NAN) / 1000.0;
+        let verdict = if reached == 0 {
+            let train_hit = best_train.iter().filter(|b| **b >= target).count();
+            format!(
+                "**not solved** (≥ {target}) within {total_k:.0}k steps: final evaluations {}; \
+                 {train_hit} of 3 seeds had a training episode at or above the target (best \
+                 training returns {})",
+                slashed(&finals, 1),
+                slashed(&best_train, 1)
+            )
+        } else {
+            format!(
+                "{reached} / 3 seeds reach ≥ {target} within {total_k:.0}k steps (first at {}); \
+                 final evaluations {}",
+                reach.join(" / "),
+                slashed(&finals, 1)
+            )
+        };
+        writeln!(summary, "- {env}: {verdict}; {} s per run.", span(&walls))?;
         plot_eval(
             &series,
             &docs.join(format!("{env}.png")),
             &format!("continuous ACER on {env}: evaluation mean return"),
         )?;
     }
-    table.push_str(
-        "\nAs of the last run, MountainCarContinuous-v0 was not solved: the greedy (mean) action \
-         settles near 0, so evaluation returns ≈ 0: the −0.1·a² action cost pays for standing \
-         still, and the few training episodes that reached the flag (best training returns \
-         30–53 over ~300 episodes per seed) were too rare to outweigh it.\n",
-    );
-    write_results(&docs, "continuous.md", &table)
+    table.push('\n');
+    table.push_str(&summary);
+    write_results(&docs, "continuous.md", &table)?;
+    readme_block(
+        &root,
+        "acer-continuous",
+        &format!(
+            "Continuous ACER (`cargo xtask repro acer-continuous` → \
+             `docs/results/acer/continuous.md`; Gaussian policy, Stochastic Dueling Network, trust \
+             region; Pendulum with its shipped preset, MountainCarContinuous with the defaults; \
+             seeds 0/1/2):\n\n{summary}"
+        ),
+    )
 }
 
 /// Plots evaluation curves (mean return against env steps), one line per series.
@@ -482,9 +843,19 @@ fn gail() -> Result<()> {
          | env | expert return | random return | trajectories | BC | GAIL | GAIL per seed |\n\
          |---|---|---|---|---|---|---|\n",
     );
+    let mut readme = String::from(
+        "GAIL and BC (`cargo xtask repro gail` → `docs/results/gail/`; experts: the scripted \
+         balancer for CartPole, a DQN trained with the shipped preset for Acrobot, the scripted \
+         pump for MountainCar; demonstrations from `eirl demo record`; BC and GAIL (TRPO) from \
+         1 / 4 / 7 / 10 expert trajectories, seeds 0/1/2; normalized score of the final policy \
+         over 20 episodes: random 0, expert 1):\n\n\
+         | env | GAIL budget | BC (1 / 4 / 7 / 10 trajectories) | GAIL (1 / 4 / 7 / 10) | GAIL ≥ 0.9 from 4 trajectories on |\n\
+         |---|---|---|---|---|\n",
+    );
     for (env, expert_args, steps) in &envs {
         let mut bc_curve = Vec::new();
         let mut gail_curve = Vec::new();
+        let mut gail_per_seed: Vec<(usize, Vec<f64>)> = Vec::new();
         for n in [1usize, 4, 7, 10] {
             let demos = out.join(format!("{env}-{n}.npz"));
             let demos_s = path_str(&demos)?;
@@ -566,6 +937,7 @@ fn gail() -> Result<()> {
             )?;
             bc_curve.push((n as f64, mean(&bc)));
             gail_curve.push((n as f64, mean(&gail_scores)));
+            gail_per_seed.push((n, gail_scores.clone()));
             println!(
                 "{env} n={n}: BC {:.2}, GAIL {:.2}",
                 mean(&bc),
@@ -573,20 +945,66 @@ fn gail() -> Result<()> {
             );
         }
         eirl_runlog::plot_curves(
-            &[("BC", bc_curve), ("GAIL", gail_curve)],
+            &[("BC", bc_curve.clone()), ("GAIL", gail_curve.clone())],
             &docs.join(format!("{env}.png")),
             &format!("{env}: normalized score vs expert trajectories"),
             "expert trajectories",
             "normalized score",
         )?;
+        let column = |curve: &[(f64, f64)]| {
+            curve
+                .iter()
+                .map(|(_, v)| format!("{v:.2}"))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        let misses: Vec<String> = gail_per_seed
+            .iter()
+            .zip(&gail_curve)
+            .filter(|((n, _), (_, m))| *n >= 4 && *m < 0.9)
+            .map(|((n, seeds), (_, m))| {
+                format!("missed at {n}: {m:.2}, seeds {}", slashed(seeds, 2))
+            })
+            .collect();
+        let steps_k_s = steps_k(steps.parse::<f64>().ok());
+        writeln!(
+            readme,
+            "| {env} | {steps_k_s} steps | {} | {} | {} |",
+            column(&bc_curve),
+            column(&gail_curve),
+            if misses.is_empty() {
+                "met at 4, 7 and 10".to_string()
+            } else {
+                misses.join("; ")
+            }
+        )?;
     }
-    write_results(&docs, "README.md", &table)
+    write_results(&docs, "README.md", &table)?;
+    readme_block(&root, "gail", &readme)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::splice_block;
+    use super::{REPRODUCTIONS, splice_block};
+
+    /// Every reproduction writes a README block, so README.md must hold its markers (a missing
+    /// one would fail only after hours of runs).
+    #[test]
+    fn readme_has_a_block_for_every_reproduction() {
+        let readme = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+        )
+        .unwrap();
+        for (name, _) in REPRODUCTIONS {
+            for marker in [
+                format!("<!-- repro {name} -->"),
+                format!("<!-- /repro {name} -->"),
+            ] {
+                assert!(readme.contains(&marker), "README.md lacks {marker}");
+            }
+        }
+    }
 
     #[test]
     fn splice_replaces_only_the_named_block() {

@@ -33,9 +33,96 @@ struct TrainInfo {
     pub kl_avg: f32,
     /// Fraction of samples whose trust-region constraint was active.
     pub trust_region_active: f32,
+    /// Fraction of samples whose importance weight was truncated (`ρ_t > c`).
+    pub truncation_active: f32,
+    /// Fraction of samples with a non-zero bias-correction term.
+    pub correction_active: f32,
+    /// Largest `ρ_t` of the iteration.
+    pub max_rho: f32,
     pub grad_norm: f32,
     /// 1 + the number of off-policy updates.
     pub updates: u32,
+}
+
+/// How often each of ACER's mechanisms engaged over the whole run (carried through checkpoints),
+/// so a run's log says whether an ablation of it could change anything.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Engagement {
+    /// Samples (`T·B` per update) seen by every update so far.
+    samples: u64,
+    /// Samples with `ρ_t > c` (truncation).
+    truncated: u64,
+    /// Samples with a non-zero bias-correction term.
+    corrected: u64,
+    /// Samples whose trust-region constraint was active.
+    trust_region: u64,
+    /// Largest `ρ_t` so far.
+    max_rho: f32,
+}
+
+impl Engagement {
+    const META: [&'static str; 5] = [
+        "engaged_samples",
+        "engaged_truncated",
+        "engaged_corrected",
+        "engaged_trust_region",
+        "engaged_max_rho",
+    ];
+
+    fn add(&mut self, s: &UpdateStats) {
+        let count = |frac: f32| (f64::from(frac) * s.samples as f64).round() as u64;
+        self.samples += s.samples as u64;
+        self.truncated += count(s.truncation_active);
+        self.corrected += count(s.correction_active);
+        self.trust_region += count(s.trust_region_active);
+        self.max_rho = self.max_rho.max(s.max_rho);
+    }
+
+    /// The run's fractions, as scalars (`run_*`: the last logged row describes the whole run).
+    fn scalars(&self) -> [(&'static str, f64); 5] {
+        let frac = |k: u64| k as f64 / self.samples.max(1) as f64;
+        [
+            ("run_samples", self.samples as f64),
+            ("run_truncation_active", frac(self.truncated)),
+            ("run_correction_active", frac(self.corrected)),
+            ("run_trust_region_active", frac(self.trust_region)),
+            ("run_max_rho", f64::from(self.max_rho)),
+        ]
+    }
+
+    fn save(&self, ck: &mut Checkpoint) {
+        let values = [
+            self.samples.to_string(),
+            self.truncated.to_string(),
+            self.corrected.to_string(),
+            self.trust_region.to_string(),
+            self.max_rho.to_string(),
+        ];
+        for (key, value) in Self::META.into_iter().zip(values) {
+            ck.set_meta(key, value);
+        }
+    }
+
+    /// Counters from a checkpoint; zero for checkpoints written before they existed.
+    fn load(ck: &Checkpoint) -> Result<Self, AgentError> {
+        if ck.meta(Self::META[0]).is_none() {
+            return Ok(Self::default());
+        }
+        let e = Engagement {
+            samples: ck.parse_meta(Self::META[0])?,
+            truncated: ck.parse_meta(Self::META[1])?,
+            corrected: ck.parse_meta(Self::META[2])?,
+            trust_region: ck.parse_meta(Self::META[3])?,
+            max_rho: ck.parse_meta(Self::META[4])?,
+        };
+        let counts_fit = e.truncated.max(e.corrected).max(e.trust_region) <= e.samples;
+        if !counts_fit || !e.max_rho.is_finite() || e.max_rho < 0.0 {
+            return Err(AgentError::Checkpoint(
+                "engagement counters are inconsistent".into(),
+            ));
+        }
+        Ok(e)
+    }
 }
 
 impl TrainInfo {
@@ -46,6 +133,9 @@ impl TrainInfo {
         self.mean_rho += s.mean_rho;
         self.kl_avg += s.kl_avg;
         self.trust_region_active += s.trust_region_active;
+        self.truncation_active += s.truncation_active;
+        self.correction_active += s.correction_active;
+        self.max_rho = self.max_rho.max(s.max_rho);
         self.grad_norm += s.grad_norm;
         self.updates += 1;
     }
@@ -61,6 +151,9 @@ impl TrainInfo {
             ("mean_rho", mean(self.mean_rho)),
             ("kl_avg", mean(self.kl_avg)),
             ("trust_region_active", mean(self.trust_region_active)),
+            ("truncation_active", mean(self.truncation_active)),
+            ("correction_active", mean(self.correction_active)),
+            ("max_rho", f64::from(self.max_rho)),
             ("grad_norm", mean(self.grad_norm)),
             ("updates", f64::from(self.updates)),
         ]
@@ -88,6 +181,7 @@ pub struct Acer {
     updates: u64,
     rollout: SequenceBatch,
     sample: SequenceBatch,
+    engagement: Engagement,
     /// With `lr_decay`: the learning rate's multiplier, 1 → 0 over the run.
     lr_decay: Option<LinearSchedule>,
 }
@@ -154,6 +248,7 @@ impl Acer {
             updates: 0,
             rollout,
             sample: SequenceBatch::default(),
+            engagement: Engagement::default(),
             lr_decay: cfg
                 .lr_decay
                 .then(|| LinearSchedule::new(1.0, 0.0, 1.0, cfg.total_steps)),
@@ -189,7 +284,9 @@ impl Acer {
             Learner::Continuous(l) => l.opt.set_lr(lr),
         }
         let mut info = TrainInfo::default();
-        info.add(&self.update(false)?);
+        let stats = self.update(false)?;
+        info.add(&stats);
+        self.engagement.add(&stats);
         self.replay.push_batch(&self.rollout)?;
         let stored_per_env = self.replay.len() * self.cfg.n_steps / self.cfg.num_envs;
         if self.cfg.replay_ratio > 0.0 && stored_per_env >= self.cfg.replay_start {
@@ -199,14 +296,15 @@ impl Acer {
             for _ in 0..n {
                 self.replay
                     .sample_into(self.cfg.num_envs, &mut self.rng, &mut self.sample)?;
-                info.add(&self.update(true)?);
+                let stats = self.update(true)?;
+                info.add(&stats);
+                self.engagement.add(&stats);
             }
         }
         self.updates += u64::from(info.updates);
-        Ok(StepInfo {
-            finished,
-            scalars: info.scalars(),
-        })
+        let mut scalars = info.scalars();
+        scalars.extend(self.engagement.scalars());
+        Ok(StepInfo { finished, scalars })
     }
 
     /// One update on the rollout (`replayed = false`) or on the last replay sample.
@@ -340,6 +438,7 @@ impl Agent for Acer {
         }
         meta::stamp(&mut ck, self.algo(), &self.env_id, self.steps);
         ck.set_meta("updates", self.updates.to_string());
+        self.engagement.save(&mut ck);
         ck
     }
 
@@ -347,6 +446,7 @@ impl Agent for Acer {
     fn restore(&mut self, ck: &Checkpoint) -> Result<(), AgentError> {
         let steps = meta::verify(ck, self.algo(), &self.env_id)?;
         let updates = ck.parse_meta("updates")?;
+        let engagement = Engagement::load(ck)?;
         match &mut self.learner {
             Learner::Discrete(l) => {
                 let mut net = l.net.clone();
@@ -373,6 +473,7 @@ impl Agent for Acer {
         }
         self.steps = steps;
         self.updates = updates;
+        self.engagement = engagement;
         Ok(())
     }
 }

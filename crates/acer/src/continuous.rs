@@ -76,7 +76,15 @@ pub struct ContinuousTargets {
     pub mean_rho: f32,
     /// Mean `KL(π_avg ‖ π_θ)`.
     pub kl_avg: f32,
+    /// Fraction of samples whose trust-region constraint was active (`k_tᵀĝ_t > δ`).
     pub trust_region_active: f32,
+    /// Fraction of samples whose taken action's weight was truncated (`ρ_t > c`).
+    pub truncation_active: f32,
+    /// Fraction of samples with a non-zero bias-correction term (`ρ'_t > c` for the fresh
+    /// sample `a'_t`).
+    pub correction_active: f32,
+    /// Largest `ρ_t` of the batch.
+    pub max_rho: f32,
 }
 
 /// Continuous ACER's targets (§5):
@@ -153,7 +161,9 @@ pub fn continuous_targets(
         )?;
     }
     let inv_var: Vec<f32> = inp.log_std.iter().map(|l| (-2.0 * l).exp()).collect();
+    let truncating = c.is_some();
     let c = c.unwrap_or(f32::MAX);
+    let (mut truncated, mut corrected, mut max_rho) = (0usize, 0usize, 0.0_f32);
     let mut dir = vec![0.0; n * d];
     let mut g = vec![0.0; d];
     let mut k = vec![0.0; d];
@@ -164,6 +174,11 @@ pub fn continuous_targets(
         rho_sum += f64::from(rho);
         v_target[i] = rho.min(1.0) * (q_ret[i] - inp.q_taken[i]) + inp.v[i];
         let rho_prime = log_ratio(&row(inp.actions_prime, i), i).exp();
+        max_rho = max_rho.max(rho);
+        if truncating {
+            truncated += usize::from(rho > c);
+            corrected += usize::from(rho_prime > c);
+        }
         let taken = c.min(rho) * (q_opc[i] - inp.v[i]);
         let correction = if rho_prime > 0.0 {
             (1.0 - c / rho_prime).max(0.0) * (inp.q_prime[i] - inp.v[i])
@@ -201,6 +216,9 @@ pub fn continuous_targets(
         mean_rho: (rho_sum / n as f64) as f32,
         kl_avg: kl.iter().sum::<f32>() / n as f32,
         trust_region_active: active as f32 / n as f32,
+        truncation_active: truncated as f32 / n as f32,
+        correction_active: corrected as f32 / n as f32,
+        max_rho,
     })
 }
 
@@ -325,6 +343,10 @@ impl ContinuousLearner {
             mean_rho: t.mean_rho,
             kl_avg: t.kl_avg,
             trust_region_active: t.trust_region_active,
+            truncation_active: t.truncation_active,
+            correction_active: t.correction_active,
+            max_rho: t.max_rho,
+            samples: n,
             grad_norm,
         })
     }
@@ -376,6 +398,142 @@ mod tests {
         // k = 0 (average = current): no projection; ĝ = (Q^opc − V)(a − μ)/σ².
         assert!((t.mean_direction[0] - (t.q_opc[0] - 0.5) * 0.3).abs() < 1e-5);
         assert!(t.trust_region_active.abs() < f32::EPSILON);
+        Ok(())
+    }
+
+    /// Off-policy, with `c` binding on both terms: ĝ is the gradient with respect to the mean of
+    /// `min(c, ρ_t)(Q^opc_t − V_t) log π(a_t) + [1 − c/ρ'_t]₊ (Q̃(x_t, a'_t) − V_t) log π(a'_t)`
+    /// with its coefficients held fixed (eq. 1.12 with Q^opc, §5), checked by central finite
+    /// differences of that objective; Q^opc is recomputed here from its recursion.
+    #[test]
+    fn off_policy_gradient_matches_finite_differences_with_c_binding() -> Result<(), AcerError> {
+        // T = 2, B = 2, d = 2; column 1 ends (terminated) at t = 0.
+        let (b, d, n) = (2usize, 2usize, 4usize);
+        let mean = [0.3_f32, -0.2, 0.1, 0.4, -0.5, 0.2, 0.0, 0.6];
+        let log_std = [-0.3_f32, 0.2];
+        // Behaviour: shifted means and narrower σ, so some ratios are far above c.
+        let mut mu = Vec::new();
+        for i in 0..n {
+            mu.extend([mean[i * d] + 0.8, mean[i * d + 1] - 0.5]);
+            mu.extend([-0.9_f32, -0.6]);
+        }
+        let actions = [1.0_f32, -0.6, 0.2, 0.5, 0.3, -0.1, -0.4, 0.9];
+        let actions_prime = [0.1_f32, -0.1, 0.9, 0.0, -0.6, 0.1, 1.2, 0.2];
+        let q_taken = [1.0_f32, 0.4, -0.3, 0.8];
+        let q_prime = [0.2_f32, 1.5, 0.7, -0.6];
+        let v = [0.5_f32, -0.1, 0.2, 0.3];
+        let v_next = [0.6_f32, 0.0, -0.4, 0.9];
+        let rewards = [1.0_f32, -0.5, 0.3, 2.0];
+        let discounts = [0.9_f32, 0.0, 0.9, 0.9];
+        let dones = [false, true, false, false];
+        let inp = ContinuousInputs {
+            batch: b,
+            act_dim: d,
+            mean: &mean,
+            mean_avg: &mean,
+            log_std: &log_std,
+            mu: &mu,
+            actions: &actions,
+            actions_prime: &actions_prime,
+            q_taken: &q_taken,
+            q_prime: &q_prime,
+            v: &v,
+            v_next: &v_next,
+            rewards: &rewards,
+            discounts: &discounts,
+            dones: &dones,
+        };
+        let c = 1.5_f32;
+        let t = continuous_targets(&inp, Some(c), None)?;
+        // log N in f64, for the objective and the ratios.
+        let log_n = |a: &[f64], m: &[f64], ls: &[f64]| -> f64 {
+            (0..a.len())
+                .map(|j| {
+                    let z = (a[j] - m[j]) / ls[j].exp();
+                    -0.5 * z * z - ls[j] - 0.5 * (2.0 * std::f64::consts::PI).ln()
+                })
+                .sum()
+        };
+        let f = |x: &[f32]| -> Vec<f64> { x.iter().map(|&v| f64::from(v)).collect() };
+        let ls = f(&log_std);
+        let ratio = |a: &[f32], i: usize| -> f64 {
+            let behaviour = f(&mu[i * 2 * d..(i * 2 + 2) * d]);
+            (log_n(&f(a), &f(&mean[i * d..(i + 1) * d]), &ls)
+                - log_n(&f(a), &behaviour[..d], &behaviour[d..]))
+            .exp()
+        };
+        // Q^opc (trace 1): column 0 bootstraps at t = 1 then follows eq. 1.8; column 1 is r at
+        // its end, then bootstraps at t = 1.
+        let q_opc = |i: usize| -> f64 {
+            let last = |j: usize| f64::from(rewards[j] + discounts[j] * v_next[j]);
+            match i {
+                2 | 3 => last(i),
+                0 => {
+                    f64::from(rewards[0])
+                        + f64::from(discounts[0])
+                            * (last(2) - f64::from(q_taken[2]) + f64::from(v_next[0]))
+                }
+                _ => f64::from(rewards[1]),
+            }
+        };
+        let (mut binding_taken, mut binding_prime) = (0, 0);
+        for i in 0..n {
+            let a = &actions[i * d..(i + 1) * d];
+            let ap = &actions_prime[i * d..(i + 1) * d];
+            let (rho, rho_p) = (ratio(a, i), ratio(ap, i));
+            binding_taken += usize::from(rho > f64::from(c));
+            binding_prime += usize::from(rho_p > f64::from(c));
+            let coef_taken = rho.min(f64::from(c)) * (q_opc(i) - f64::from(v[i]));
+            let coef_prime = (1.0 - f64::from(c) / rho_p).max(0.0) * f64::from(q_prime[i] - v[i]);
+            let objective = |m: &[f64]| -> f64 {
+                coef_taken * log_n(&f(a), m, &ls) + coef_prime * log_n(&f(ap), m, &ls)
+            };
+            let base = f(&mean[i * d..(i + 1) * d]);
+            for j in 0..d {
+                let (mut p, mut m) = (base.clone(), base.clone());
+                p[j] += 1e-6;
+                m[j] -= 1e-6;
+                let fd = (objective(&p) - objective(&m)) / 2e-6;
+                let got = f64::from(t.mean_direction[i * d + j]);
+                assert!(
+                    (fd - got).abs() < 1e-3 * (1.0 + fd.abs()),
+                    "row {i} component {j}: ĝ {got} vs finite difference {fd}"
+                );
+            }
+        }
+        // The case must exercise both truncations, and the counters must see them.
+        assert!(
+            binding_taken > 0 && binding_taken < n,
+            "ρ > c on {binding_taken} rows"
+        );
+        assert!(binding_prime > 0, "ρ' > c on {binding_prime} rows");
+        let frac = |k: usize| k as f32 / n as f32;
+        assert!((t.truncation_active - frac(binding_taken)).abs() < 1e-6);
+        assert!((t.correction_active - frac(binding_prime)).abs() < 1e-6);
+        // With a trust region against a distant average policy, the step obeys kᵀz ≤ δ.
+        let far: Vec<f32> = mean.iter().map(|m| m - 2.0).collect();
+        let bounded = continuous_targets(
+            &ContinuousInputs {
+                mean_avg: &far,
+                ..inp
+            },
+            Some(c),
+            Some(0.05),
+        )?;
+        let mut k = vec![0.0; d];
+        for i in 0..n {
+            gaussian_kl_gradient_wrt_mean(
+                &mean[i * d..(i + 1) * d],
+                &far[i * d..(i + 1) * d],
+                &log_std,
+                &mut k,
+            );
+            let kz: f32 = (0..d)
+                .map(|j| k[j] * bounded.mean_direction[i * d + j])
+                .sum();
+            assert!(kz <= 0.05 + 1e-4, "row {i}: kᵀz = {kz}");
+        }
+        assert!(bounded.trust_region_active > 0.0);
         Ok(())
     }
 }

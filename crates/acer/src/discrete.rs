@@ -57,8 +57,17 @@ pub struct DiscreteTargets {
     pub entropy: f32,
     /// Mean `KL(π_avg ‖ π_θ)`.
     pub kl_avg: f32,
-    /// Fraction of samples whose trust-region constraint was active.
+    /// Fraction of samples whose trust-region constraint was active (`k_tᵀĝ_t > δ`; 0 without a
+    /// trust region).
     pub trust_region_active: f32,
+    /// Fraction of samples whose taken action's weight was truncated (`ρ_t > c`; 0 in the
+    /// untruncated ablation).
+    pub truncation_active: f32,
+    /// Fraction of samples with a non-zero bias-correction term (some action with `ρ(a) > c`;
+    /// 0 in the untruncated ablation).
+    pub correction_active: f32,
+    /// Largest `ρ_t` of the batch.
+    pub max_rho: f32,
 }
 
 /// Knobs of [`discrete_targets`], from [`AcerConfig`].
@@ -183,9 +192,19 @@ pub fn discrete_targets<'a>(
     let mut g = vec![0.0; na];
     let mut k = vec![0.0; na];
     let (mut entropy, mut kl, mut active) = (0.0_f64, 0.0_f64, 0usize);
+    let (mut truncated, mut corrected) = (0usize, 0usize);
     for i in 0..n {
         let (pi, avg) = (row(inp.pi, i), row(inp.pi_avg, i));
         let pa = &per_action[i * na..(i + 1) * na];
+        if params.c.is_some() {
+            truncated += usize::from(rho[i] > c);
+            // [1 − c/ρ(a)]₊ > 0 ⇔ π(a) > c μ(a).
+            corrected += usize::from(
+                pi.iter()
+                    .zip(row(inp.mu, i))
+                    .any(|(&p, &m)| p > c * m.max(f32::MIN_POSITIVE)),
+            );
+        }
         let pa_sum: f32 = pa.iter().sum();
         let h: f32 = -pi.iter().map(|&p| p * p.max(1e-12).ln()).sum::<f32>();
         entropy += h as f64;
@@ -228,6 +247,9 @@ pub fn discrete_targets<'a>(
         entropy: (entropy / n as f64) as f32,
         kl_avg: (kl / n as f64) as f32,
         trust_region_active: active as f32 / nf,
+        truncation_active: truncated as f32 / nf,
+        correction_active: corrected as f32 / nf,
+        max_rho: rho.iter().copied().fold(0.0, f32::max),
     })
 }
 
@@ -242,6 +264,11 @@ pub struct UpdateStats {
     pub mean_rho: f32,
     pub kl_avg: f32,
     pub trust_region_active: f32,
+    pub truncation_active: f32,
+    pub correction_active: f32,
+    pub max_rho: f32,
+    /// Samples (`T·B`) the update used.
+    pub samples: usize,
     pub grad_norm: f32,
 }
 
@@ -346,6 +373,10 @@ impl DiscreteLearner {
             mean_rho: targets.mean_rho,
             kl_avg: targets.kl_avg,
             trust_region_active: targets.trust_region_active,
+            truncation_active: targets.truncation_active,
+            correction_active: targets.correction_active,
+            max_rho: targets.max_rho,
+            samples: n,
             grad_norm,
         })
     }
@@ -490,6 +521,18 @@ mod tests {
                 );
             }
         }
+        // The engagement counters: rows whose taken ratio exceeds c, and rows where any action's
+        // ratio does (a non-zero correction term); this case has both, but not on every row.
+        let ratio = |i: usize, j: usize| c.pi[i * na + j] / c.mu[i * na + j];
+        let truncated = (0..6).filter(|&i| ratio(i, c.actions[i]) > 1.2).count();
+        let corrected = (0..6)
+            .filter(|&i| (0..na).any(|j| ratio(i, j) > 1.2))
+            .count();
+        assert!(truncated > 0 && truncated < 6, "{truncated} rows truncated");
+        assert!((t.truncation_active - truncated as f32 / 6.0).abs() < 1e-6);
+        assert!((t.correction_active - corrected as f32 / 6.0).abs() < 1e-6);
+        let untruncated = discrete_targets(&inputs(&c), &DiscreteParams { c: None, ..params })?;
+        assert!(untruncated.truncation_active.abs() < f32::EPSILON);
         Ok(())
     }
 

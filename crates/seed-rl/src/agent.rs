@@ -173,7 +173,9 @@ impl SeedRl {
         let mut waiting_since = Instant::now();
         while batch.len() < self.cfg.batch_size {
             match run.unrolls.recv_timeout(POLL) {
-                Ok(u) => batch.push(u),
+                // Refused unrolls are logged and counted; the batch waits for good ones.
+                Ok(u) if self.learner.admit(&u) => batch.push(u),
+                Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => {
                     check_actors(run, self.cfg.listen.is_some())?;
                     if waiting_since.elapsed() >= WAITING_NOTICE {
@@ -212,6 +214,7 @@ impl SeedRl {
             ("mean_rho", f64::from(info.mean_rho)),
             ("grad_norm", f64::from(info.grad_norm)),
             ("actor_steps", self.actor_steps() as f64),
+            ("rejected_unrolls", self.learner.rejected_unrolls() as f64),
         ];
         if let Some(s) = self.server_stats() {
             scalars.push(("mean_inference_batch", s.mean_batch_size));
@@ -286,12 +289,13 @@ impl Agent for SeedRl {
         Ok(())
     }
 
-    /// The inference server's counters.
+    /// The inference server's counters, and the learner's.
     fn summary(&self) -> Option<String> {
         self.server_stats().map(|s| {
             format!(
                 "inference server: batches_run={} rows_served={} mean_batch={:.1} largest_batch={} \
-                 unrolls_emitted={} dropped_partial_unrolls={} connected_clients={} active_slots={}",
+                 unrolls_emitted={} dropped_partial_unrolls={} connected_clients={} active_slots={}\n\
+                 learner: rejected_unrolls={}",
                 s.batches_run,
                 s.rows_served,
                 s.mean_batch_size,
@@ -299,7 +303,8 @@ impl Agent for SeedRl {
                 s.unrolls_emitted,
                 s.dropped_partial_unrolls,
                 s.connected_clients,
-                s.active_slots
+                s.active_slots,
+                self.learner.rejected_unrolls()
             )
         })
     }

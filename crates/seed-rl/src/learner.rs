@@ -37,6 +37,8 @@ pub struct Learner {
     net: PolicyValueNetwork,
     opt: Adam,
     cfg: SeedConfig,
+    /// Unrolls refused by [`Learner::admit`] (truncated without the final observation).
+    rejected_unrolls: u64,
 }
 
 /// V-trace quantities of a batch, flat over its unrolls (`[Σ T]`).
@@ -100,6 +102,7 @@ impl Learner {
                 ..AdamConfig::default()
             }),
             cfg: cfg.clone(),
+            rejected_unrolls: 0,
         })
     }
 
@@ -109,6 +112,28 @@ impl Learner {
 
     pub fn network_mut(&mut self) -> &mut PolicyValueNetwork {
         &mut self.net
+    }
+
+    /// Unrolls refused so far by [`Learner::admit`] (and so by [`Learner::update`]).
+    pub fn rejected_unrolls(&self) -> u64 {
+        self.rejected_unrolls
+    }
+
+    /// Whether `u` can be trained on: a truncated transition needs the episode's final
+    /// observation to bootstrap from (the next record holds the reset observation, another
+    /// episode's state). An unroll without it is refused, logged and counted, never guessed at.
+    pub fn admit(&mut self, u: &Unroll) -> bool {
+        let Some(t) = truncated_without_final_obs(u) else {
+            return true;
+        };
+        self.rejected_unrolls += 1;
+        tracing::warn!(
+            "rejected an unroll of env {}: transition {t} is truncated without its final \
+             observation ({} rejected so far)",
+            u.env_id,
+            self.rejected_unrolls
+        );
+        false
     }
 
     fn check(&self, u: &Unroll) -> Result<(), SeedError> {
@@ -154,6 +179,11 @@ impl Learner {
         if u.rewards.iter().chain(&u.aux).any(|v| !v.is_finite()) {
             return bad("non-finite reward or behaviour log-probability".into());
         }
+        if let Some(t) = truncated_without_final_obs(u) {
+            return bad(format!(
+                "transition {t} is truncated without its final observation"
+            ));
+        }
         Ok(())
     }
 
@@ -181,12 +211,8 @@ impl Learner {
             if end == EpisodeEnd::Terminated {
                 a.bootstrap.push(Boot::Terminal);
                 a.segment_end.push(last);
-            } else if end == EpisodeEnd::Truncated {
-                // The final observation, when the actor sent it; otherwise the reset observation
-                // is all there is, and bootstrapping from it is the best estimate left.
-                let row = u.final_obs[next]
-                    .as_deref()
-                    .unwrap_or_else(|| u.obs_at(next));
+            } else if let (EpisodeEnd::Truncated, Some(row)) = (end, &u.final_obs[next]) {
+                // `check` refused truncations without a final observation.
                 a.bootstrap.push(Boot::Table(boot_rows.len() / d));
                 boot_rows.extend_from_slice(row);
                 a.segment_end.push(true);
@@ -204,7 +230,7 @@ impl Learner {
 
     /// Flattens a batch of unrolls: observations `[Σ T, obs_dim]`, actions, `log μ`, and the
     /// V-trace alignment of each unroll (with the rows needing a bootstrap forward).
-    fn prepare(&self, unrolls: &[Unroll]) -> Result<Prepared, SeedError> {
+    fn prepare(&self, unrolls: &[&Unroll]) -> Result<Prepared, SeedError> {
         if unrolls.is_empty() {
             return Err(SeedError::Unroll(
                 "an update needs at least one unroll".into(),
@@ -240,7 +266,7 @@ impl Learner {
     /// V-trace targets `v_s`, advantages and ratios of a batch under the current parameters,
     /// flat over the unrolls in order (`[Σ T]`).
     pub fn targets(&self, unrolls: &[Unroll]) -> Result<Targets, SeedError> {
-        let p = self.prepare(unrolls)?;
+        let p = self.prepare(&unrolls.iter().collect::<Vec<_>>())?;
         let (logits, values) = self.net.logits_and_values(&p.obs, p.n)?;
         self.compute_targets(&p, &logits, &values)
     }
@@ -335,9 +361,11 @@ impl Learner {
         })
     }
 
-    /// One Adam step on a batch of unrolls.
+    /// One Adam step on the unrolls of a batch that [`Learner::admit`] accepts (an error when
+    /// it accepts none).
     pub fn update(&mut self, unrolls: &[Unroll]) -> Result<TrainInfo, SeedError> {
-        let p = self.prepare(unrolls)?;
+        let admitted: Vec<&Unroll> = unrolls.iter().filter(|u| self.admit(u)).collect();
+        let p = self.prepare(&admitted)?;
         let (d, n) = (self.net.obs_dim(), p.n);
         let dev = self.net.device().clone();
         let x = matrix_from_slice(&dev, &p.obs, n, d)?;
@@ -388,6 +416,16 @@ impl Learner {
             steps: n,
         })
     }
+}
+
+/// The first transition `t` (record `t + 1`) that is truncated, not terminated, and has no
+/// final observation.
+fn truncated_without_final_obs(u: &Unroll) -> Option<usize> {
+    (1..=u.len).find_map(|next| {
+        let end = u.terminated.get(next).zip(u.truncated.get(next));
+        let missing = u.final_obs.get(next).is_some_and(Option::is_none);
+        (end == Some((&false, &true)) && missing).then_some(next - 1)
+    })
 }
 
 #[cfg(test)]
@@ -518,6 +556,40 @@ mod tests {
         let after = l.targets(std::slice::from_ref(&u)).expect("targets");
         assert_eq!(before.vs[..3], after.vs[..3]);
         assert!((before.vs[3] - after.vs[3]).abs() > 1.0);
+    }
+
+    #[test]
+    fn truncations_without_a_final_observation_are_rejected_and_counted() {
+        let mut l = learner(&SeedConfig::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        let good = unroll(&l, 5, &mut rng);
+        let mut bad = unroll(&l, 4, &mut rng);
+        // Record 2 is the reset observation of the next episode; the final one is missing.
+        bad.truncated[2] = true;
+        assert!(matches!(
+            l.targets(std::slice::from_ref(&bad)),
+            Err(SeedError::Unroll(_))
+        ));
+        let before = l.network().logits(good.obs_at(0), 1).expect("logits");
+        let info = l
+            .update(&[bad.clone(), good.clone()])
+            .expect("the good unroll trains");
+        assert_eq!((info.steps, l.rejected_unrolls()), (good.len, 1));
+        assert_ne!(
+            l.network().logits(good.obs_at(0), 1).expect("logits"),
+            before
+        );
+        // A batch with nothing left is an error, not a panic, and training goes on after it.
+        assert!(l.update(std::slice::from_ref(&bad)).is_err());
+        assert_eq!(l.rejected_unrolls(), 2);
+        assert!(l.update(&[good]).is_ok());
+        // With the final observation, or when the episode also terminated, it is admitted.
+        let mut with_final = bad.clone();
+        with_final.final_obs[2] = Some(vec![0.1, 0.2, 0.3]);
+        let mut terminal = bad;
+        terminal.terminated[2] = true;
+        assert!(l.admit(&with_final) && l.admit(&terminal));
+        assert_eq!(l.rejected_unrolls(), 2);
     }
 
     #[test]

@@ -1,16 +1,12 @@
 //! Replays every Gymnasium 1.x vector file in `tests/data/gymnasium/` (any `*.json`, dispatched
-//! on its `env_id` through `make`) and checks every observation, reward and flag.
+//! on its `env_id` through `make`) and checks that every observation, reward and flag is
+//! bit-exact: observations are the float32 values Gymnasium returned (each JSON number is one
+//! exactly), rewards the float64 ones, so any deviation, even one ulp, fails.
 
 use std::path::{Path, PathBuf};
 
 use eirl_envs::{Action, Env, make};
-use eirl_testkit::{Tol, isclose};
 use serde::Deserialize;
-
-/// Observations are float32: 1e-5 absolute, as the vectors' contract says.
-const OBS_TOL: Tol = Tol::new(1e-5, 0.0);
-/// Rewards are float64 and should be exact; allow only rounding noise.
-const REWARD_TOL: Tol = Tol::new(1e-12, 0.0);
 
 #[derive(Deserialize)]
 struct VectorFile {
@@ -53,26 +49,27 @@ fn vector_files() -> Vec<PathBuf> {
     files
 }
 
-/// Largest |actual − expected| over a row, for the report.
-fn max_dev(actual: &[f32], expected: &[f64]) -> f64 {
-    actual
-        .iter()
-        .zip(expected)
-        .map(|(&a, &e)| (f64::from(a) - e).abs())
-        .fold(0.0, f64::max)
+/// Bit equality (`float_cmp` is denied: this is the intended comparison, and it tells −0.0
+/// from 0.0).
+fn same_bits(a: f64, e: f64) -> bool {
+    a.to_bits() == e.to_bits()
 }
 
 fn check_obs(what: &str, actual: &[f32], expected: &[f64]) {
     assert_eq!(actual.len(), expected.len(), "{what}: observation length");
     for (i, (&a, &e)) in actual.iter().zip(expected).enumerate() {
+        let a = f64::from(a);
         assert!(
-            isclose(f64::from(a), e, OBS_TOL),
-            "{what}: obs[{i}] = {a:?}, Gymnasium {e:?}\n  actual   {actual:?}\n  expected {expected:?}"
+            same_bits(a, e),
+            "{what}: obs[{i}] = {a:?}, Gymnasium {e:?}: not bit-exact (difference {:e})\n  \
+             actual   {actual:?}\n  expected {expected:?}",
+            a - e
         );
     }
 }
 
-fn replay_episode(env: &mut dyn Env, name: &str, k: usize, ep: &Episode) -> (usize, f64) {
+/// Replays one episode; returns its number of steps.
+fn replay_episode(env: &mut dyn Env, name: &str, k: usize, ep: &Episode) -> usize {
     let n = ep.actions.len();
     assert!(
         ep.obs.len() == n
@@ -90,7 +87,6 @@ fn replay_episode(env: &mut dyn Env, name: &str, k: usize, ep: &Episode) -> (usi
         &initial,
         &ep.initial_obs,
     );
-    let mut worst = max_dev(&initial, &ep.initial_obs);
     for (t, action) in ep.actions.iter().enumerate() {
         let what = format!("{name} episode {k} step {t}");
         let continuous: Vec<f32>;
@@ -103,17 +99,16 @@ fn replay_episode(env: &mut dyn Env, name: &str, k: usize, ep: &Episode) -> (usi
         };
         let step = env.step(action).unwrap_or_else(|e| panic!("{what}: {e}"));
         check_obs(&what, &step.obs, &ep.obs[t]);
-        worst = worst.max(max_dev(&step.obs, &ep.obs[t]));
         assert!(
-            isclose(step.reward, ep.rewards[t], REWARD_TOL),
-            "{what}: reward {} vs Gymnasium {}",
+            same_bits(step.reward, ep.rewards[t]),
+            "{what}: reward {:?} vs Gymnasium {:?} (not bit-exact)",
             step.reward,
             ep.rewards[t]
         );
         assert_eq!(step.terminated, ep.terminated[t], "{what}: terminated");
         assert_eq!(step.truncated, ep.truncated[t], "{what}: truncated");
     }
-    (n, worst)
+    n
 }
 
 #[test]
@@ -130,14 +125,14 @@ fn every_vector_file_matches_gymnasium() {
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: bad schema: {e}"));
         let mut env = make(&file.env_id).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(!file.episodes.is_empty(), "{name}: no episodes");
-        let (mut steps, mut worst) = (0, 0.0_f64);
-        for (k, ep) in file.episodes.iter().enumerate() {
-            let (n, w) = replay_episode(env.as_mut(), &name, k, ep);
-            steps += n;
-            worst = worst.max(w);
-        }
+        let steps: usize = file
+            .episodes
+            .iter()
+            .enumerate()
+            .map(|(k, ep)| replay_episode(env.as_mut(), &name, k, ep))
+            .sum();
         println!(
-            "{name}: {} (Gymnasium {}): {} episodes, {steps} steps, max |obs deviation| {worst:e}",
+            "{name}: {} (Gymnasium {}): {} episodes, {steps} steps, all bit-exact",
             file.env_id,
             file.gymnasium_version,
             file.episodes.len()

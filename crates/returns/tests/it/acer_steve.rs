@@ -182,6 +182,37 @@ proptest! {
     }
 }
 
+/// c = 1 exactly (ACER's value), which `c in 0.2..3.0` above never draws: Q^ret is rlax's
+/// Retrace target at λ = 1. The ratios at the taken actions are 2, 1/3 and 1.2, so truncation
+/// matters, and the last transition is terminal.
+#[test]
+fn q_ret_with_c_one_is_retrace_lambda_one() {
+    let tr = OffPolicy {
+        na: 2,
+        q: vec![0.5, -1.0, 2.0, 0.3, -0.7, 1.2, 0.8, -0.4, 1.5, 0.1],
+        a: vec![0, 1, 0, 1, 0],
+        r: vec![1.0, -0.5, 0.25, 2.0],
+        d: vec![0.9, 0.9, 0.9, 0.0],
+        pi: vec![0.7, 0.3, 0.2, 0.8, 0.1, 0.9, 0.4, 0.6, 0.5, 0.5],
+        mu: vec![0.5, 0.5, 0.6, 0.4, 0.3, 0.7, 0.5, 0.5, 0.5, 0.5],
+    };
+    let (q_t, v_t, rho_t) = acer_args(&tr);
+    let truncated = QRetTrace::Truncated {
+        rho_t: &rho_t,
+        c: 1.0,
+    };
+    let got = er::q_ret(&q_t, &v_t, &tr.r, &tr.d, truncated).unwrap();
+    let (q_tm1, q_t2, a_tm1, a_t, pi_t, mu_t) = tr.rlax_args();
+    let err = er::retrace(
+        &q_tm1, &q_t2, &a_tm1, &a_t, &tr.r, &tr.d, &pi_t, &mu_t, 1.0, 0.0,
+    )
+    .unwrap();
+    let tgt: Vec<f64> = (0..tr.t()).map(|t| err[t] + tr.q_at(t, tr.a[t])).collect();
+    assert_allclose(&got, &tgt, TOL, "Q^ret(c = 1) = Retrace(λ = 1) target");
+    let untruncated = er::q_ret(&q_t, &v_t, &tr.r, &tr.d, QRetTrace::Given(&rho_t)).unwrap();
+    assert!(!isclose(got[0], untruncated[0], Tol::new(1e-3, 0.0)));
+}
+
 #[test]
 fn steve_zero_variance_guard() {
     // Horizon 1 has zero variance: it takes all the weight.

@@ -55,6 +55,40 @@ fn col(x: &[f64], b: usize, bs: usize) -> Vec<f64> {
     x.iter().skip(b).step_by(bs).copied().collect()
 }
 
+/// λ = 1 exactly, which `lambda in 0.0..=1.0` never draws (the `λ > 0.999_999` branch of
+/// `on_policy_vtrace_is_lambda_returns`): on-policy (ρ = 1) with consistent values
+/// (`v_t[s] = v_tm1[s+1]`), the V-trace targets are the discounted returns bootstrapped from
+/// `v_t[T−1]`, so no intermediate value enters; an episode ends inside.
+#[test]
+fn on_policy_vtrace_at_lambda_one_is_the_discounted_return() {
+    let r = [1.0, -0.5, 2.0, 0.25, -1.0];
+    let d = [0.9, 0.0, 0.9, 0.9, 0.9];
+    let p = VTraceParams {
+        lambda: 1.0,
+        clip_rho_threshold: 1e9,
+        ..VTraceParams::default()
+    };
+    let targets = |v_tm1: [f64; 5], bootstrap: f64| {
+        let mut v_t = v_tm1[1..].to_vec();
+        v_t.push(bootstrap);
+        let err = er::vtrace(&v_tm1, &v_t, &r, &d, &[1.0; 5], &p).unwrap();
+        err.iter()
+            .zip(&v_tm1)
+            .map(|(e, v)| e + v)
+            .collect::<Vec<f64>>()
+    };
+    // By hand: G_0 = 1 − 0.9·0.5 (the episode ends after step 1), G_4 = −1 + 0.9·0.6, ...
+    let g4 = -1.0 + 0.9 * 0.6;
+    let g3 = 0.25 + 0.9 * g4;
+    let want = [0.55, -0.5, 2.0 + 0.9 * g3, g3, g4];
+    for v_tm1 in [[0.3, -1.2, 0.7, 2.0, -0.4], [-3.0, 1.0, 4.0, -0.5, 2.5]] {
+        let got = targets(v_tm1, 0.6);
+        assert_allclose(&got, &want, TOL, "V-trace(λ = 1) by hand");
+        let returns = er::discounted_returns(&r, &d, 0.6).unwrap();
+        assert_allclose(&got, &returns, TOL, "V-trace(λ = 1) = discounted returns");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
@@ -171,17 +205,16 @@ proptest! {
         let t = r.len();
         let v_tm1 = &v_tm1[..t];
         let p = VTraceParams { lambda, clip_rho_threshold: 1e9, ..VTraceParams::default() };
-        let err = er::vtrace(v_tm1, &v, &r, &d, &vec![1.0; t], &p).unwrap();
-        let got: Vec<f64> = err.iter().zip(v_tm1).map(|(e, v)| e + v).collect();
         // rlax's λ-returns mix with v_t; V-trace's traces mix with v_tm1[t+1]: use consistent values.
         let mut consistent = v_tm1[1..].to_vec();
         consistent.push(v[t - 1]);
         let err = er::vtrace(v_tm1, &consistent, &r, &d, &vec![1.0; t], &p).unwrap();
         let got_c: Vec<f64> = err.iter().zip(v_tm1).map(|(e, v)| e + v).collect();
         assert_allclose(&got_c, &er::lambda_returns(&r, &d, &consistent, lambda).unwrap(), TOL, "on-policy V-trace");
-        // λ = 1 needs no consistency: targets are discounted returns bootstrapped from v_t[T−1].
+        // λ ≈ 1 with consistent values: targets are discounted returns bootstrapped from v_t[T−1]
+        // (λ = 1 exactly: `on_policy_vtrace_at_lambda_one_is_the_discounted_return`).
         if lambda > 0.999_999 {
-            assert_allclose(&got, &er::discounted_returns(&r, &d, v[t - 1]).unwrap(), Tol::new(1e-6, 1e-6), "λ≈1");
+            assert_allclose(&got_c, &er::discounted_returns(&r, &d, v[t - 1]).unwrap(), Tol::new(1e-6, 1e-6), "λ≈1");
         }
     }
 

@@ -4,12 +4,15 @@
 use eirl_agent::Agent;
 use eirl_seed_rl::{SeedConfig, SeedRl};
 
-/// Random CartPole-v1 play scores about 22. The signal is the mean return of 100 consecutive
-/// training episodes (the sampling policy): actors and learner run concurrently, so runs differ,
-/// and a 10-episode greedy evaluation is too noisy to assert on (one run in ~15 peaked at 258
-/// where others reached 500); the 100-episode mean peaked at 246–309 over 12 runs under load.
+/// Random CartPole-v1 play scores about 22. The signal is where the run ends: the mean return of
+/// the last 100 training episodes (the sampling policy) after 600k env steps. Actors and learner
+/// run concurrently, so runs differ; 27 runs on 2 cores (most with a build alongside, 12 of them
+/// two at a time) ended between 293 and 409 (at 400k steps: 200–308), in 3.5–12 s each. A greedy
+/// evaluation is too noisy to assert on: 20 episodes gave 131–500 late in those runs.
 #[test]
 fn learns_cartpole_in_process() {
+    const STEPS: u64 = 600_000;
+    const WINDOW: usize = 100;
     let cfg = SeedConfig {
         actors: 4,
         envs_per_actor: 4,
@@ -17,34 +20,35 @@ fn learns_cartpole_in_process() {
     };
     let mut agent = SeedRl::new("CartPole-v1", cfg, 0).expect("agent");
     let mut mean_rho_off = false;
-    let mut recent = std::collections::VecDeque::with_capacity(100);
-    let mut best_recent = f64::NEG_INFINITY;
-    while agent.steps() < 400_000 {
+    let mut recent = std::collections::VecDeque::with_capacity(WINDOW);
+    while agent.steps() < STEPS {
         let info = agent.step().expect("step");
         for e in &info.finished {
-            if recent.len() == 100 {
+            if recent.len() == WINDOW {
                 recent.pop_front();
             }
             recent.push_back(e.episode_return);
-        }
-        if recent.len() == 100 {
-            best_recent = best_recent.max(recent.iter().sum::<f64>() / 100.0);
         }
         let scalar = |name| info.scalar(name).expect("an update");
         assert!(scalar("value_loss").is_finite() && scalar("policy_loss").is_finite());
         mean_rho_off |= (scalar("mean_rho") - 1.0).abs() > 1e-4;
     }
-    let stats = agent.server_stats().expect("started");
+    let final_mean = recent.iter().sum::<f64>() / WINDOW as f64;
     assert!(
-        best_recent >= 150.0,
-        "best mean return of 100 training episodes {best_recent} after {} steps",
+        recent.len() == WINDOW && final_mean >= 200.0,
+        "mean return of the last {} training episodes {final_mean} after {} steps",
+        recent.len(),
         agent.steps()
     );
+    let stats = agent.server_stats().expect("started");
     // The actors act while the learner trains: batches hold several envs, and the policy
     // that acted is sometimes older than the one learning (ρ ≠ 1).
     assert!(stats.mean_batch_size > 1.0, "{stats:?}");
     assert!(mean_rho_off, "the learner never saw a policy lag");
     assert!(agent.actor_steps() >= agent.steps());
+    // The actors send every truncated step's final observation: the learner refused nothing.
+    let summary = agent.summary().unwrap_or_default();
+    assert!(summary.contains("rejected_unrolls=0"), "{summary}");
     agent.shutdown();
 }
 
