@@ -179,11 +179,7 @@ fn dqn() -> Result<()> {
         writeln!(
             readme,
             "| {env} | {budget} steps | ≥ {target} | {reached} / 3 ({}) | {} | {} s |",
-            firsts
-                .iter()
-                .map(|f| steps_k(*f))
-                .collect::<Vec<_>>()
-                .join(", "),
+            steps_list(&firsts, ", "),
             slashed(&finals, 1),
             span(&walls)
         )?;
@@ -209,6 +205,15 @@ pub(crate) fn steps_k(steps: Option<f64>) -> String {
     })
 }
 
+/// First-reaching steps per seed joined by `sep`, as `22.5k, 25k, —`.
+pub(crate) fn steps_list(reach: &[Option<f64>], sep: &str) -> String {
+    reach
+        .iter()
+        .map(|r| steps_k(*r))
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
 /// Values joined by ` / ` with `decimals` digits.
 pub(crate) fn slashed(xs: &[f64], decimals: usize) -> String {
     xs.iter()
@@ -226,6 +231,14 @@ pub(crate) fn span(xs: &[f64]) -> String {
     } else {
         format!("{lo:.0}–{hi:.0}")
     }
+}
+
+/// The median over seeds of the step at which each first reached a target, a seed that never
+/// did counting as last; `None` when the median seed never reached it.
+pub(crate) fn median_reach(reach: &[Option<f64>]) -> Option<f64> {
+    let mut v: Vec<f64> = reach.iter().map(|r| r.unwrap_or(f64::INFINITY)).collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().filter(|m| m.is_finite())
 }
 
 /// One ACER variant of the comparison: a label, its TOML override, and which mechanisms it runs.
@@ -293,16 +306,6 @@ struct AcerRow {
 }
 
 impl AcerRow {
-    /// Median steps to the target over seeds (a seed that never reached it counts as last).
-    fn median_reach(&self) -> Option<f64> {
-        let mut v: Vec<f64> = self
-            .reach
-            .iter()
-            .map(|r| r.unwrap_or(f64::INFINITY))
-            .collect();
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().filter(|m| m.is_finite())
-    }
     fn mean_final(&self) -> f64 {
         mean_sd(&self.finals).0
     }
@@ -338,7 +341,7 @@ fn acer_verdicts(env: &str, target: f64, rows: &[AcerRow]) -> String {
     let outcome = |r: &AcerRow| {
         format!(
             "median steps to {target} {}, mean final eval {:.0}",
-            steps_k(r.median_reach()),
+            steps_k(median_reach(&r.reach)),
             r.mean_final()
         )
     };
@@ -348,7 +351,7 @@ fn acer_verdicts(env: &str, target: f64, rows: &[AcerRow]) -> String {
         mean_sd(&reference.corrected).0,
     );
     let trust = mean_sd(&reference.trust_region).0;
-    for (engaged, frac, off, sweep) in [
+    for (engaged, frac, off, sweep, sweep_share) in [
         (
             format!(
                 "truncation with bias correction (c = 10) engaged on {} (ρ_t > c) and {} \
@@ -359,12 +362,14 @@ fn acer_verdicts(env: &str, target: f64, rows: &[AcerRow]) -> String {
             truncated.max(corrected),
             4usize,
             [5usize, 6],
+            (|r: &AcerRow| mean_sd(&r.truncated).0) as fn(&AcerRow) -> f64,
         ),
         (
             format!("the trust region (δ = 1) was active on {}", percent(trust)),
             trust,
             3,
             [7, 8],
+            |r: &AcerRow| mean_sd(&r.trust_region).0,
         ),
     ] {
         let identical = rows[off].evals == reference.evals;
@@ -400,11 +405,7 @@ fn acer_verdicts(env: &str, target: f64, rows: &[AcerRow]) -> String {
             .iter()
             .map(|&i| {
                 let r = &rows[i];
-                let f = if i >= 7 {
-                    mean_sd(&r.trust_region).0
-                } else {
-                    mean_sd(&r.truncated).0
-                };
+                let f = sweep_share(r);
                 format!(
                     "{}: active on {}, {}",
                     ACER_VARIANTS[i].label.trim_start_matches("ratio 4, "),
@@ -529,11 +530,7 @@ fn acer() -> Result<()> {
                     readme,
                     "| {env} | {} | ≥ {target}: {} | {} | {} | {} | {} s |",
                     v.label,
-                    row.reach
-                        .iter()
-                        .map(|r| steps_k(*r))
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    steps_list(&row.reach, ", "),
                     slashed(&row.finals, 0),
                     shown(v.truncation, &row.truncated),
                     shown(v.trust_region, &row.trust_region),
@@ -622,7 +619,7 @@ fn acer_continuous() -> Result<()> {
             series.push((format!("seed {}", s.seed), s.eval));
         }
         let reached = firsts.iter().flatten().count();
-        let reach: Vec<String> = firsts.iter().map(|f| steps_k(*f)).collect();
+
         let total_k = steps.parse::<f64>().unwrap_or(f64::NAN) / 1000.0;
         let verdict = if reached == 0 {
             let train_hit = best_train.iter().filter(|b| **b >= target).count();
@@ -637,7 +634,7 @@ fn acer_continuous() -> Result<()> {
             format!(
                 "{reached} / 3 seeds reach ≥ {target} within {total_k:.0}k steps (first at {}); \
                  final evaluations {}",
-                reach.join(" / "),
+                steps_list(&firsts, " / "),
                 slashed(&finals, 1)
             )
         };

@@ -12,8 +12,8 @@ use anyhow::{Context, Result};
 
 use crate::cmd::{run_streaming, workspace_root};
 use crate::repro::{
-    RunSummary, build_eirl, plot_eval, readme_block, slashed, span, steps_k, summarize, train,
-    write_results,
+    RunSummary, build_eirl, median_reach, plot_eval, readme_block, slashed, span, steps_k,
+    steps_list, summarize, train, write_results,
 };
 
 const ENV: &str = "CartPole-v1";
@@ -79,13 +79,6 @@ fn over_grpc(eirl: &Path, seed: u64, out: &Path) -> Result<RunSummary> {
     summarize(&dir, seed, started.elapsed().as_secs_f64())
 }
 
-/// The median of the steps at which each seed first reached the target, a seed that never did
-/// counting as infinitely late; `None` when the median seed never reached it.
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().filter(|m| m.is_finite())
-}
-
 pub fn seed() -> Result<()> {
     let root = workspace_root();
     let eirl = build_eirl(&root)?;
@@ -120,7 +113,7 @@ pub fn seed() -> Result<()> {
                 _ => over_grpc(&eirl, seed, &out_runs)?,
             };
             let first = s.first_reaching(TARGET);
-            firsts.push(first.unwrap_or(f64::INFINITY));
+            firsts.push(first);
             let steps = s.eval.last().map_or(0.0, |(x, _)| *x);
             writeln!(
                 table,
@@ -144,17 +137,13 @@ pub fn seed() -> Result<()> {
         writeln!(
             readme,
             "| {command} | {} | {} | {} | {} s | {}k |",
-            firsts
-                .iter()
-                .map(|f| steps_k(Some(*f).filter(|f| f.is_finite())))
-                .collect::<Vec<_>>()
-                .join(", "),
-            steps_k(median(firsts.clone())),
+            steps_list(&firsts, ", "),
+            steps_k(median_reach(&firsts)),
             slashed(&finals, 0),
             span(&walls),
             span(&rates)
         )?;
-        let med = median(firsts);
+        let med = median_reach(&firsts);
         writeln!(
             table,
             "| {mode} | **median** | **{}** | | | |",
