@@ -2,7 +2,7 @@
 //! `eirl seed actor` (a process that only steps environments, connected to it).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
@@ -11,6 +11,9 @@ use eirl_inference_server::GrpcClient;
 use eirl_seed_rl::{ActorConfig, SeedError, run_actor, token_from_env};
 
 use crate::train::TrainArgs;
+
+/// Most envs one `eirl seed actor` process steps.
+const MAX_ACTOR_ENVS: usize = 1 << 16;
 
 #[derive(Subcommand)]
 pub enum SeedCommand {
@@ -45,6 +48,10 @@ pub struct ServeArgs {
     /// Continue the run in this directory from its latest checkpoint.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Allow a non-loopback --listen address without EIRL_SEED_TOKEN: any host that reaches
+    /// the port can then send the learner experience.
+    #[arg(long)]
+    insecure: bool,
 }
 
 #[derive(Args)]
@@ -52,7 +59,7 @@ pub struct ActorArgs {
     /// The learner's address (`eirl seed serve --listen`).
     #[arg(long)]
     connect: String,
-    /// Environments this actor steps.
+    /// Environments this actor steps (at most 65536).
     #[arg(long, default_value_t = 4)]
     envs: usize,
     /// Environment id; must be the learner's.
@@ -65,7 +72,9 @@ pub struct ActorArgs {
     /// Seed of the environments (each reconnect continues with fresh seeds).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Exit after failing to reach the learner for this many seconds.
+    /// Exit after this many seconds without a served step (the learner unreachable or
+    /// refusing). Refusals reconnecting cannot fix (wrong token, wrong env, malformed steps)
+    /// exit at once.
     #[arg(long, default_value_t = 60)]
     give_up_after: u64,
 }
@@ -78,6 +87,10 @@ pub fn run(cmd: SeedCommand) -> Result<()> {
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
+    let mut set = vec![("listen".into(), toml::Value::String(args.listen))];
+    if args.insecure {
+        set.push(("insecure".into(), toml::Value::Boolean(true)));
+    }
     crate::train::run(TrainArgs {
         algo: "seed".into(),
         env: args.env,
@@ -90,13 +103,17 @@ fn serve(args: ServeArgs) -> Result<()> {
         expert: None,
         actors: Some(args.actors),
         envs_per_actor: None,
-        set: vec![("listen".into(), toml::Value::String(args.listen))],
+        set,
     })
 }
 
 fn actor(args: ActorArgs) -> Result<()> {
-    if args.envs == 0 {
-        bail!("--envs must be at least 1");
+    if !(1..=MAX_ACTOR_ENVS).contains(&args.envs) {
+        bail!(
+            "--envs {} is outside 1..={MAX_ACTOR_ENVS} (one request carries every env of an actor; \
+             run more actor processes instead)",
+            args.envs
+        );
     }
     eirl_envs::spec(&args.env)?;
     let now = SystemTime::now()
@@ -111,10 +128,13 @@ fn actor(args: ActorArgs) -> Result<()> {
     let stop = AtomicBool::new(false);
     let steps = AtomicU64::new(0);
     let mut backoff = Duration::from_millis(100);
-    let mut failing_since: Option<Instant> = None;
+    // The give-up clock runs from the last served step, not from the last connect: a learner
+    // that accepts the connection and then refuses every request does not keep it alive.
+    let mut last_progress = Instant::now();
     let mut attempt = 0u64;
     loop {
-        let outcome = GrpcClient::connect(&args.connect, token.as_deref())
+        let served_before = steps.load(Ordering::Relaxed);
+        let outcome = GrpcClient::connect_for_env(&args.connect, token.as_deref(), Some(&args.env))
             .map_err(SeedError::from)
             .and_then(|mut client| {
                 let cfg = ActorConfig {
@@ -132,21 +152,27 @@ fn actor(args: ActorArgs) -> Result<()> {
                     args.connect,
                     args.envs
                 );
-                failing_since = None;
-                backoff = Duration::from_millis(100);
                 run_actor(&mut client, &cfg, &stop, &steps)
             });
+        if steps.load(Ordering::Relaxed) > served_before {
+            last_progress = Instant::now();
+            backoff = Duration::from_millis(100);
+        }
         match outcome {
             Ok(()) => return Ok(()),
             Err(e @ (SeedError::Config(_) | SeedError::Env(_))) => {
                 return Err(e).context("the actor cannot run");
             }
+            Err(SeedError::Transport(e)) if e.is_final() => {
+                return Err(e).with_context(|| {
+                    format!("the learner at {} refused this actor", args.connect)
+                });
+            }
             Err(e) => {
-                let since = *failing_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= Duration::from_secs(args.give_up_after) {
+                if last_progress.elapsed() >= Duration::from_secs(args.give_up_after) {
                     return Err(e).with_context(|| {
                         format!(
-                            "no learner at {} for {} s",
+                            "no step served by the learner at {} for {} s",
                             args.connect, args.give_up_after
                         )
                     });

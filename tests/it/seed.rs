@@ -219,3 +219,146 @@ fn seed_over_grpc_survives_actor_faults_and_resumes() {
         let _ = a.wait();
     }
 }
+
+/// Runs `eirl` with `args` and the token in the environment; waits at most `limit`.
+fn run_with_token(args: &[&str], cwd: &Path, token: &str, limit: Duration) -> (bool, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eirl"))
+        .args(args)
+        .current_dir(cwd)
+        .env("EIRL_SEED_TOKEN", token)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn eirl");
+    let rx = stderr_lines(&mut child);
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            std::thread::sleep(Duration::from_millis(100));
+            return (
+                status.success(),
+                rx.try_iter().collect::<Vec<_>>().join("\n"),
+            );
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let log = rx.try_iter().collect::<Vec<_>>().join("\n");
+            panic!("{args:?} still running after {limit:?}:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn hostile_and_misconfigured_actors_cannot_stop_the_learner() {
+    use eirl_inference_server::{EnvStep, GrpcClient, Transport, TransportError};
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    // Every interface without a token: refused before anything starts, with the way out.
+    let open = format!("0.0.0.0:{}", free_port());
+    let (ok, log) = run_with_token(
+        &["seed", "serve", "--listen", &open, "--out", "runs"],
+        dir,
+        "",
+        Duration::from_secs(30),
+    );
+    assert!(
+        !ok && log.contains("EIRL_SEED_TOKEN") && log.contains("--insecure"),
+        "{log}"
+    );
+
+    const TOKEN: &str = "hostile-test-token";
+    std::fs::write(
+        dir.join("seed.toml"),
+        "eval_interval = 10000\neval_episodes = 3\n",
+    )
+    .expect("cfg");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_eirl"))
+        .args([
+            "seed",
+            "serve",
+            "--listen",
+            &addr,
+            "--steps",
+            "20000",
+            "--config",
+            "seed.toml",
+            "--out",
+            "runs",
+        ])
+        .current_dir(dir)
+        .env("RUST_LOG", "info")
+        .env("EIRL_SEED_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn eirl");
+    let rx = stderr_lines(&mut serve);
+    let mut log = Vec::new();
+    wait_for(&rx, "listening on", &mut log);
+
+    // A client with the token sends finite rewards far past f32's useful range.
+    let mut hostile = GrpcClient::connect(&addr, Some(TOKEN)).expect("connect");
+    let mut step = EnvStep::first(1 << 40, 1, 0, vec![0.0; 4]);
+    step.reward = 3e38;
+    match hostile.act(&[step]) {
+        Err(TransportError::InvalidRequest(m)) => assert!(m.contains("max_abs_value"), "{m}"),
+        other => panic!("a 3e38 reward was not refused: {other:?}"),
+    }
+    // Refusals an actor cannot fix end it at once, with the learner's reason.
+    let actor_args = |env: &'static str| {
+        [
+            "seed",
+            "actor",
+            "--connect",
+            addr.as_str(),
+            "--env",
+            env,
+            "--envs",
+            "2",
+            "--give-up-after",
+            "120",
+        ]
+    };
+    let (ok, wrong_env) = run_with_token(
+        &actor_args("Acrobot-v1"),
+        dir,
+        TOKEN,
+        Duration::from_secs(30),
+    );
+    assert!(
+        !ok && wrong_env.contains("CartPole-v1") && wrong_env.contains("Acrobot-v1"),
+        "{wrong_env}"
+    );
+    let (ok, wrong_token) = run_with_token(
+        &actor_args("CartPole-v1"),
+        dir,
+        "not-the-token",
+        Duration::from_secs(30),
+    );
+    assert!(
+        !ok && wrong_token.contains("authentication failed"),
+        "{wrong_token}"
+    );
+
+    // The learner is still there: a good actor trains it to the end.
+    let mut good = Command::new(env!("CARGO_BIN_EXE_eirl"))
+        .args(actor_args("CartPole-v1"))
+        .current_dir(dir)
+        .env("EIRL_SEED_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn actor");
+    let out = finish(serve, &rx, &mut log);
+    let _ = good.kill();
+    let _ = good.wait();
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("inference server:"))
+        .unwrap_or_else(|| panic!("no server summary in {out}"));
+    assert!(stat(summary, "invalid_streams") >= 1.0, "{summary}");
+    assert!(stat(summary, "rejected_streams") >= 2.0, "{summary}");
+}

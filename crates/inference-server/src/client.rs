@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use crate::shared::{ClientGuard, Counters, Reply, ReplyTo, Request, Shared};
-use crate::validate::validate_steps;
+use crate::validate::{Limits, validate_steps};
 use crate::{ActReply, EnvStep, TransportError};
 
 /// How often a blocked in-process actor re-checks for shutdown.
@@ -60,9 +60,7 @@ impl Transport for InProcessClient {
         if self.shared.is_shut_down() {
             return Err(TransportError::Disconnected);
         }
-        if let Err(invalid) =
-            validate_steps(steps, self.shared.dims.obs, self.shared.config.max_batch)
-        {
+        if let Err(invalid) = validate_steps(steps, Limits::of(&self.shared)) {
             Counters::add(&self.shared.counters.rejected_requests, 1);
             return Err(TransportError::InvalidRequest(invalid.to_string()));
         }

@@ -58,10 +58,29 @@ pub struct ServerConfig {
     pub max_envs: usize,
     /// Most gRPC streams open at once; further streams are refused. Default 1024.
     pub max_clients: usize,
+    /// Most TCP connections held open at once (with or without a stream); a connection past
+    /// the cap is closed as soon as it is accepted, counted and logged. Default 1024: one per
+    /// client at `max_clients`, far below a process's usual descriptor limit.
+    pub max_connections: usize,
+    /// A connection with no open stream for this long is closed (counted), so idle or
+    /// half-open connections cannot hold descriptors. Default 10 s: an actor opens its stream
+    /// right after connecting.
+    #[serde(with = "duration_serde")]
+    pub connection_idle_timeout: Duration,
+    /// Largest magnitude accepted in an observation, final observation or reward; a request
+    /// with a larger (finite) value is refused like a malformed one, so no actor can push the
+    /// learner's targets past f32's range. Default 1e6, far above any shipped env's values;
+    /// `inf` accepts every finite value.
+    pub max_abs_value: f32,
     /// Shared secret: gRPC streams must send `authorization: Bearer <token>`. Default none
     /// (the caller listens on 127.0.0.1 then).
     #[serde(skip_serializing)]
     pub token: Option<String>,
+    /// The environment id the served policy acts in, when known. A gRPC actor that names
+    /// another env (metadata `eirl-env`) is refused when it connects, with both ids in the
+    /// message. Set at run time by the agent; never read from or written to a config file.
+    #[serde(skip)]
+    pub env_id: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -78,7 +97,11 @@ impl Default for ServerConfig {
             max_frame_bytes: 4 << 20,
             max_envs: 4096,
             max_clients: 1024,
+            max_connections: 1024,
+            connection_idle_timeout: Duration::from_secs(10),
+            max_abs_value: 1e6,
             token: None,
+            env_id: None,
         }
     }
 }
@@ -97,7 +120,11 @@ impl fmt::Debug for ServerConfig {
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("max_envs", &self.max_envs)
             .field("max_clients", &self.max_clients)
+            .field("max_connections", &self.max_connections)
+            .field("connection_idle_timeout", &self.connection_idle_timeout)
+            .field("max_abs_value", &self.max_abs_value)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("env_id", &self.env_id)
             .finish()
     }
 }
@@ -113,6 +140,7 @@ impl ServerConfig {
             ("episode_queue", self.episode_queue),
             ("max_envs", self.max_envs),
             ("max_clients", self.max_clients),
+            ("max_connections", self.max_connections),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -127,6 +155,30 @@ impl ServerConfig {
         }
         if self.heartbeat_timeout.is_zero() {
             return Err(invalid("heartbeat_timeout must be positive".into()));
+        }
+        if self.connection_idle_timeout.is_zero() {
+            return Err(invalid("connection_idle_timeout must be positive".into()));
+        }
+        if self.max_abs_value.is_nan() || self.max_abs_value <= 0.0 {
+            return Err(invalid(format!(
+                "max_abs_value {} must be positive (inf accepts every finite value)",
+                self.max_abs_value
+            )));
+        }
+        for (name, value) in [
+            ("max_envs", self.max_envs),
+            ("max_clients", self.max_clients),
+            ("max_connections", self.max_connections),
+            ("max_batch", self.max_batch),
+            ("request_queue", self.request_queue),
+            ("unroll_queue", self.unroll_queue),
+            ("episode_queue", self.episode_queue),
+        ] {
+            if value > MAX_COUNT {
+                return Err(invalid(format!(
+                    "{name} = {value} is above the limit of {MAX_COUNT}"
+                )));
+            }
         }
         if self.max_frame_bytes < 64 {
             return Err(invalid(format!(
@@ -145,6 +197,10 @@ impl ServerConfig {
         Ok(())
     }
 }
+
+/// Upper limit of every count in the config (slots, clients, connections, queue lengths):
+/// 2^20, so a typo cannot make the server preallocate or admit without bound.
+pub(crate) const MAX_COUNT: usize = 1 << 20;
 
 fn invalid(message: String) -> ServerError {
     ServerError::InvalidConfig(message)
@@ -256,6 +312,26 @@ mod tests {
             },
             ServerConfig {
                 token: Some(String::new()),
+                ..ServerConfig::default()
+            },
+            ServerConfig {
+                max_connections: 0,
+                ..ServerConfig::default()
+            },
+            ServerConfig {
+                connection_idle_timeout: Duration::ZERO,
+                ..ServerConfig::default()
+            },
+            ServerConfig {
+                max_abs_value: f32::NAN,
+                ..ServerConfig::default()
+            },
+            ServerConfig {
+                max_abs_value: 0.0,
+                ..ServerConfig::default()
+            },
+            ServerConfig {
+                max_envs: MAX_COUNT + 1,
                 ..ServerConfig::default()
             },
         ];

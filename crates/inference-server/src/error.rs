@@ -52,6 +52,8 @@ pub enum ServerError {
 
 /// An actor's [`Transport::act`](crate::Transport::act) call failed.
 ///
+/// [`is_final`](Self::is_final) tells an actor whether reconnecting can help.
+///
 /// [`InvalidRequest`](Self::InvalidRequest) and [`Policy`](Self::Policy) leave an in-process
 /// client usable; every error closes a gRPC stream, after which the `GrpcClient` keeps
 /// returning it and the actor reconnects.
@@ -70,8 +72,12 @@ pub enum TransportError {
     #[error("rejected by the inference server: {0}")]
     Rejected(String),
     /// The gRPC stream carried no token or the wrong one.
-    #[error("unauthenticated: {0}")]
+    #[error("authentication failed: {0}")]
     Unauthenticated(String),
+    /// The server refused this actor for a reason reconnecting cannot fix (e.g. the actor
+    /// steps another environment than the learner trains on).
+    #[error("the inference server refuses this actor: {0}")]
+    Incompatible(String),
     /// The server address could not be parsed.
     #[error("invalid server address {address:?}: {reason}")]
     InvalidAddress { address: String, reason: String },
@@ -87,4 +93,20 @@ pub enum TransportError {
     /// The server's reply did not match the request.
     #[error("malformed reply from the inference server: {0}")]
     MalformedReply(String),
+}
+
+impl TransportError {
+    /// Whether the same actor would fail the same way on every reconnect: a malformed request
+    /// (wrong observation width, out-of-range values), a wrong token, another env, an
+    /// unusable address. Disconnects, timeouts, refusals over capacity and policy errors are
+    /// not final.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidRequest(_)
+                | Self::Unauthenticated(_)
+                | Self::Incompatible(_)
+                | Self::InvalidAddress { .. }
+        )
+    }
 }

@@ -79,7 +79,7 @@ pub use client::{InProcessClient, Transport};
 pub use config::ServerConfig;
 pub use error::{PolicyError, ServerError, TransportError};
 #[cfg(feature = "grpc")]
-pub use grpc::{GrpcClient, proto};
+pub use grpc::{ENV_METADATA, GrpcClient, proto};
 pub use policy::{BatchPolicy, InferBatch, InferOutput};
 pub use server::{InferenceServer, ServerHandle, ServerStats};
 pub use types::{ActReply, Action, EnvStep, EpisodeStats};

@@ -110,6 +110,12 @@ pub struct ServerStats {
     pub rejected_streams: u64,
     /// gRPC streams closed for a malformed or oversized frame.
     pub invalid_streams: u64,
+    /// TCP connections open now on the gRPC listeners.
+    pub open_connections: u64,
+    /// TCP connections closed on arrival because `max_connections` were open.
+    pub rejected_connections: u64,
+    /// TCP connections closed after `connection_idle_timeout` without a stream.
+    pub idle_connections_closed: u64,
 }
 
 /// Controls a running server; clones share it. Dropping the last clone shuts the server down.

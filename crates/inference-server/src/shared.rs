@@ -98,6 +98,9 @@ pub(crate) struct Counters {
     pub rejected_requests: AtomicU64,
     pub rejected_streams: AtomicU64,
     pub invalid_streams: AtomicU64,
+    pub open_connections: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub idle_connections_closed: AtomicU64,
 }
 
 impl Counters {
@@ -133,6 +136,9 @@ impl Counters {
             rejected_requests: get(&self.rejected_requests),
             rejected_streams: get(&self.rejected_streams),
             invalid_streams: get(&self.invalid_streams),
+            open_connections: get(&self.open_connections),
+            rejected_connections: get(&self.rejected_connections),
+            idle_connections_closed: get(&self.idle_connections_closed),
         }
     }
 }

@@ -120,7 +120,11 @@ impl SeedRl {
             self.board.clone(),
             self.seed ^ 0x5eed_0000,
         );
-        let (server, unrolls, episodes) = InferenceServer::start(policy, self.cfg.server.clone())?;
+        let server_cfg = eirl_inference_server::ServerConfig {
+            env_id: Some(self.env_id.clone()),
+            ..self.cfg.server.clone()
+        };
+        let (server, unrolls, episodes) = InferenceServer::start(policy, server_cfg)?;
         let grpc = match self.listen {
             Some(addr) => {
                 let bound = server.serve_grpc(addr)?;
@@ -166,6 +170,47 @@ impl SeedRl {
     /// parameters to the inference server.
     fn update(&mut self) -> Result<StepInfo, SeedError> {
         self.start()?;
+        // A batch whose update is not finite is skipped (logged and counted by the learner)
+        // and the next one is collected: no actor input stops the learner.
+        let info = loop {
+            let batch = self.collect_batch()?;
+            if let Some(info) = self.learner.try_update(&batch)? {
+                break info;
+            }
+        };
+        let Some(run) = self.running.as_mut() else {
+            return Err(SeedError::NoActors("the agent did not start".into()));
+        };
+        self.board.publish(self.learner.network());
+        self.updates += 1;
+        self.env_steps += info.steps as u64;
+        let finished = run
+            .episodes
+            .try_iter()
+            .map(|e| eirl_envs::EpisodeStats {
+                env: e.env_id as usize,
+                episode_return: e.episode_return,
+                length: e.length as usize,
+            })
+            .collect();
+        let mut scalars = vec![
+            ("policy_loss", f64::from(info.policy_loss)),
+            ("value_loss", f64::from(info.value_loss)),
+            ("entropy", f64::from(info.entropy)),
+            ("mean_rho", f64::from(info.mean_rho)),
+            ("grad_norm", f64::from(info.grad_norm)),
+            ("actor_steps", self.actor_steps() as f64),
+            ("rejected_unrolls", self.learner.rejected_unrolls() as f64),
+            ("skipped_updates", self.learner.skipped_updates() as f64),
+        ];
+        if let Some(s) = self.server_stats() {
+            scalars.push(("mean_inference_batch", s.mean_batch_size));
+        }
+        Ok(StepInfo { finished, scalars })
+    }
+
+    /// Waits for `batch_size` unrolls that the learner admits.
+    fn collect_batch(&mut self) -> Result<Vec<Unroll>, SeedError> {
         let Some(run) = self.running.as_mut() else {
             return Err(SeedError::NoActors("the agent did not start".into()));
         };
@@ -194,32 +239,7 @@ impl SeedRl {
                 }
             }
         }
-        let info = self.learner.update(&batch)?;
-        self.board.publish(self.learner.network());
-        self.updates += 1;
-        self.env_steps += info.steps as u64;
-        let finished = run
-            .episodes
-            .try_iter()
-            .map(|e| eirl_envs::EpisodeStats {
-                env: e.env_id as usize,
-                episode_return: e.episode_return,
-                length: e.length as usize,
-            })
-            .collect();
-        let mut scalars = vec![
-            ("policy_loss", f64::from(info.policy_loss)),
-            ("value_loss", f64::from(info.value_loss)),
-            ("entropy", f64::from(info.entropy)),
-            ("mean_rho", f64::from(info.mean_rho)),
-            ("grad_norm", f64::from(info.grad_norm)),
-            ("actor_steps", self.actor_steps() as f64),
-            ("rejected_unrolls", self.learner.rejected_unrolls() as f64),
-        ];
-        if let Some(s) = self.server_stats() {
-            scalars.push(("mean_inference_batch", s.mean_batch_size));
-        }
-        Ok(StepInfo { finished, scalars })
+        Ok(batch)
     }
 
     /// Stops the actors and the server and waits for their threads.
@@ -294,8 +314,10 @@ impl Agent for SeedRl {
         self.server_stats().map(|s| {
             format!(
                 "inference server: batches_run={} rows_served={} mean_batch={:.1} largest_batch={} \
-                 unrolls_emitted={} dropped_partial_unrolls={} connected_clients={} active_slots={}\n\
-                 learner: rejected_unrolls={}",
+                 unrolls_emitted={} dropped_partial_unrolls={} connected_clients={} active_slots={} \
+                 rejected_requests={} invalid_streams={} rejected_streams={} \
+                 rejected_connections={} idle_connections_closed={}\n\
+                 learner: rejected_unrolls={} skipped_updates={}",
                 s.batches_run,
                 s.rows_served,
                 s.mean_batch_size,
@@ -304,7 +326,13 @@ impl Agent for SeedRl {
                 s.dropped_partial_unrolls,
                 s.connected_clients,
                 s.active_slots,
-                self.learner.rejected_unrolls()
+                s.rejected_requests,
+                s.invalid_streams,
+                s.rejected_streams,
+                s.rejected_connections,
+                s.idle_connections_closed,
+                self.learner.rejected_unrolls(),
+                self.learner.skipped_updates()
             )
         })
     }

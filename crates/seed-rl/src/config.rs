@@ -73,7 +73,11 @@ pub struct SeedConfig {
     /// The inference server: unroll length T, batching, queues, gRPC limits and token.
     pub server: ServerConfig,
     /// gRPC address to serve on (`eirl seed serve --listen` sets it); none: in-process only.
+    /// An address other than loopback needs a token (`EIRL_SEED_TOKEN`) unless `insecure`.
     pub listen: Option<String>,
+    /// Serve a non-loopback `listen` address without a token (`eirl seed serve --insecure`):
+    /// any host that reaches the port can then feed the learner experience. Default false.
+    pub insecure: bool,
     /// Total env steps of a run (overridden by `--steps`).
     pub total_steps: u64,
     /// Evaluate the greedy policy (and checkpoint) every this many env steps.
@@ -106,6 +110,7 @@ impl Default for SeedConfig {
             max_abs_reward: 0.0,
             server: ServerConfig::default(),
             listen: None,
+            insecure: false,
             total_steps: 1_000_000,
             eval_interval: 25_000,
             eval_episodes: 20,
@@ -113,7 +118,30 @@ impl Default for SeedConfig {
     }
 }
 
+/// Most actor threads in one learner process.
+pub const MAX_ACTORS: usize = 1024;
+
 impl SeedConfig {
+    /// A `listen` address that parses, and a token for one that is not loopback (unless
+    /// `insecure`).
+    fn check_listen(&self) -> Result<(), SeedError> {
+        let Some(listen) = &self.listen else {
+            return Ok(());
+        };
+        let addr: std::net::SocketAddr = listen
+            .parse()
+            .map_err(|e| SeedError::Config(format!("listen address {listen:?}: {e}")))?;
+        if addr.ip().is_loopback() || self.server.token.is_some() || self.insecure {
+            return Ok(());
+        }
+        Err(SeedError::Config(format!(
+            "refusing to listen on {addr} without a token: any host that reaches this port \
+             could send the learner experience. Set {} (actors send the same) or pass \
+             --insecure (config `insecure = true`)",
+            crate::TOKEN_ENV
+        )))
+    }
+
     /// Run length and evaluation cadence.
     pub fn run_settings(&self) -> RunSettings {
         RunSettings {
@@ -128,6 +156,25 @@ impl SeedConfig {
         ensure(self.actors == 0 || self.envs_per_actor >= 1, || {
             "envs_per_actor must be at least 1".into()
         })?;
+        ensure(self.actors <= MAX_ACTORS, || {
+            format!(
+                "actors = {} is above the limit of {MAX_ACTORS} actor threads in one process \
+                 (run more actors as `eirl seed actor` processes)",
+                self.actors
+            )
+        })?;
+        let envs = self.actors.checked_mul(self.envs_per_actor);
+        ensure(
+            envs.is_some_and(|envs| envs <= self.server.max_envs),
+            || {
+                format!(
+                    "actors × envs_per_actor = {} × {} envs is more than the inference server's \
+                     max_envs = {}: the server would refuse the actors past it",
+                    self.actors, self.envs_per_actor, self.server.max_envs
+                )
+            },
+        )?;
+        self.check_listen()?;
         ensure(self.actors > 0 || self.listen.is_some(), || {
             "actors = 0 needs `listen` (actors then connect over gRPC)".into()
         })?;
@@ -181,11 +228,40 @@ mod tests {
             ("ent_coef = -0.1", "ent_coef"),
             ("actors = 0", "listen"),
             ("[server]\nunroll_len = 0", "unroll_len"),
+            ("actors = 100000", "actors"),
+            ("envs_per_actor = 100000000", "max_envs"),
+            (
+                "actors = 1024\nenvs_per_actor = 18446744073709551615",
+                "max_envs",
+            ),
+            ("listen = \"0.0.0.0:50051\"", "token"),
+            ("listen = \"not an address\"", "listen"),
         ] {
             let cfg: SeedConfig = toml::from_str(edit).expect("parses");
             let err = cfg.validate().expect_err(edit).to_string();
             assert!(err.contains(field), "{edit}: {err}");
         }
         assert!(toml::from_str::<SeedConfig>("no_such_key = 1").is_err());
+    }
+
+    #[test]
+    fn non_loopback_listen_needs_a_token_or_insecure() {
+        let open = |edit: &str| -> SeedConfig { toml::from_str(edit).expect("parses") };
+        let err = open("listen = \"0.0.0.0:50051\"")
+            .validate()
+            .expect_err("no token");
+        let text = err.to_string();
+        assert!(
+            text.contains("EIRL_SEED_TOKEN") && text.contains("--insecure"),
+            "{text}"
+        );
+        for fine in [
+            "listen = \"127.0.0.1:0\"",
+            "listen = \"[::1]:0\"",
+            "listen = \"0.0.0.0:50051\"\ninsecure = true",
+            "listen = \"0.0.0.0:50051\"\n[server]\ntoken = \"s3cret\"",
+        ] {
+            assert!(open(fine).validate().is_ok(), "{fine}");
+        }
     }
 }

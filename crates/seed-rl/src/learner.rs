@@ -39,6 +39,8 @@ pub struct Learner {
     cfg: SeedConfig,
     /// Unrolls refused by [`Learner::admit`] (truncated without the final observation).
     rejected_unrolls: u64,
+    /// Batches [`Learner::try_update`] skipped for a non-finite target, loss or gradient.
+    skipped_updates: u64,
 }
 
 /// V-trace quantities of a batch, flat over its unrolls (`[Σ T]`).
@@ -103,6 +105,7 @@ impl Learner {
             }),
             cfg: cfg.clone(),
             rejected_unrolls: 0,
+            skipped_updates: 0,
         })
     }
 
@@ -117,6 +120,11 @@ impl Learner {
     /// Unrolls refused so far by [`Learner::admit`] (and so by [`Learner::update`]).
     pub fn rejected_unrolls(&self) -> u64 {
         self.rejected_unrolls
+    }
+
+    /// Batches skipped so far by [`Learner::try_update`].
+    pub fn skipped_updates(&self) -> u64 {
+        self.skipped_updates
     }
 
     /// Whether `u` can be trained on: a truncated transition needs the episode's final
@@ -361,8 +369,29 @@ impl Learner {
         })
     }
 
+    /// [`update`](Self::update), except that a batch whose targets, loss or gradient are not
+    /// finite is skipped: the parameters stay as they were, the skip is logged and counted
+    /// ([`skipped_updates`](Self::skipped_updates)), and `Ok(None)` is returned. Whatever the
+    /// actors send, the learner keeps training on the next batch.
+    pub fn try_update(&mut self, unrolls: &[Unroll]) -> Result<Option<TrainInfo>, SeedError> {
+        match self.update(unrolls) {
+            Ok(info) => Ok(Some(info)),
+            Err(SeedError::Model(eirl_models::ModelError::NonFinite(what))) => {
+                self.skipped_updates += 1;
+                tracing::warn!(
+                    "skipped an update of {} unrolls: non-finite {what} ({} skipped so far)",
+                    unrolls.len(),
+                    self.skipped_updates
+                );
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// One Adam step on the unrolls of a batch that [`Learner::admit`] accepts (an error when
-    /// it accepts none).
+    /// it accepts none, or when a target, the loss or the gradient is not finite; the
+    /// parameters are then unchanged).
     pub fn update(&mut self, unrolls: &[Unroll]) -> Result<TrainInfo, SeedError> {
         let admitted: Vec<&Unroll> = unrolls.iter().filter(|u| self.admit(u)).collect();
         let p = self.prepare(&admitted)?;
@@ -590,6 +619,38 @@ mod tests {
         terminal.terminated[2] = true;
         assert!(l.admit(&with_final) && l.admit(&terminal));
         assert_eq!(l.rejected_unrolls(), 2);
+    }
+
+    #[test]
+    fn non_finite_batches_are_skipped_and_counted_and_training_goes_on() {
+        let mut l = learner(&SeedConfig::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(21);
+        let good = unroll(&l, 5, &mut rng);
+        // Finite rewards whose discounted sums leave f32's range.
+        let mut huge = unroll(&l, 5, &mut rng);
+        huge.rewards.iter_mut().skip(1).for_each(|r| *r = 3e38);
+        assert!(matches!(
+            l.update(std::slice::from_ref(&huge)),
+            Err(SeedError::Model(eirl_models::ModelError::NonFinite(_)))
+        ));
+        let before = l.network().logits(good.obs_at(0), 1).expect("logits");
+        assert_eq!(
+            l.try_update(&[huge.clone(), good.clone()]).expect("skip"),
+            None
+        );
+        assert_eq!(l.skipped_updates(), 1);
+        assert_eq!(
+            l.network().logits(good.obs_at(0), 1).expect("logits"),
+            before,
+            "a skipped update leaves the parameters alone"
+        );
+        let info = l.try_update(&[good]).expect("trains").expect("not skipped");
+        assert_eq!(info.steps, 5);
+        assert_eq!(l.skipped_updates(), 1);
+        // Errors that are not about finiteness still surface.
+        let mut malformed = huge;
+        malformed.obs_dim = D + 1;
+        assert!(l.try_update(&[malformed]).is_err());
     }
 
     #[test]

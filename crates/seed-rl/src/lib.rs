@@ -34,7 +34,7 @@ use eirl_agent::{Agent, AgentError, Algorithm, Build, Input, defaults_of};
 
 pub use actor::{ActorConfig, run_actor};
 pub use agent::SeedRl;
-pub use config::{PgBootstrapKind, SeedConfig};
+pub use config::{MAX_ACTORS, PgBootstrapKind, SeedConfig};
 pub use error::SeedError;
 pub use learner::{Learner, Targets, TrainInfo};
 pub use policy::{ParamBoard, ParamSnapshot, ServedPolicy};

@@ -48,6 +48,17 @@ impl GrpcClient {
     /// stream, sending `token` as `authorization: Bearer <token>`. A wrong or missing token
     /// fails here with [`TransportError::Unauthenticated`].
     pub fn connect(addr: &str, token: Option<&str>) -> Result<Self, TransportError> {
+        Self::connect_for_env(addr, token, None)
+    }
+
+    /// [`connect`](Self::connect), naming the environment the actor steps (metadata
+    /// [`ENV_METADATA`](crate::ENV_METADATA)): a server that knows its env refuses another one
+    /// here with [`TransportError::Incompatible`].
+    pub fn connect_for_env(
+        addr: &str,
+        token: Option<&str>,
+        env_id: Option<&str>,
+    ) -> Result<Self, TransportError> {
         let uri = if addr.contains("://") {
             addr.to_owned()
         } else {
@@ -68,6 +79,15 @@ impl GrpcClient {
                 })
             })
             .transpose()?;
+        let env = env_id
+            .map(|env| {
+                MetadataValue::try_from(env).map_err(|_| {
+                    TransportError::InvalidRequest(format!(
+                        "the env id {env:?} contains characters a header cannot carry"
+                    ))
+                })
+            })
+            .transpose()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -83,6 +103,9 @@ impl GrpcClient {
             let mut request = tonic::Request::new(ReceiverStream::new(outbound_rx));
             if let Some(value) = authorization {
                 request.metadata_mut().insert("authorization", value);
+            }
+            if let Some(value) = env {
+                request.metadata_mut().insert(crate::ENV_METADATA, value);
             }
             let response = client
                 .act(request)

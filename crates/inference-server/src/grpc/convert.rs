@@ -107,6 +107,7 @@ pub(crate) fn status_for(err: TransportError) -> Status {
         TransportError::Policy(m) => Status::internal(format!("{POLICY_PREFIX}{m}")),
         TransportError::Rejected(m) => Status::resource_exhausted(m),
         TransportError::InvalidRequest(m) => Status::invalid_argument(m),
+        TransportError::Incompatible(m) => Status::failed_precondition(m),
         TransportError::Disconnected => shutting_down(),
         other => Status::internal(other.to_string()),
     }
@@ -122,6 +123,7 @@ pub(crate) fn error_for(status: &Status) -> TransportError {
     match status.code() {
         Code::Unauthenticated => TransportError::Unauthenticated(message),
         Code::InvalidArgument => TransportError::InvalidRequest(message),
+        Code::FailedPrecondition => TransportError::Incompatible(message),
         Code::ResourceExhausted | Code::OutOfRange => TransportError::Rejected(message),
         Code::Internal if message.starts_with(POLICY_PREFIX) => {
             TransportError::Policy(message[POLICY_PREFIX.len()..].to_owned())
@@ -173,6 +175,7 @@ mod tests {
             TransportError::Policy("bad weights".into()),
             TransportError::Rejected("too many envs".into()),
             TransportError::InvalidRequest("obs too short".into()),
+            TransportError::Incompatible("wrong env".into()),
             TransportError::Disconnected,
         ] {
             assert_eq!(error_for(&status_for(err.clone())), err);

@@ -7,6 +7,7 @@
 //! ends. A malformed or oversized frame closes that stream only.
 
 mod client;
+mod conn;
 mod convert;
 
 use std::net::SocketAddr;
@@ -16,17 +17,19 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataMap;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Status, Streaming};
 
 pub use client::GrpcClient;
+use conn::{ConnInfo, GuardedIo, RateLimitedLog, StreamOnConn};
 use convert::{replies_to_proto, shutting_down, status_for, steps_from_proto};
 
 use crate::ServerError;
 use crate::shared::{ClientGuard, Counters, Request, Shared};
-use crate::validate::validate_steps;
+use crate::validate::{Limits, validate_steps};
 
 /// Messages and service stubs generated from `proto/seed.proto` (package `eirl.seed`).
 #[allow(
@@ -41,6 +44,9 @@ pub mod proto {
 }
 
 use proto::inference_server::{Inference, InferenceServer as InferenceService};
+
+/// Request metadata naming the env an actor steps (checked against `ServerConfig::env_id`).
+pub const ENV_METADATA: &str = "eirl-env";
 
 /// How long stream tasks get to send their final status after shutdown is signalled.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
@@ -86,7 +92,7 @@ impl GrpcServerThread {
         let thread = std::thread::Builder::new()
             .name("eirl-grpc-server".into())
             .spawn(move || {
-                runtime.block_on(serve(listener, service, stop_rx));
+                runtime.block_on(serve(listener, service, shared, stop_rx));
                 runtime.shutdown_timeout(Duration::from_millis(200));
             })
             .map_err(ServerError::Spawn)?;
@@ -124,6 +130,7 @@ impl Drop for GrpcServerThread {
 async fn serve(
     listener: std::net::TcpListener,
     service: InferenceService<ActService>,
+    shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
 ) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -135,9 +142,20 @@ async fn serve(
     };
     // No Nagle delay on small replies; TCP keepalive finds peers that vanished without a FIN
     // (HTTP/2 pings would not do: an idle blocking client does not poll its connection).
+    // Each accepted socket is counted against `max_connections` and closed after
+    // `connection_idle_timeout` without a stream (`conn`).
+    let refusals = RateLimitedLog::default();
+    let accept_errors = RateLimitedLog::default();
     let incoming = TcpIncoming::from(listener)
         .with_nodelay(Some(true))
-        .with_keepalive(Some(TCP_KEEPALIVE));
+        .with_keepalive(Some(TCP_KEEPALIVE))
+        .filter_map(move |accepted| match accepted {
+            Ok(io) => GuardedIo::admit(io, &shared, &refusals).map(Ok),
+            Err(err) => {
+                accept_errors.warn(|| format!("gRPC listener cannot accept a connection: {err}"));
+                Some(Err(err))
+            }
+        });
     let mut graceful = stop.clone();
     let server = tonic::transport::Server::builder()
         .add_service(service)
@@ -188,6 +206,22 @@ impl Inference for ActService {
                 ));
             }
         }
+        if let Some(expected) = &shared.config.env_id {
+            let given = request
+                .metadata()
+                .get(ENV_METADATA)
+                .and_then(|value| value.to_str().ok());
+            if let Some(given) = given.filter(|given| *given != expected) {
+                Counters::add(&shared.counters.rejected_streams, 1);
+                return Err(Status::failed_precondition(format!(
+                    "this learner trains on {expected}; the actor steps {given}"
+                )));
+            }
+        }
+        let on_conn = request
+            .extensions()
+            .get::<ConnInfo>()
+            .map(ConnInfo::open_stream);
         let Some(guard) = shared.try_register_client(shared.config.max_clients) else {
             Counters::add(&shared.counters.rejected_streams, 1);
             return Err(Status::resource_exhausted(format!(
@@ -198,6 +232,7 @@ impl Inference for ActService {
         let (responses, rx) = mpsc::channel(2);
         tokio::spawn(serve_stream(Stream {
             guard,
+            _on_conn: on_conn,
             inbound: request.into_inner(),
             responses,
             shared: Arc::clone(shared),
@@ -224,6 +259,8 @@ fn authorized(metadata: &MetadataMap, token: &str) -> bool {
 /// One open stream: its registration (dropped = disconnected) and its channels.
 struct Stream {
     guard: ClientGuard,
+    /// Keeps the connection from counting as idle while the stream is open.
+    _on_conn: Option<StreamOnConn>,
     inbound: Streaming<proto::ActRequest>,
     responses: mpsc::Sender<Result<proto::ActResponse, Status>>,
     shared: Arc<Shared>,
@@ -282,8 +319,7 @@ async fn serve_stream(mut s: Stream) {
             }
         };
         let steps = steps_from_proto(request);
-        let dims = s.shared.dims;
-        if let Err(invalid) = validate_steps(&steps, dims.obs, s.shared.config.max_batch) {
+        if let Err(invalid) = validate_steps(&steps, Limits::of(&s.shared)) {
             return s
                 .close(Status::invalid_argument(invalid.to_string()), true)
                 .await;

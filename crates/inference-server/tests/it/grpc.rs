@@ -307,3 +307,123 @@ fn server_shutdown_makes_grpc_clients_error_not_hang() {
     assert_eq!(err, TransportError::Disconnected);
     assert!(GrpcClient::connect(&addr, None).is_err());
 }
+
+#[test]
+fn huge_finite_values_close_the_stream_and_the_server_goes_on() {
+    let (server, addr) = serve(ProbePolicy::new(2), ServerConfig::default());
+    let mut hostile = GrpcClient::connect(&addr, None).expect("connect");
+    let mut bad = step(1, 1, 0, 1.0, 2);
+    bad.reward = 3e38;
+    match hostile.act(&[bad]) {
+        Err(err @ TransportError::InvalidRequest(_)) => {
+            assert!(err.to_string().contains("max_abs_value"), "{err}");
+            assert!(err.is_final());
+        }
+        other => panic!("expected InvalidRequest, got {other:?}"),
+    }
+    let mut fine = GrpcClient::connect(&addr, None).expect("connect");
+    fine.act(&[step(2, 1, 0, 1.0, 2)])
+        .expect("a good actor is served");
+    assert_eq!(server.stats().invalid_streams, 1);
+    server.shutdown();
+}
+
+#[test]
+fn an_actor_for_another_env_is_refused_finally() {
+    let (server, addr) = serve(
+        ProbePolicy::new(2),
+        ServerConfig {
+            env_id: Some("CartPole-v1".into()),
+            ..ServerConfig::default()
+        },
+    );
+    match GrpcClient::connect_for_env(&addr, None, Some("Acrobot-v1")) {
+        Err(err @ TransportError::Incompatible(_)) => {
+            let text = err.to_string();
+            assert!(
+                text.contains("CartPole-v1") && text.contains("Acrobot-v1"),
+                "{text}"
+            );
+            assert!(err.is_final());
+        }
+        other => panic!("expected Incompatible, got {other:?}"),
+    }
+    let mut same = GrpcClient::connect_for_env(&addr, None, Some("CartPole-v1")).expect("same env");
+    same.act(&[step(1, 1, 0, 1.0, 2)]).expect("act");
+    // An actor that does not say which env it steps is checked by its observations only.
+    GrpcClient::connect(&addr, None).expect("unnamed env");
+    assert_eq!(server.stats().rejected_streams, 1);
+    server.shutdown();
+}
+
+/// Reads until the peer closes the connection; `true` when it did within `limit`.
+fn closed_within(socket: &mut std::net::TcpStream, limit: Duration) -> bool {
+    use std::io::Read;
+    socket.set_read_timeout(Some(limit)).expect("read timeout");
+    let mut buf = [0u8; 256];
+    loop {
+        match socket.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn connections_past_the_cap_are_closed_and_counted() {
+    let (server, addr) = serve(
+        ProbePolicy::new(1),
+        ServerConfig {
+            max_connections: 3,
+            ..ServerConfig::default()
+        },
+    );
+    let idle: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| std::net::TcpStream::connect(&addr).expect("tcp connect"))
+        .collect();
+    wait_for(&server, LONG, "3 open connections", |s| {
+        s.open_connections == 3
+    });
+    let mut fourth = std::net::TcpStream::connect(&addr).expect("tcp connect");
+    assert!(
+        closed_within(&mut fourth, LONG),
+        "the 4th connection stays open"
+    );
+    assert_eq!(server.stats().rejected_connections, 1);
+    // Freeing a place lets a real actor in.
+    drop(idle);
+    wait_for(&server, LONG, "no open connection", |s| {
+        s.open_connections == 0
+    });
+    let mut actor = GrpcClient::connect(&addr, None).expect("connect after the idle ones left");
+    actor.act(&[step(1, 1, 0, 1.0, 1)]).expect("act");
+    server.shutdown();
+}
+
+#[test]
+fn connections_without_a_stream_time_out() {
+    let idle_timeout = Duration::from_millis(300);
+    let (server, addr) = serve(
+        ProbePolicy::new(1),
+        ServerConfig {
+            connection_idle_timeout: idle_timeout,
+            ..ServerConfig::default()
+        },
+    );
+    let mut silent = std::net::TcpStream::connect(&addr).expect("tcp connect");
+    // An actor with an open stream is not idle, however long it waits between requests.
+    let mut actor = GrpcClient::connect(&addr, None).expect("connect");
+    assert!(
+        closed_within(&mut silent, LONG),
+        "the silent connection stays open"
+    );
+    assert_eq!(server.stats().idle_connections_closed, 1);
+    std::thread::sleep(idle_timeout * 3);
+    actor
+        .act(&[step(1, 1, 0, 1.0, 1)])
+        .expect("the actor's connection survived");
+    assert_eq!(server.stats().idle_connections_closed, 1);
+    server.shutdown();
+}

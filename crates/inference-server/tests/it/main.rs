@@ -3,6 +3,8 @@
 
 mod common;
 #[cfg(feature = "grpc")]
+mod fuzz;
+#[cfg(feature = "grpc")]
 mod grpc;
 mod in_process;
 mod load;
