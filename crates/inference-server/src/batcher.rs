@@ -1,16 +1,17 @@
 //! The batching thread: owns the policy and the slot table, forms batches by the rule in
 //! [`crate::batching`], runs the policy, routes replies, and hands finished unrolls to the learner.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::Weak;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
 
 use crate::batching::{batch_ready, until_deadline};
-use crate::shared::{Counters, ReplyTo, Request, Shared};
+use crate::shared::{ClientLife, Counters, ReplyTo, Request, Shared};
 use crate::slots::{Continuity, Removed, SlotTable};
 use crate::{ActReply, BatchPolicy, EpisodeStats, InferBatch, InferOutput, TransportError, Unroll};
 
@@ -27,6 +28,8 @@ pub(crate) struct Batcher<P> {
     unrolls: Sender<Unroll>,
     episodes: Sender<EpisodeStats>,
     slots: SlotTable,
+    /// Clients seen, by id, to tell whether a slot's owner is still connected.
+    clients: HashMap<u64, Weak<ClientLife>>,
     pending: VecDeque<Request>,
     pending_rows: usize,
     last_expiry_scan: Instant,
@@ -57,6 +60,7 @@ impl<P: BatchPolicy> Batcher<P> {
             unrolls,
             episodes,
             slots,
+            clients: HashMap::new(),
             pending: VecDeque::new(),
             pending_rows: 0,
             last_expiry_scan: Instant::now(),
@@ -125,6 +129,9 @@ impl<P: BatchPolicy> Batcher<P> {
         if !request.client.is_alive() {
             return;
         }
+        self.clients
+            .entry(request.client.id)
+            .or_insert_with(|| Arc::downgrade(&request.client));
         let now = Instant::now();
         for step in &request.steps {
             self.slots.touch(step.env_id, now);
@@ -139,6 +146,7 @@ impl<P: BatchPolicy> Batcher<P> {
             return;
         }
         for client in gone {
+            self.clients.remove(&client);
             let removed = self.slots.remove_client(client);
             self.count_removed(removed);
         }
@@ -209,6 +217,15 @@ impl<P: BatchPolicy> Batcher<P> {
                 break;
             };
             self.pending_rows -= n;
+            if let Some((env_id, owner)) = self.held_by_another(&request) {
+                Counters::add(&self.shared.counters.rejected_requests, 1);
+                Counters::add(&self.shared.counters.env_conflicts, 1);
+                request.reply.send(Err(TransportError::Rejected(format!(
+                    "env_id {env_id} is driven by another connected actor (client {owner}); two \
+                     actors share an id (e.g. the same --actor-id)"
+                ))));
+                continue;
+            }
             let adds = request
                 .steps
                 .iter()
@@ -229,6 +246,21 @@ impl<P: BatchPolicy> Batcher<P> {
             self.taken.push(request);
         }
         rows
+    }
+
+    /// An env of `request` whose slot another, still connected client drives, with that
+    /// client's id. (A client that left frees its slots; until its disconnect is processed its
+    /// envs count as held, and the newcomer retries.)
+    fn held_by_another(&self, request: &Request) -> Option<(u64, u64)> {
+        request.steps.iter().find_map(|step| {
+            let owner = self.slots.owner(step.env_id)?;
+            let alive = self
+                .clients
+                .get(&owner)
+                .and_then(Weak::upgrade)
+                .is_some_and(|life| life.is_alive());
+            (owner != request.client.id && alive).then_some((step.env_id, owner))
+        })
     }
 
     fn run_batch(&mut self) {

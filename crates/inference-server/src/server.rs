@@ -104,7 +104,8 @@ pub struct ServerStats {
     pub episode_stats_dropped: u64,
     /// Batches failed by the policy.
     pub policy_errors: u64,
-    /// Requests refused: malformed (in-process) or over `max_envs`.
+    /// Requests refused: malformed (in-process), over `max_envs`, or naming an env another
+    /// connected client drives.
     pub rejected_requests: u64,
     /// gRPC streams refused when opening: wrong or missing token, or over `max_clients`.
     pub rejected_streams: u64,
@@ -116,6 +117,9 @@ pub struct ServerStats {
     pub rejected_connections: u64,
     /// TCP connections closed after `connection_idle_timeout` without a stream.
     pub idle_connections_closed: u64,
+    /// Requests refused because another connected client drives one of their envs (two
+    /// actors with one id); counted in `rejected_requests` too.
+    pub env_conflicts: u64,
 }
 
 /// Controls a running server; clones share it. Dropping the last clone shuts the server down.

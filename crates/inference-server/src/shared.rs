@@ -101,6 +101,7 @@ pub(crate) struct Counters {
     pub open_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
     pub idle_connections_closed: AtomicU64,
+    pub env_conflicts: AtomicU64,
 }
 
 impl Counters {
@@ -139,6 +140,7 @@ impl Counters {
             open_connections: get(&self.open_connections),
             rejected_connections: get(&self.rejected_connections),
             idle_connections_closed: get(&self.idle_connections_closed),
+            env_conflicts: get(&self.env_conflicts),
         }
     }
 }

@@ -66,6 +66,11 @@ impl SlotTable {
         self.slots.len()
     }
 
+    /// The client that last drove `env_id`.
+    pub fn owner(&self, env_id: u64) -> Option<u64> {
+        self.slots.get(&env_id).map(|slot| slot.owner)
+    }
+
     pub fn contains(&self, env_id: u64) -> bool {
         self.slots.contains_key(&env_id)
     }

@@ -177,6 +177,35 @@ fn dropping_a_client_frees_its_slots_and_drops_its_partial_unrolls() {
 }
 
 #[test]
+fn two_connected_clients_cannot_drive_one_env() {
+    let (server, _unrolls, _) =
+        InferenceServer::start(ProbePolicy::new(1), config()).expect("start");
+    let mut first = server.connect();
+    let mut twin = server.connect();
+    first.act(&[step(7, 1, 0, 1.0, 1)]).expect("first");
+    match twin.act(&[step(8, 2, 0, 1.0, 1), step(7, 2, 0, 1.0, 1)]) {
+        Err(TransportError::Rejected(message)) => {
+            assert!(
+                message.contains("env_id 7") && message.contains("--actor-id"),
+                "{message}"
+            )
+        }
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+    let stats = server.stats();
+    assert_eq!((stats.env_conflicts, stats.active_slots), (1, 1));
+    first
+        .act(&[step(7, 1, 1, 1.0, 1)])
+        .expect("the first keeps its env");
+    // Once the first has left, its envs are free for the other.
+    drop(first);
+    wait_for(&server, LONG, "first's slot freed", |s| s.active_slots == 0);
+    twin.act(&[step(7, 2, 0, 1.0, 1)]).expect("taken over");
+    assert_eq!(server.stats().env_conflicts, 1);
+    server.shutdown();
+}
+
+#[test]
 fn run_id_change_and_step_gap_reset_the_slot() {
     let policy = ProbePolicy::new(1).recurrent(1);
     let expect = policy.clone();
