@@ -26,7 +26,7 @@ mod train;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -84,9 +84,16 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => {
+            let given = matches
+                .subcommand_matches("train")
+                .map(train::Given::from_matches)
+                .unwrap_or_default();
+            train::run_with(args, given)
+        }
         Command::Eval {
             run,
             episodes,
@@ -94,7 +101,14 @@ fn main() -> ExitCode {
         } => eval::run(&run, episodes, seed),
         Command::Envs => envs_cmd::run(),
         Command::Demo(cmd) => demo::run(cmd),
-        Command::Seed(cmd) => seed_cmd::run(cmd),
+        Command::Seed(cmd) => {
+            let given = matches
+                .subcommand_matches("seed")
+                .and_then(|m| m.subcommand_matches("serve"))
+                .map(train::Given::from_matches)
+                .unwrap_or_default();
+            seed_cmd::run(cmd, given)
+        }
         Command::Plan(cmd) => plan_cmd::run(cmd),
         Command::Causal(cmd) => causal_cmd::run(cmd),
         Command::Toy(cmd) => toy_cmd::run(cmd),

@@ -110,11 +110,7 @@ pub fn resolve_config(
         overlay(&mut table, t);
     }
     if let Some(path) = user_file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config {}", path.display()))?;
-        let t: toml::Table =
-            toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
-        overlay(&mut table, t);
+        overlay(&mut table, read_config_file(path)?);
     }
     if let Some(s) = steps {
         set_steps(&mut table, s)?;
@@ -122,15 +118,21 @@ pub fn resolve_config(
     Ok(table)
 }
 
+/// A `--config` file as a TOML table; errors name the file.
+pub fn read_config_file(path: &Path) -> Result<toml::Table> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))
+}
+
 /// `--steps`: the run's `total_steps`.
 pub fn set_steps(table: &mut toml::Table, steps: u64) -> Result<()> {
     if steps == 0 {
         bail!("--steps must be positive");
     }
-    table.insert(
-        "total_steps".into(),
-        toml::Value::Integer(i64::try_from(steps)?),
-    );
+    let steps = i64::try_from(steps)
+        .map_err(|_| anyhow::anyhow!("--steps {steps} is too large (at most {})", i64::MAX))?;
+    table.insert("total_steps".into(), toml::Value::Integer(steps));
     Ok(())
 }
 

@@ -79,32 +79,36 @@ pub struct ActorArgs {
     give_up_after: u64,
 }
 
-pub fn run(cmd: SeedCommand) -> Result<()> {
+/// Runs `cmd`; `given` says which `serve` flags were typed (for `--resume`'s conflict checks).
+pub fn run(cmd: SeedCommand, given: crate::train::Given) -> Result<()> {
     match cmd {
-        SeedCommand::Serve(args) => serve(args),
+        SeedCommand::Serve(args) => serve(args, given),
         SeedCommand::Actor(args) => actor(args),
     }
 }
 
-fn serve(args: ServeArgs) -> Result<()> {
+fn serve(args: ServeArgs, given: crate::train::Given) -> Result<()> {
     let mut set = vec![("listen".into(), toml::Value::String(args.listen))];
     if args.insecure {
         set.push(("insecure".into(), toml::Value::Boolean(true)));
     }
-    crate::train::run(TrainArgs {
-        algo: "seed".into(),
-        env: args.env,
-        config: args.config,
-        seed: args.seed,
-        steps: args.steps,
-        out: args.out,
-        resume: args.resume,
-        demos: None,
-        expert: None,
-        actors: Some(args.actors),
-        envs_per_actor: None,
-        set,
-    })
+    crate::train::run_with(
+        TrainArgs {
+            algo: "seed".into(),
+            env: args.env,
+            config: args.config,
+            seed: args.seed,
+            steps: args.steps,
+            out: args.out,
+            resume: args.resume,
+            demos: None,
+            expert: None,
+            actors: Some(args.actors),
+            envs_per_actor: None,
+            set,
+        },
+        given,
+    )
 }
 
 fn actor(args: ActorArgs) -> Result<()> {

@@ -11,12 +11,17 @@ use eirl_runlog::RunDir;
 
 use crate::registry::{self, DEMOS_FILE, Entry};
 
+/// `--env`'s default.
+const DEFAULT_ENV: &str = "CartPole-v1";
+/// `--out`'s default.
+const DEFAULT_OUT: &str = "runs";
+
 #[derive(Args)]
 pub struct TrainArgs {
     /// Algorithm: dqn, svrl, acer, bc, dagger, gail or seed.
     pub(crate) algo: String,
     /// Environment id (see `eirl envs`).
-    #[arg(long, default_value = "CartPole-v1")]
+    #[arg(long, default_value = DEFAULT_ENV)]
     pub(crate) env: String,
     /// TOML file overriding the built-in preset for this algorithm and env.
     #[arg(long)]
@@ -27,9 +32,11 @@ pub struct TrainArgs {
     #[arg(long)]
     pub(crate) steps: Option<u64>,
     /// Parent folder of run directories.
-    #[arg(long, default_value = "runs")]
+    #[arg(long, default_value = DEFAULT_OUT)]
     pub(crate) out: PathBuf,
-    /// Continue the run in this directory from its latest checkpoint.
+    /// Continue the run in this directory from its latest checkpoint. Its algorithm, env, seed,
+    /// config and demonstrations stay as saved: a flag that would change them is refused; a
+    /// larger `--steps` extends the run.
     #[arg(long)]
     pub(crate) resume: Option<PathBuf>,
     /// Expert demonstrations (.npz from `eirl demo record`), for imitation algorithms (bc, gail;
@@ -49,6 +56,28 @@ pub struct TrainArgs {
     /// Config keys set by other commands (`eirl seed serve` sets `listen`).
     #[arg(skip)]
     pub(crate) set: Vec<(String, toml::Value)>,
+}
+
+/// Which flags with a default value were typed on the command line: `--resume` refuses those
+/// that would change the run, and a default cannot be told apart from a typed default value
+/// by the value alone.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Given {
+    pub env: bool,
+    pub seed: bool,
+    pub out: bool,
+}
+
+impl Given {
+    /// From clap's record of where each value came from.
+    pub fn from_matches(m: &clap::ArgMatches) -> Self {
+        let typed = |id| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        Given {
+            env: typed("env"),
+            seed: typed("seed"),
+            out: typed("out"),
+        }
+    }
 }
 
 /// Top-level config keys set from the command line. A flag whose key the algorithm's config
@@ -125,6 +154,8 @@ fn expert_for(
 /// What a run starts from: where it lives, what it trains, with which inputs.
 struct Start {
     run: RunDir,
+    /// `--out` when this call created it (a new run), so a failed start can remove it again.
+    created_out: Option<PathBuf>,
     entry: &'static Entry,
     env: String,
     seed: u64,
@@ -134,23 +165,130 @@ struct Start {
     resume: bool,
 }
 
-/// `--resume DIR`: the run as saved, with `--steps` and flag overrides applied.
-fn resumed(args: &TrainArgs, dir: &Path) -> Result<Start> {
-    let saved = registry::open_run(dir)?;
+/// Dotted names of the leaves of `over` whose value differs from `base`'s.
+fn changed_keys(base: &toml::Table, over: &toml::Table, prefix: &str) -> Vec<String> {
+    let mut changed = Vec::new();
+    for (k, v) in over {
+        let name = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match (base.get(k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => {
+                changed.extend(changed_keys(b, o, &name));
+            }
+            (Some(b), v) if b == v => {}
+            _ => changed.push(name),
+        }
+    }
+    changed
+}
+
+/// Refuses what `--resume` cannot honour: another algorithm, env, seed, output folder, expert,
+/// demonstrations or config values than the run was started with. The run's `total_steps` may
+/// change (through `--steps` or the config file).
+fn check_resume_flags(
+    args: &TrainArgs,
+    given: Given,
+    dir: &Path,
+    saved: &registry::SavedRun,
+    config_file: Option<&toml::Table>,
+) -> Result<()> {
+    let shown = dir.display();
     let algo = saved.entry.algorithm.name;
     if args.algo != algo {
-        bail!("{} holds a {algo} run, not {}", dir.display(), args.algo);
+        bail!("{shown} holds a {algo} run, not {}", args.algo);
     }
+    if given.env && args.env != saved.env {
+        bail!(
+            "{shown} is a run on {}, not {}; --resume keeps the run's env (drop --env)",
+            saved.env,
+            args.env
+        );
+    }
+    if given.seed && args.seed != saved.seed {
+        bail!(
+            "{shown} was started with --seed {}, not {}; --resume keeps the run's seed (drop --seed)",
+            saved.seed,
+            args.seed
+        );
+    }
+    let same_dir = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if given.out && !dir.parent().is_some_and(|p| same_dir(p, &args.out)) {
+        bail!(
+            "--out {} does not apply with --resume: the run stays in {shown}",
+            args.out.display()
+        );
+    }
+    if args.expert.is_some() {
+        bail!("--expert does not apply with --resume");
+    }
+    if let Some(demos) = &args.demos {
+        let Some(own) = &saved.demos else {
+            bail!("{shown} was trained without demonstrations; --demos does not apply");
+        };
+        let given = std::fs::read(demos).with_context(|| format!("reading {}", demos.display()))?;
+        let kept = std::fs::read(own).with_context(|| format!("reading {}", own.display()))?;
+        if given != kept {
+            bail!(
+                "{} differs from the demonstrations {shown} trained on ({}); --resume keeps them",
+                demos.display(),
+                own.display()
+            );
+        }
+    }
+    if let (Some(path), Some(file)) = (&args.config, config_file) {
+        let changed: Vec<String> = changed_keys(&saved.config, file, "")
+            .into_iter()
+            .filter(|k| k != "total_steps" && k != "token")
+            .collect();
+        if !changed.is_empty() {
+            bail!(
+                "{} changes {} of the run in {shown}; --resume keeps the run's config \
+                 (only total_steps may change)",
+                path.display(),
+                changed.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `--resume DIR`: the run as saved, with a new `total_steps` and flag overrides applied.
+fn resumed(args: &TrainArgs, given: Given, dir: &Path) -> Result<Start> {
+    let saved = registry::open_run(dir)?;
+    let config_file = args
+        .config
+        .as_deref()
+        .map(registry::read_config_file)
+        .transpose()?;
+    check_resume_flags(args, given, dir, &saved, config_file.as_ref())?;
+    let algo = saved.entry.algorithm.name;
     if !saved.entry.algorithm.resumable {
         bail!("{algo} trains in one go; --resume does not apply");
     }
     let mut config = saved.config;
+    let before = config.get("total_steps").cloned();
+    // The config file was checked to change nothing but `total_steps`.
+    if let Some(steps) = config_file.as_ref().and_then(|f| f.get("total_steps")) {
+        config.insert("total_steps".into(), steps.clone());
+    }
     overrides(args, saved.entry, &mut config)?;
     if let Some(s) = args.steps {
         registry::set_steps(&mut config, s)?;
     }
+    if let (Some(old), Some(new)) = (before, config.get("total_steps"))
+        && &old != new
+    {
+        tracing::info!("total_steps changes from {old} to {new} for this resume");
+    }
     Ok(Start {
         run: saved.run,
+        created_out: None,
         entry: saved.entry,
         env: saved.env,
         seed: saved.seed,
@@ -184,21 +322,31 @@ fn created(args: &TrainArgs) -> Result<Start> {
         args.demos.as_deref(),
         None,
     )?;
+    let created_out = Some(args.out.clone()).filter(|out| !out.exists());
     let run = RunDir::create(&args.out, algo, &args.env, args.seed)
         .with_context(|| format!("creating a run under {}", args.out.display()))?;
-    run.write_config(&without_secrets(&config))?;
-    // The run keeps its own copy of the demonstrations, so eval and resume need nothing else.
-    let demos = match &args.demos {
-        Some(src) => {
-            let copy = run.path().join(DEMOS_FILE);
-            let bytes = std::fs::read(src).with_context(|| format!("reading {}", src.display()))?;
-            eirl_runlog::atomic_write(&copy, &bytes)?;
-            Some(copy)
+    let write_files = || -> Result<Option<PathBuf>> {
+        run.write_config(&without_secrets(&config))?;
+        // The run keeps its own copy of the demonstrations, so eval and resume need nothing else.
+        let Some(src) = &args.demos else {
+            return Ok(None);
+        };
+        let copy = run.path().join(DEMOS_FILE);
+        let bytes = std::fs::read(src).with_context(|| format!("reading {}", src.display()))?;
+        eirl_runlog::atomic_write(&copy, &bytes)
+            .with_context(|| format!("writing {}", copy.display()))?;
+        Ok(Some(copy))
+    };
+    let demos = match write_files() {
+        Ok(demos) => demos,
+        Err(e) => {
+            discard_new_run(&run, created_out.as_deref());
+            return Err(e);
         }
-        None => None,
     };
     Ok(Start {
         run,
+        created_out,
         entry,
         env: args.env.clone(),
         seed: args.seed,
@@ -209,21 +357,46 @@ fn created(args: &TrainArgs) -> Result<Start> {
     })
 }
 
-pub fn run(args: TrainArgs) -> Result<()> {
+/// Removes a new run's directory, and `--out` when this call created it and it is empty again:
+/// a start that fails leaves nothing behind.
+fn discard_new_run(run: &RunDir, created_out: Option<&Path>) {
+    if std::fs::remove_dir_all(run.path()).is_ok() {
+        tracing::info!("removed {} (nothing was saved)", run.path().display());
+    }
+    if let Some(out) = created_out {
+        let _ = std::fs::remove_dir(out); // fails, as it should, unless empty
+    }
+}
+
+/// `eirl train`, knowing which flags were typed ([`Given`]).
+pub fn run_with(args: TrainArgs, given: Given) -> Result<()> {
     eirl_envs::spec(&args.env)?;
-    let s = match &args.resume {
-        Some(dir) => resumed(&args, dir)?,
+    let mut s = match &args.resume {
+        Some(dir) => resumed(&args, given, dir)?,
         None => created(&args)?,
     };
-    let mut agent = registry::build(
+    let trained = registry::build(
         s.entry,
         &s.env,
         &s.config,
         s.seed,
         s.demos.as_deref(),
-        s.expert,
-    )?;
-    let report: RunReport = eirl_agent::train(agent.as_mut(), &s.run, s.resume)?;
+        s.expert.take(),
+    )
+    .and_then(|mut agent| {
+        let report: RunReport = eirl_agent::train(agent.as_mut(), &s.run, s.resume)?;
+        Ok((agent, report))
+    });
+    let (agent, report) = match trained {
+        Ok(done) => done,
+        // Some errors show only in the first steps (an address `eirl seed serve` cannot bind);
+        // a new run that saved nothing is not kept.
+        Err(e) if !s.resume && s.run.best_or_latest_checkpoint().is_none() => {
+            discard_new_run(&s.run, s.created_out.as_deref());
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     if let Some(line) = agent.summary() {
         println!("{line}");
     }

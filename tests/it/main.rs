@@ -9,6 +9,7 @@ mod causal;
 mod legacy;
 mod plan;
 mod python_actor;
+mod resume;
 mod seed;
 
 fn eirl(args: &[&str], cwd: &Path) -> Output {
@@ -209,6 +210,10 @@ fn bad_input_is_a_one_line_error() {
         ),
         (vec!["train", "dqn", "--env", "Pendulum-v1"], "discrete"),
         (vec!["train", "dqn", "--steps", "0"], "steps"),
+        (
+            vec!["train", "dqn", "--steps", "9223372036854775808"],
+            "--steps 9223372036854775808 is too large",
+        ),
         (vec!["eval", "--run", "no/such/run"], "no/such/run"),
         (
             vec!["demo", "record", "--expert", "juggler", "--out", "x.npz"],

@@ -62,8 +62,10 @@ fn build(b: Build<'_>) -> Result<Box<dyn Agent>, AgentError> {
 /// Errors from configuring or running ACER.
 #[derive(Debug, thiserror::Error)]
 pub enum AcerError {
+    /// A config value is out of range (the message names it; not a `source`, so an
+    /// error chain shows it once).
     #[error("ACER: {0}")]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
     #[error("shape mismatch: {0}")]
     Shape(String),
     #[error("{0}")]
@@ -76,6 +78,12 @@ pub enum AcerError {
     Model(#[from] eirl_models::ModelError),
     #[error(transparent)]
     Returns(#[from] eirl_returns::ReturnsError),
+}
+
+impl From<ConfigError> for AcerError {
+    fn from(e: ConfigError) -> Self {
+        AcerError::Config(e)
+    }
 }
 
 impl From<AcerError> for AgentError {

@@ -47,8 +47,40 @@ fn save(agent: &dyn Agent, run: &RunDir, name: &str, best: f64) -> Result<(), Ag
     Ok(())
 }
 
+/// The best evaluation mean a checkpoint records (`-inf` when it records none).
+fn recorded_best(ck: &Checkpoint) -> f64 {
+    ck.meta(BEST_EVAL_KEY)
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(f64::NEG_INFINITY)
+}
+
+/// Restores `agent` from `run`'s latest checkpoint for `--resume`, after removing the temp files
+/// a killed process left behind; returns the best evaluation mean so far.
+///
+/// The best is the larger of the two checkpoints' records: an evaluation that sets a new best
+/// writes `best.safetensors` before `latest.safetensors` (see [`train`]), so a crash between
+/// the two leaves `best` ahead of `latest`, and `latest`'s record alone would let a worse
+/// policy overwrite the better one.
+fn resume_from(agent: &mut dyn Agent, run: &RunDir) -> Result<f64, AgentError> {
+    let removed = run.remove_orphaned_temp_files()?;
+    if removed > 0 {
+        info!("removed {removed} temp file(s) left by an interrupted write");
+    }
+    let ck = Checkpoint::load(&run.checkpoints_dir().join(LATEST_CHECKPOINT))?;
+    agent.restore(&ck)?;
+    let mut best = recorded_best(&ck);
+    let best_path = run.checkpoints_dir().join(BEST_CHECKPOINT);
+    if best_path.is_file() {
+        best = best.max(recorded_best(&Checkpoint::load(&best_path)?));
+    }
+    info!(steps = agent.steps(), "resumed {}", run.path().display());
+    Ok(best)
+}
+
 /// Trains `agent` in `run` until [`Agent::is_done`]. With `resume` it first restores the run's
-/// latest checkpoint (and its best evaluation so far).
+/// latest checkpoint (and its best evaluation so far), and drops the metrics a killed process
+/// wrote after that checkpoint (see [`MetricsLogger::resume`]); a damaged `metrics.csv` is
+/// refused before any step.
 ///
 /// Every step's finished episodes are logged (`episode_return`, `episode_length`); the
 /// agent's training scalars every [`Agent::scalar_interval`] steps. Each
@@ -57,16 +89,11 @@ fn save(agent: &dyn Agent, run: &RunDir, name: &str, best: f64) -> Result<(), Ag
 /// a better mean replaces `best.safetensors`, and `latest.safetensors` is always rewritten.
 /// At the end `learning_curve.png` is drawn from `metrics.csv`.
 pub fn train(agent: &mut dyn Agent, run: &RunDir, resume: bool) -> Result<RunReport, AgentError> {
-    let mut best = f64::NEG_INFINITY;
-    if resume {
-        let ck = Checkpoint::load(&run.checkpoints_dir().join(LATEST_CHECKPOINT))?;
-        agent.restore(&ck)?;
-        best = ck
-            .meta(BEST_EVAL_KEY)
-            .and_then(|b| b.parse().ok())
-            .unwrap_or(f64::NEG_INFINITY);
-        info!(steps = agent.steps(), "resumed {}", run.path().display());
-    }
+    let mut best = if resume {
+        resume_from(agent, run)?
+    } else {
+        f64::NEG_INFINITY
+    };
     let settings = agent.settings();
     let total = settings.total_steps;
     if agent.is_done() {
@@ -77,7 +104,11 @@ pub fn train(agent: &mut dyn Agent, run: &RunDir, resume: bool) -> Result<RunRep
         .into());
     }
     info!("run directory {}", run.path().display());
-    let mut log = MetricsLogger::open(run)?;
+    let mut log = if resume {
+        MetricsLogger::resume(run, agent.steps())?
+    } else {
+        MetricsLogger::open(run)?
+    };
     let bar = ProgressBar::new(total);
     if let Ok(style) = ProgressStyle::with_template(
         "{spinner} [{elapsed_precise}] {bar:30} {human_pos}/{human_len} steps ({per_sec}, eta {eta}) {msg}",
@@ -120,6 +151,10 @@ pub fn train(agent: &mut dyn Agent, run: &RunDir, resume: bool) -> Result<RunRep
                     ("eval_std_return", eval.std()),
                 ],
             )?;
+            // Invariant: `best.safetensors` holds a policy that scored the highest best-eval
+            // value any checkpoint of the run records. So a new best is written before
+            // `latest`: a crash between the two leaves `best` ahead (its value too, which
+            // `resume_from` takes), never `latest` claiming a best no file holds.
             if eval.mean() > best {
                 best = eval.mean();
                 save(agent, run, BEST_CHECKPOINT, best)?;
@@ -200,4 +235,176 @@ fn draw_learning_curve(run: &RunDir, agent: &dyn Agent) -> Result<(), AgentError
         tracing::warn!("could not draw {}: {e}", png.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use eirl_envs::Actions;
+    use eirl_runlog::{MetricRow, read_events};
+
+    use super::*;
+    use crate::StepInfo;
+    use crate::meta;
+    use crate::settings::RunSettings;
+
+    /// Counts ten steps at a time, logs a scalar every step and evaluates to a fixed score.
+    struct Counter {
+        steps: u64,
+        total_steps: u64,
+        score: f64,
+    }
+
+    impl Agent for Counter {
+        fn algo(&self) -> &'static str {
+            "counter"
+        }
+        fn env_id(&self) -> &str {
+            "CartPole-v1"
+        }
+        fn settings(&self) -> RunSettings {
+            RunSettings {
+                total_steps: self.total_steps,
+                eval_interval: 50,
+                eval_episodes: 1,
+            }
+        }
+        fn steps(&self) -> u64 {
+            self.steps
+        }
+        fn scalar_interval(&self) -> u64 {
+            1
+        }
+        fn greedy_actions(&self, _obs: &[f32], n: usize) -> Result<Actions, AgentError> {
+            Ok(Actions::Discrete(vec![0; n]))
+        }
+        fn step(&mut self) -> Result<StepInfo, AgentError> {
+            self.steps += 10;
+            Ok(StepInfo {
+                finished: Vec::new(),
+                scalars: vec![("count", self.steps as f64)],
+            })
+        }
+        fn evaluate(&self, _episodes: usize, _seed: u64) -> Result<EvalStats, AgentError> {
+            Ok(EvalStats {
+                returns: vec![self.score],
+                lengths: vec![1],
+            })
+        }
+        fn checkpoint(&self) -> Checkpoint {
+            let mut ck = Checkpoint::new();
+            ck.insert("w", vec![1], vec![0.0]);
+            meta::stamp(&mut ck, self.algo(), self.env_id(), self.steps);
+            ck
+        }
+        fn restore(&mut self, ck: &Checkpoint) -> Result<(), AgentError> {
+            self.steps = meta::verify(ck, self.algo(), self.env_id())?;
+            Ok(())
+        }
+    }
+
+    fn counter(total_steps: u64, score: f64) -> Counter {
+        Counter {
+            steps: 0,
+            total_steps,
+            score,
+        }
+    }
+
+    /// A run of 100 steps (checkpoints at 50 and 100) under a fresh temp dir.
+    fn finished_run(root: &Path) -> Result<RunDir, AgentError> {
+        let run = RunDir::create(root, "counter", "CartPole-v1", 0).map_err(AgentError::agent)?;
+        train(&mut counter(100, 1.0), &run, false)?;
+        Ok(run)
+    }
+
+    fn append(path: &Path, text: &str) -> Result<(), AgentError> {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(AgentError::agent)
+    }
+
+    fn newest_event_file(run: &RunDir) -> Result<std::path::PathBuf, AgentError> {
+        let mut files: Vec<_> = std::fs::read_dir(run.path())
+            .map_err(AgentError::agent)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().contains("events.out.tfevents"))
+            .collect();
+        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        files
+            .pop()
+            .ok_or_else(|| AgentError::agent(std::io::Error::other("no event file")))
+    }
+
+    #[test]
+    fn resume_drops_what_a_killed_process_logged_after_its_checkpoint() -> Result<(), AgentError> {
+        let root = tempfile::tempdir().map_err(AgentError::agent)?;
+        let run = finished_run(root.path())?;
+        // Killed at step 140 of a longer run, after the checkpoint at 100, with a temp file
+        // half written.
+        append(&run.metrics_path(), "120,1.0,count,120\n140,1.0,stale,1\n")?;
+        let orphan = run.checkpoints_dir().join(".eirl-tmp-AbC123");
+        std::fs::write(&orphan, b"half").map_err(AgentError::agent)?;
+
+        let report = train(&mut counter(200, 1.0), &run, true)?;
+        assert_eq!(report.steps, 100);
+        assert!(!orphan.exists());
+        let rows: Vec<MetricRow> = read_metrics(&run.metrics_path())?;
+        assert!(
+            rows.iter().all(|r| r.name != "stale"),
+            "a stale row survived"
+        );
+        assert!(
+            rows.windows(2).all(|w| w[0].step <= w[1].step),
+            "steps run backwards: {:?}",
+            rows.iter().map(|r| r.step).collect::<Vec<_>>()
+        );
+        assert_eq!(rows.iter().filter(|r| r.step == 120).count(), 1);
+        let events = read_events(&newest_event_file(&run)?)?;
+        assert_eq!(events.session_starts, [101]);
+        Ok(())
+    }
+
+    #[test]
+    fn damaged_metrics_stop_a_resume_before_any_step() -> Result<(), AgentError> {
+        let root = tempfile::tempdir().map_err(AgentError::agent)?;
+        let run = finished_run(root.path())?;
+        let lines = std::fs::read_to_string(run.metrics_path())
+            .map_err(AgentError::agent)?
+            .lines()
+            .count();
+        append(&run.metrics_path(), "110,1.0,count\n")?;
+        let mut agent = counter(200, 1.0);
+        let err = train(&mut agent, &run, true).err().map(|e| e.to_string());
+        let err = err.unwrap_or_default();
+        assert!(
+            err.contains("metrics.csv") && err.contains(&format!("line {}", lines + 1)),
+            "{err}"
+        );
+        assert_eq!(agent.steps, 100, "it trained before refusing");
+        Ok(())
+    }
+
+    #[test]
+    fn a_crash_between_best_and_latest_keeps_the_better_best() -> Result<(), AgentError> {
+        let root = tempfile::tempdir().map_err(AgentError::agent)?;
+        let run = finished_run(root.path())?;
+        // The process died after writing a new best (score 9) and before rewriting latest.
+        let best_path = run.checkpoints_dir().join(BEST_CHECKPOINT);
+        let mut best = Checkpoint::load(&best_path)?;
+        best.set_meta(BEST_EVAL_KEY, "9");
+        best.save(&best_path)?;
+
+        // The resumed policy scores 5: better than latest's record (1), worse than the best.
+        let report = train(&mut counter(200, 5.0), &run, true)?;
+        assert!(report.best_eval_mean >= 9.0, "{}", report.best_eval_mean);
+        assert_eq!(Checkpoint::load(&best_path)?.meta(BEST_EVAL_KEY), Some("9"));
+        let latest = Checkpoint::load(&run.checkpoints_dir().join(LATEST_CHECKPOINT))?;
+        assert_eq!(latest.meta(BEST_EVAL_KEY), Some("9"));
+        Ok(())
+    }
 }

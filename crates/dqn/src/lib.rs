@@ -50,8 +50,10 @@ fn build(b: Build<'_>) -> Result<Box<dyn Agent>, AgentError> {
 /// Errors from configuring or running DQN.
 #[derive(Debug, thiserror::Error)]
 pub enum DqnError {
+    /// A config value is out of range (the message names it; not a `source`, so an
+    /// error chain shows it once).
     #[error("DQN: {0}")]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
     #[error("{0}")]
     UnsupportedActionSpace(String),
     #[error(transparent)]
@@ -65,6 +67,12 @@ pub enum DqnError {
     /// A [`NextQTransform`] failed.
     #[error("next-state Q transform: {0}")]
     NextQTransform(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl From<ConfigError> for DqnError {
+    fn from(e: ConfigError) -> Self {
+        DqnError::Config(e)
+    }
 }
 
 impl From<DqnError> for AgentError {

@@ -70,8 +70,10 @@ fn build(b: Build<'_>) -> Result<Box<dyn Agent>, AgentError> {
 #[derive(Debug, thiserror::Error)]
 pub enum GailError {
     /// A configuration value is out of range (the message names the field).
+    /// A config value is out of range (the message names it; not a `source`, so an
+    /// error chain shows it once).
     #[error("GAIL: {0}")]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
     /// Inputs of an internal step do not fit together (lengths).
     #[error("shape mismatch: {0}")]
     Shape(String),
@@ -86,6 +88,12 @@ pub enum GailError {
     Imitation(#[from] eirl_imitation::ImitationError),
     #[error(transparent)]
     Returns(#[from] eirl_returns::ReturnsError),
+}
+
+impl From<ConfigError> for GailError {
+    fn from(e: ConfigError) -> Self {
+        GailError::Config(e)
+    }
 }
 
 impl From<GailError> for AgentError {

@@ -11,8 +11,9 @@ use thiserror::Error;
 /// makes it panic: bad input comes back as one of these.
 #[derive(Debug, Error)]
 pub enum ImitationError {
-    /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    /// Reading or writing a file failed (the OS error is the `source`, so an error chain shows
+    /// it once).
+    #[error("cannot read or write {}", path.display())]
     Io {
         path: PathBuf,
         #[source]

@@ -39,14 +39,14 @@ pub enum ServerError {
     #[error("the inference server is shut down")]
     ShutDown,
     /// The gRPC listener could not bind its address.
-    #[error("cannot bind {addr}: {source}")]
+    #[error("cannot bind {addr}")]
     Bind {
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
     },
     /// A thread or the tokio runtime could not be started.
-    #[error("cannot start a server thread or runtime: {0}")]
+    #[error("cannot start a server thread or runtime")]
     Spawn(#[source] std::io::Error),
 }
 

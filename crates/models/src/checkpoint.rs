@@ -1,14 +1,23 @@
 //! Checkpoints: named f32 tensors plus string metadata in one safetensors file, written
-//! atomically (temporary file in the same directory, fsync, rename).
+//! atomically (temporary file in the same directory, fsync, rename, fsync the directory) and
+//! checked on load: a CRC-32C of the tensors and the metadata, stored under [`CHECKSUM_KEY`],
+//! must match, and every value must be finite.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::error::ModelError;
 use crate::param::Parameterized;
+
+/// Metadata key of the checksum: `crc32c:<8 hex digits>` over the tensors (names, shapes,
+/// values) and every other metadata entry, in a canonical order (see `Checkpoint::checksum`).
+/// Safetensors' own header is JSON of an unordered map, so the file's bytes cannot be summed
+/// as they are; the checksum is over what they decode to. It is set by
+/// [`Checkpoint::to_bytes`], checked and removed by [`Checkpoint::from_bytes`], and never shows
+/// in [`Checkpoint::meta`].
+pub const CHECKSUM_KEY: &str = "eirl_checksum";
 
 /// A set of named tensors and metadata, saved as one `.safetensors` file.
 #[derive(Clone, Debug, Default)]
@@ -96,8 +105,43 @@ impl Checkpoint {
         net.import_params(&values)
     }
 
-    /// Serialises to safetensors bytes.
+    /// CRC-32C (Castagnoli) of the tensors and the metadata other than [`CHECKSUM_KEY`], both in
+    /// key order, each string and list length-prefixed so no two checkpoints encode alike.
+    fn checksum(&self) -> u32 {
+        fn put(crc: u32, bytes: &[u8]) -> u32 {
+            let len = (bytes.len() as u64).to_le_bytes();
+            crc32c::crc32c_append(crc32c::crc32c_append(crc, &len), bytes)
+        }
+        let mut crc = 0;
+        for (name, (shape, values)) in &self.tensors {
+            crc = put(crc, name.as_bytes());
+            let dims: Vec<u8> = shape
+                .iter()
+                .flat_map(|&d| (d as u64).to_le_bytes())
+                .collect();
+            crc = put(crc, &dims);
+            let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            crc = put(crc, &data);
+        }
+        for (key, value) in self.metadata.iter().filter(|(k, _)| *k != CHECKSUM_KEY) {
+            crc = put(crc, key.as_bytes());
+            crc = put(crc, value.as_bytes());
+        }
+        crc
+    }
+
+    /// Serialises to safetensors bytes, with the checksum in the metadata.
+    ///
+    /// A checkpoint needs at least one tensor: safetensors 0.3 writes the header of a
+    /// tensor-less file with metadata as malformed JSON, which nothing could read back, so such a
+    /// checkpoint is refused here rather than saved unreadable.
     pub fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
+        if self.tensors.is_empty() {
+            return Err(ModelError::Config(
+                "a checkpoint needs at least one tensor (a file without one cannot be read back)"
+                    .into(),
+            ));
+        }
         let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = self
             .tensors
             .iter()
@@ -117,12 +161,18 @@ impl Checkpoint {
                     .map_err(|e| ModelError::Config(format!("tensor {n}: {e:?}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
+        let mut meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
+        meta.insert(
+            CHECKSUM_KEY.to_string(),
+            format!("crc32c:{:08x}", self.checksum()),
+        );
         safetensors::tensor::serialize(views, &Some(meta))
             .map_err(|e| ModelError::Config(format!("serialising checkpoint: {e:?}")))
     }
 
-    /// Parses safetensors bytes; anything malformed, truncated or not f32 is an error.
+    /// Parses safetensors bytes; anything malformed, truncated or not f32 is an error, and so is
+    /// a checksum that does not match (a damaged file) or a non-finite value (naming the
+    /// tensor). A checkpoint written before eirl stored checksums loads with a warning.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, ModelError> {
         let st = SafeTensors::deserialize(bytes).map_err(|e| err(path, format!("{e:?}")))?;
         let (_, header) =
@@ -145,27 +195,55 @@ impl Checkpoint {
                 .collect();
             ck.tensors.insert(name, (view.shape().to_vec(), values));
         }
+        match ck.metadata.remove(CHECKSUM_KEY) {
+            Some(stored) => {
+                let computed = format!("crc32c:{:08x}", ck.checksum());
+                if stored != computed {
+                    return Err(err(
+                        path,
+                        format!(
+                            "checksum mismatch: the file is damaged (stored {stored}, \
+                             contents give {computed})"
+                        ),
+                    ));
+                }
+            }
+            None => tracing::warn!(
+                "checkpoint {} has no checksum (written before eirl stored one); it cannot be \
+                 checked for damage",
+                path.display()
+            ),
+        }
+        for (name, (_, values)) in &ck.tensors {
+            if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(err(
+                    path,
+                    format!("tensor {name} holds a non-finite value ({v} at index {i})"),
+                ));
+            }
+        }
         Ok(ck)
     }
 
-    /// Writes the checkpoint atomically: a crash mid-write leaves the previous file intact.
+    /// Writes the checkpoint atomically ([`eirl_runlog::atomic_write`]): a crash mid-write
+    /// leaves the previous file intact.
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
         let bytes = self.to_bytes()?;
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        std::fs::create_dir_all(dir).map_err(|e| err(path, e))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| err(path, e))?;
-        tmp.write_all(&bytes).map_err(|e| err(path, e))?;
-        tmp.as_file().sync_all().map_err(|e| err(path, e))?;
-        tmp.persist(path).map_err(|e| err(path, e.error))?;
-        Ok(())
+        eirl_runlog::atomic_write(path, &bytes).map_err(|source| ModelError::CheckpointIo {
+            action: "write",
+            path: path.display().to_string(),
+            source,
+        })
     }
 
-    /// Reads a checkpoint written by [`Checkpoint::save`].
+    /// Reads a checkpoint written by [`Checkpoint::save`], checking it (see
+    /// [`Checkpoint::from_bytes`]).
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let bytes = std::fs::read(path).map_err(|e| err(path, e))?;
+        let bytes = std::fs::read(path).map_err(|source| ModelError::CheckpointIo {
+            action: "read",
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::from_bytes(&bytes, path)
     }
 }

@@ -16,9 +16,19 @@ pub enum ModelError {
     /// A loss or gradient became NaN or infinite.
     #[error("non-finite {0} during training")]
     NonFinite(&'static str),
-    /// A checkpoint file could not be read or written.
+    /// A checkpoint file is malformed, damaged or holds what a network cannot (NaN, not f32).
     #[error("checkpoint {path}: {msg}")]
     Checkpoint { path: String, msg: String },
+    /// A checkpoint file could not be read or written. The OS error is the source only, so a
+    /// printed chain (`{:#}`) names it once.
+    #[error("cannot {action} checkpoint {path}")]
+    CheckpointIo {
+        /// `read` or `write`.
+        action: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub(crate) fn check_len(what: &'static str, expected: usize, got: usize) -> Result<(), ModelError> {

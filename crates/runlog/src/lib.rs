@@ -32,7 +32,7 @@ mod run_dir;
 mod tfevents;
 mod tfrecord;
 
-pub use atomic::{atomic_write, atomic_write_with};
+pub use atomic::{TEMP_PREFIX, atomic_write, atomic_write_with, remove_orphaned_temp_files};
 pub use error::{Error, Result};
 pub use metrics::{MetricRow, MetricsLogger, metric_names, metric_series, read_metrics};
 #[cfg(feature = "plot")]
@@ -41,4 +41,6 @@ pub use run_dir::{
     BEST_CHECKPOINT, CHECKPOINTS_DIR, CONFIG_FILE, EVAL_SEED, LATEST_CHECKPOINT, METRICS_FILE,
     RUN_INFO_FILE, RunDir, RunInfo,
 };
-pub use tfevents::{EventWriter, FILE_VERSION, ScalarEvent, read_scalar_events};
+pub use tfevents::{
+    EventFile, EventWriter, FILE_VERSION, ScalarEvent, read_events, read_scalar_events,
+};

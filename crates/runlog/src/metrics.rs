@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::atomic::atomic_write;
 use crate::error::{Error, Result};
 use crate::run_dir::RunDir;
 use crate::tfevents::EventWriter;
@@ -28,7 +29,8 @@ pub struct MetricRow {
 }
 
 /// Appends scalars to a run's `metrics.csv` and to a fresh TensorBoard event file in the run
-/// directory. Reopening a run (resume) keeps its existing rows. Flushes periodically and on drop.
+/// directory. Resuming a run ([`MetricsLogger::resume`]) keeps its rows up to the checkpoint it
+/// continues from. Flushes periodically and on drop.
 #[derive(Debug)]
 pub struct MetricsLogger {
     csv: csv::Writer<File>,
@@ -64,6 +66,34 @@ impl MetricsLogger {
             unflushed_rows: 0,
             last_flush: Instant::now(),
         })
+    }
+
+    /// Opens `run`'s metrics to continue from a checkpoint taken at `step`, after a clean stop
+    /// or a crash. First the whole `metrics.csv` is checked: a wrong header or a row that does
+    /// not parse is an error naming the file and line, before any training. Rows past `step`,
+    /// which a killed process wrote after its last checkpoint, are dropped (the file is
+    /// rewritten atomically), so steps never run backwards. The new TensorBoard event file
+    /// starts with a session start at `step + 1`, which makes TensorBoard drop the same
+    /// orphaned events from the older files (see [`EventWriter::write_session_start`]).
+    pub fn resume(run: &RunDir, step: u64) -> Result<Self> {
+        let csv_path = run.metrics_path();
+        match fs::read(&csv_path) {
+            Ok(bytes) => {
+                if let Some(kept) = rows_through(&bytes, &csv_path, step)? {
+                    atomic_write(&csv_path, &kept).map_err(|e| Error::io(&csv_path, e))?;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&csv_path, e)),
+        }
+        let mut logger = Self::open(run)?;
+        let start = i64::try_from(step.saturating_add(1)).unwrap_or(i64::MAX);
+        logger
+            .events
+            .write_session_start(start, unix_now())
+            .and_then(|()| logger.events.flush())
+            .map_err(|e| Error::io(logger.events.path(), e))?;
+        Ok(logger)
     }
 
     /// The TensorBoard event file this logger writes.
@@ -157,6 +187,64 @@ pub fn metric_names(rows: &[MetricRow]) -> Vec<String> {
         }
     }
     names
+}
+
+/// Checks a whole `metrics.csv` (`bytes`, read from `path`) and keeps the rows with a step of
+/// at most `last_step`, byte for byte. `None` when every complete row is kept (nothing to
+/// rewrite); a cut-short last line is not a row.
+fn rows_through(bytes: &[u8], path: &Path, last_step: u64) -> Result<Option<Vec<u8>>> {
+    let complete = &bytes[..complete_lines_len(bytes)];
+    if complete.is_empty() {
+        return Ok(None);
+    }
+    let damaged = |line: u64, message: String| Error::Metrics {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let mut reader = csv::Reader::from_reader(complete);
+    let headers = reader
+        .headers()
+        .map_err(|e| damaged(1, e.to_string()))?
+        .clone();
+    if headers.iter().ne(HEADER) {
+        return Err(damaged(
+            1,
+            format!(
+                "the header is `{}`, not `{}`",
+                headers.iter().collect::<Vec<_>>().join(","),
+                HEADER.join(",")
+            ),
+        ));
+    }
+    // Byte ranges of the rows kept; each row runs to the start of the next one.
+    let mut starts = Vec::new();
+    let mut keep = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, csv::Position::line);
+            damaged(line, e.to_string())
+        })?;
+        let position = record
+            .position()
+            .cloned()
+            .unwrap_or_else(csv::Position::new);
+        let row: MetricRow = record
+            .deserialize(Some(&headers))
+            .map_err(|e| damaged(position.line(), e.to_string()))?;
+        starts.push(usize::try_from(position.byte()).unwrap_or(usize::MAX));
+        keep.push(row.step <= last_step);
+    }
+    if keep.iter().all(|&k| k) {
+        return Ok(None);
+    }
+    let header_end = starts.first().copied().unwrap_or(complete.len());
+    let mut kept = complete[..header_end].to_vec();
+    for (i, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
+        let end = starts.get(i + 1).copied().unwrap_or(complete.len());
+        kept.extend_from_slice(&complete[starts[i]..end]);
+    }
+    Ok(Some(kept))
 }
 
 /// Length of the prefix of `bytes` that ends with a newline (0 if there is none).

@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::atomic::{sync_dir, temp_file_in};
 use crate::error::{Error, Result};
 use crate::metrics::{MetricRow, metric_names, metric_series, read_metrics};
 
@@ -130,11 +131,8 @@ fn write_png(
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".plot-")
-        .suffix(".png")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+    // The `.png` suffix tells plotters the format.
+    let tmp = temp_file_in(dir, ".png").map_err(|e| Error::io(dir, e))?;
     match catch_unwind(AssertUnwindSafe(|| draw(tmp.path()))) {
         Ok(Ok(())) => {}
         Ok(Err(message)) => return Err(Error::plot(out_png, message)),
@@ -145,7 +143,7 @@ fn write_png(
         .map_err(|e| Error::io(tmp.path(), e))?;
     tmp.persist(out_png)
         .map_err(|e| Error::io(out_png, e.error))?;
-    Ok(())
+    sync_dir(dir).map_err(|e| Error::io(dir, e))
 }
 
 fn draw(
@@ -380,6 +378,19 @@ mod tests {
         render(&out, "title", vec![panel], false)?;
         let bytes = std::fs::read(&out).map_err(|e| Error::io(&out, e))?;
         assert!(bytes.starts_with(PNG_MAGIC));
+        #[cfg(unix)]
+        {
+            // The same mode as every other file of the run, not a temp file's 0600.
+            use std::os::unix::fs::PermissionsExt;
+            let plain = dir.path().join("plain.txt");
+            std::fs::File::create(&plain).map_err(|e| Error::io(&plain, e))?;
+            let mode = |p: &Path| {
+                std::fs::metadata(p)
+                    .map(|m| m.permissions().mode() & 0o777)
+                    .map_err(|e| Error::io(p, e))
+            };
+            assert_eq!(mode(&out)?, mode(&plain)?);
+        }
         Ok(())
     }
 

@@ -34,10 +34,15 @@ pub(crate) fn put_float(buf: &mut Vec<u8>, field: u32, v: f32) {
     buf.extend_from_slice(&v.to_le_bytes());
 }
 
+/// An unsigned varint field (`uint64`, `bool`, an enum).
+pub(crate) fn put_varint_field(buf: &mut Vec<u8>, field: u32, v: u64) {
+    put_key(buf, field, VARINT);
+    put_varint(buf, v);
+}
+
 /// `int64` fields are plain varints of the two's-complement value (not zig-zag).
 pub(crate) fn put_int64(buf: &mut Vec<u8>, field: u32, v: i64) {
-    put_key(buf, field, VARINT);
-    put_varint(buf, v as u64);
+    put_varint_field(buf, field, v as u64);
 }
 
 pub(crate) fn put_bytes(buf: &mut Vec<u8>, field: u32, bytes: &[u8]) {

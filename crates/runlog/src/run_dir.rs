@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::atomic::atomic_write;
+use crate::atomic::{atomic_write, remove_orphaned_temp_files};
 use crate::error::{Error, Result};
 
 /// File names inside a run directory.
@@ -95,6 +95,21 @@ impl RunDir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Removes the temp files a process killed mid-write left in the run directory and its
+    /// `checkpoints/`; returns how many. For resuming: only while no other process writes the
+    /// run (an `eirl eval` beside a live training run must not call it).
+    pub fn remove_orphaned_temp_files(&self) -> Result<usize> {
+        let mut removed = 0;
+        for dir in [self.path.clone(), self.checkpoints_dir()] {
+            match remove_orphaned_temp_files(&dir) {
+                Ok(n) => removed += n,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(dir, e)),
+            }
+        }
+        Ok(removed)
     }
 
     /// The best checkpoint if there is one, else the latest; `None` when neither exists.
@@ -216,6 +231,24 @@ mod tests {
         run.write_config(&cfg)?;
         let reopened = RunDir::open(run.path()).map_err(|e| Error::io("open", e))?;
         assert_eq!(reopened.read_config::<Cfg>()?, cfg);
+        Ok(())
+    }
+
+    #[test]
+    fn orphaned_temp_files_of_the_run_are_removed() -> Result<()> {
+        let root = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let run = RunDir::create(root.path(), "dqn", "CartPole-v1", 0)
+            .map_err(|e| Error::io("create", e))?;
+        let orphans = [
+            run.path().join(".eirl-tmp-Ab3dE9"),
+            run.checkpoints_dir().join(".tmpXy12Zw"),
+        ];
+        for p in &orphans {
+            fs::write(p, b"half").map_err(|e| Error::io(p, e))?;
+        }
+        assert_eq!(run.remove_orphaned_temp_files()?, 2);
+        assert!(orphans.iter().all(|p| !p.exists()));
+        assert!(run.path().join(RUN_INFO_FILE).is_file());
         Ok(())
     }
 

@@ -2,8 +2,15 @@
 //!
 //! Message layout (tensorflow/core/util/event.proto, summary.proto), only the fields we use:
 //! `Event { wall_time = 1 (double), step = 2 (int64), file_version = 3 (string),
-//! summary = 5 (Summary) }`, `Summary { value = 1 (repeated Value) }`,
-//! `Value { tag = 1 (string), simple_value = 2 (float) }`.
+//! summary = 5 (Summary), session_log = 7 (SessionLog) }`, `Summary { value = 1 (repeated
+//! Value) }`, `Value { tag = 1 (string), simple_value = 2 (float) }`,
+//! `SessionLog { status = 1 (enum: START = 1) }`.
+//!
+//! A resumed run cannot take back what the dead process wrote into its event file after the
+//! checkpoint it resumes from. TensorBoard's own answer is the `SessionLog.START` event: on
+//! reading one at step `s`, its event accumulator ("purge orphaned data", on by default) drops
+//! every event it has read so far with step `>= s`. [`EventWriter::write_session_start`] writes
+//! one as the first event of the resumed run's new file.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -15,6 +22,9 @@ use crate::tfrecord;
 
 /// The `file_version` TensorBoard expects in the first record.
 pub const FILE_VERSION: &str = "brain.Event:2";
+
+/// `SessionLog.SessionStatus.START` (tensorflow/core/util/event.proto).
+const SESSION_START: u64 = 1;
 
 /// Appends scalar summaries to one `events.out.tfevents.*` file.
 #[derive(Debug)]
@@ -88,6 +98,20 @@ impl EventWriter {
         tfrecord::write_record(&mut self.out, &event)
     }
 
+    /// Writes an `Event` with `session_log { status: START }` at `step`: TensorBoard then
+    /// forgets every event read earlier (from this or older files of the run) whose step is
+    /// `>= step`. A resumed run writes it first, at one past its checkpoint's step, so the
+    /// events a crashed process wrote after that checkpoint disappear and those up to it stay.
+    pub fn write_session_start(&mut self, step: i64, wall_time: f64) -> io::Result<()> {
+        let mut session_log = Vec::new();
+        proto::put_varint_field(&mut session_log, 1, SESSION_START);
+        let mut event = Vec::new();
+        proto::put_double(&mut event, 1, wall_time);
+        proto::put_int64(&mut event, 2, step);
+        proto::put_bytes(&mut event, 7, &session_log);
+        tfrecord::write_record(&mut self.out, &event)
+    }
+
     /// Pushes buffered records to the OS, so a live TensorBoard sees them.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
@@ -103,37 +127,49 @@ pub struct ScalarEvent {
     pub value: f32,
 }
 
+/// An event file, decoded: what eirl writes into one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFile {
+    /// The `file_version` of the first record, if it had one.
+    pub file_version: Option<String>,
+    /// Every scalar, in file order.
+    pub scalars: Vec<ScalarEvent>,
+    /// The steps of the `session_log { status: START }` events, in file order.
+    pub session_starts: Vec<i64>,
+}
+
 /// Decodes the scalars of an event file (checking every CRC), for tests and evaluation tools.
 /// Also returns the file's `file_version`, if its first record had one.
 pub fn read_scalar_events(path: &Path) -> Result<(Option<String>, Vec<ScalarEvent>)> {
+    let file = read_events(path)?;
+    Ok((file.file_version, file.scalars))
+}
+
+/// Decodes an event file (checking every CRC): its version, scalars and session starts.
+pub fn read_events(path: &Path) -> Result<EventFile> {
     let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
     let malformed = |message: String| Error::Events {
         path: path.to_path_buf(),
         message,
     };
     let records = tfrecord::read_records(&bytes).map_err(malformed)?;
-    let mut version = None;
-    let mut scalars = Vec::new();
+    let mut file = EventFile::default();
     for (i, record) in records.iter().enumerate() {
-        decode_event(record, &mut version, &mut scalars)
-            .map_err(|m| malformed(format!("record {i}: {m}")))?;
+        decode_event(record, &mut file).map_err(|m| malformed(format!("record {i}: {m}")))?;
     }
-    Ok((version, scalars))
+    Ok(file)
 }
 
-fn decode_event(
-    record: &[u8],
-    version: &mut Option<String>,
-    out: &mut Vec<ScalarEvent>,
-) -> std::result::Result<(), &'static str> {
+fn decode_event(record: &[u8], file: &mut EventFile) -> std::result::Result<(), &'static str> {
     let (mut wall_time, mut step) = (0.0, 0);
     let mut values = Vec::new();
+    let mut session_start = false;
     for field in proto::fields(record) {
         match field? {
             Field::Fixed64(1, b) => wall_time = f64::from_le_bytes(b),
             Field::Varint(2, v) => step = v as i64,
             Field::Bytes(3, s) => {
-                *version =
+                file.file_version =
                     Some(String::from_utf8(s.to_vec()).map_err(|_| "file_version not UTF-8")?);
             }
             Field::Bytes(5, summary) => {
@@ -143,15 +179,26 @@ fn decode_event(
                     }
                 }
             }
+            Field::Bytes(7, session_log) => {
+                for field in proto::fields(session_log) {
+                    if let Field::Varint(1, status) = field? {
+                        session_start = status == SESSION_START;
+                    }
+                }
+            }
             _ => {}
         }
     }
-    out.extend(values.into_iter().map(|(tag, value)| ScalarEvent {
-        wall_time,
-        step,
-        tag,
-        value,
-    }));
+    if session_start {
+        file.session_starts.push(step);
+    }
+    file.scalars
+        .extend(values.into_iter().map(|(tag, value)| ScalarEvent {
+            wall_time,
+            step,
+            tag,
+            value,
+        }));
     Ok(())
 }
 
@@ -233,6 +280,29 @@ mod tests {
             ]
         );
         assert_eq!(events[2].wall_time.to_bits(), 1_700_000_002.0f64.to_bits());
+        Ok(())
+    }
+
+    #[test]
+    fn session_start_is_written_and_decoded() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let mut w = EventWriter::create(dir.path(), 10.0).map_err(|e| Error::io("create", e))?;
+        w.write_session_start(501, 11.0)
+            .map_err(|e| Error::io("write", e))?;
+        w.write_scalars(600, 12.0, &[("loss", 1.0)])
+            .map_err(|e| Error::io("write", e))?;
+        w.flush().map_err(|e| Error::io("flush", e))?;
+        let file = read_events(w.path())?;
+        assert_eq!(file.session_starts, [501]);
+        assert_eq!(file.scalars.len(), 1);
+        // The same bytes TensorFlow writes for `Event(step=501, session_log=SessionLog(START))`
+        // after the wall time: field 2 varint 501, field 7 of length 2 holding field 1 = 1.
+        let bytes = std::fs::read(w.path()).map_err(|e| Error::io("read", e))?;
+        assert!(
+            bytes
+                .windows(7)
+                .any(|b| b == [0x10, 0xf5, 0x03, 0x3a, 0x02, 0x08, 0x01])
+        );
         Ok(())
     }
 

@@ -59,8 +59,10 @@ pub use config::{SteveConfig, TargetKind};
 /// Errors of the STEVE agent, its world model and the toy study.
 #[derive(Debug, thiserror::Error)]
 pub enum SteveError {
+    /// A config value is out of range (the message names it; not a `source`, so an
+    /// error chain shows it once).
     #[error("STEVE: {0}")]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
     #[error("{0}")]
     UnsupportedActionSpace(String),
     #[error("STEVE: shape mismatch: {0}")]
@@ -75,6 +77,12 @@ pub enum SteveError {
     Model(#[from] eirl_models::ModelError),
     #[error(transparent)]
     Returns(#[from] eirl_returns::ReturnsError),
+}
+
+impl From<ConfigError> for SteveError {
+    fn from(e: ConfigError) -> Self {
+        SteveError::Config(e)
+    }
 }
 
 impl From<SteveError> for AgentError {

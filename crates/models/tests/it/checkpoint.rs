@@ -1,4 +1,6 @@
-use eirl_models::{Activation, Checkpoint, Parameterized, QNetwork, QNetworkConfig};
+use eirl_models::{
+    Activation, CHECKSUM_KEY, Checkpoint, ModelError, Parameterized, QNetwork, QNetworkConfig,
+};
 
 fn net(seed: u64, hidden: usize) -> QNetwork {
     let cfg = QNetworkConfig {
@@ -71,4 +73,100 @@ fn save_replaces_atomically() {
     // No temporary files left behind.
     let files: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
     assert_eq!(files.len(), 1);
+}
+
+/// Where the tensor data of safetensors `bytes` starts: after the 8-byte length and the header.
+fn data_start(bytes: &[u8]) -> usize {
+    let len: [u8; 8] = bytes[..8].try_into().expect("8 bytes");
+    8 + usize::try_from(u64::from_le_bytes(len)).expect("header length")
+}
+
+fn message(r: Result<Checkpoint, ModelError>) -> String {
+    r.err()
+        .map(|e| format!("{:#}", anyhow::Error::new(e)))
+        .unwrap_or_default()
+}
+
+#[test]
+fn damaged_files_fail_their_checksum() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("latest.safetensors");
+    let mut ck = Checkpoint::new();
+    ck.insert_params("q", &net(1, 64));
+    ck.set_meta("env_steps", "12345");
+    ck.save(&path).expect("save");
+    let good = std::fs::read(&path).expect("read");
+    let start = data_start(&good);
+    assert!(good.len() - start > 1000);
+
+    // 100 bytes flipped in the tensor data, a low bit each (values stay finite).
+    let mut damaged = good.clone();
+    for i in 0..100 {
+        damaged[start + i * (good.len() - start) / 100] ^= 0x01;
+    }
+    std::fs::write(&path, &damaged).expect("write");
+    let err = message(Checkpoint::load(&path));
+    assert!(
+        err.contains("checksum mismatch: the file is damaged")
+            && err.contains("latest.safetensors"),
+        "{err}"
+    );
+
+    // One digit of the metadata changed: still valid JSON, still a mismatch.
+    let mut edited = good.clone();
+    let at = edited
+        .windows(5)
+        .position(|w| w == b"12345")
+        .expect("steps in header");
+    edited[at + 4] = b'6';
+    let err = message(Checkpoint::from_bytes(&edited, &path));
+    assert!(err.contains("checksum mismatch"), "{err}");
+
+    // The checksum is not part of what the checkpoint shows.
+    let loaded = Checkpoint::from_bytes(&good, &path).expect("intact file loads");
+    assert_eq!(loaded.meta(CHECKSUM_KEY), None);
+    assert_eq!(loaded.meta("env_steps"), Some("12345"));
+}
+
+#[test]
+fn checkpoints_without_checksum_still_load() {
+    // What eirl wrote before it stored a checksum: plain safetensors with string metadata.
+    let values: Vec<u8> = [1.0f32, -2.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2], &values)
+        .expect("view");
+    let meta = std::collections::HashMap::from([("env_steps".to_string(), "7".to_string())]);
+    let bytes =
+        safetensors::tensor::serialize([("x".to_string(), view)], &Some(meta)).expect("bytes");
+    let ck = Checkpoint::from_bytes(&bytes, std::path::Path::new("old.safetensors"))
+        .expect("an old checkpoint loads");
+    assert_eq!(ck.meta("env_steps"), Some("7"));
+    assert_eq!(ck.get("x").map(|(_, v)| v.to_vec()), Some(vec![1.0, -2.0]));
+}
+
+#[test]
+fn non_finite_weights_are_refused_naming_the_tensor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("best.safetensors");
+    for bad in [f32::NAN, f32::INFINITY] {
+        let mut ck = Checkpoint::new();
+        ck.insert("q.0", vec![2], vec![0.5, 1.0]);
+        ck.insert("q.1", vec![3], vec![0.0, bad, 1.0]);
+        ck.save(&path).expect("save");
+        let err = message(Checkpoint::load(&path));
+        assert!(
+            err.contains("q.1") && err.contains("non-finite") && err.contains("best.safetensors"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_file_names_the_os_error_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = message(Checkpoint::load(&dir.path().join("absent.safetensors")));
+    assert!(err.contains("absent.safetensors"), "{err}");
+    assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
 }

@@ -4,8 +4,8 @@ use std::fs;
 use std::io::Write;
 
 use eirl_runlog::{
-    FILE_VERSION, MetricsLogger, RunDir, plot_curves, plot_learning_curve_csv, read_metrics,
-    read_scalar_events,
+    Error, FILE_VERSION, MetricsLogger, RunDir, plot_curves, plot_learning_curve_csv, read_events,
+    read_metrics, read_scalar_events,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -97,6 +97,76 @@ fn reopening_appends_and_repairs_a_cut_line() -> TestResult {
         2,
         "each session writes its own event file"
     );
+    Ok(())
+}
+
+/// A process killed after its checkpoint at step 20 had logged up to step 40; the resumed one
+/// continues from 20. Neither `metrics.csv` nor TensorBoard may show steps running backwards.
+#[test]
+fn resume_drops_rows_past_the_checkpoint_and_restarts_the_tensorboard_session() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let run = RunDir::create(root.path(), "dqn", "CartPole-v1", 4)?;
+    {
+        let mut log = MetricsLogger::open(&run)?;
+        for step in [10, 20, 30, 40] {
+            log.log_many(step, &[("loss", step as f64), ("x,y \"quoted\"", 1.0)])?;
+        }
+    }
+    let events = {
+        let mut log = MetricsLogger::resume(&run, 20)?;
+        log.log(25, "loss", 0.5)?;
+        log.events_path().to_path_buf()
+    };
+    let rows = read_metrics(&run.metrics_path())?;
+    let steps: Vec<u64> = rows.iter().map(|r| r.step).collect();
+    assert_eq!(steps, [10, 10, 20, 20, 25]);
+    assert_eq!(rows[1].name, "x,y \"quoted\"");
+    assert!(
+        fs::read_dir(run.path())?
+            .all(|e| e.is_ok_and(|e| !e.file_name().to_string_lossy().starts_with('.'))),
+        "a temp file was left behind"
+    );
+
+    let file = read_events(&events)?;
+    assert_eq!(file.file_version.as_deref(), Some(FILE_VERSION));
+    // TensorBoard drops earlier events with step >= 21: those at 30 and 40, not those at 20.
+    assert_eq!(file.session_starts, [21]);
+    assert_eq!(file.scalars.len(), 1);
+    assert_eq!(event_files(&run)?.len(), 2);
+    Ok(())
+}
+
+#[test]
+fn damaged_metrics_are_refused_at_resume_with_file_and_line() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let run = RunDir::create(root.path(), "dqn", "CartPole-v1", 5)?;
+    for (text, line) in [
+        (
+            "step,wall_time,name,value\n1,2.0,loss,0.5\nten,2.0,loss,0.5\n",
+            3,
+        ),
+        ("step,wall_time,name,value\n1,2.0,loss\n", 2),
+        ("step,time,name,value\n1,2.0,loss,0.5\n", 1),
+    ] {
+        fs::write(run.metrics_path(), text)?;
+        let err = MetricsLogger::resume(&run, 100)
+            .err()
+            .ok_or("damaged file accepted")?;
+        assert!(
+            matches!(err, Error::Metrics { line: l, .. } if l == line),
+            "{err}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("metrics.csv") && message.contains(&format!("line {line}")),
+            "{message}"
+        );
+        assert_eq!(
+            fs::read_to_string(run.metrics_path())?,
+            text,
+            "the file was changed"
+        );
+    }
     Ok(())
 }
 
