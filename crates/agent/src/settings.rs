@@ -46,6 +46,14 @@ impl RunSettings {
         })?;
         ensure(self.eval_episodes >= 1, || {
             "eval_episodes must be at least 1".into()
+        })?;
+        ensure(self.eval_episodes <= eirl_envs::MAX_EVAL_EPISODES, || {
+            format!(
+                "eval_episodes = {} is more than the limit of {} (one environment per episode \
+                 is held in memory)",
+                self.eval_episodes,
+                eirl_envs::MAX_EVAL_EPISODES
+            )
         })
     }
 }
@@ -83,6 +91,13 @@ mod tests {
                     ..ok
                 },
                 "eval_episodes",
+            ),
+            (
+                RunSettings {
+                    eval_episodes: 1_000_000_000_000_000,
+                    ..ok
+                },
+                "eval_episodes = 1000000000000000 is more than the limit of 1000000",
             ),
         ] {
             let err = bad

@@ -3,6 +3,10 @@
 
 use crate::{Actions, EnvError, Policy, PolicyError, VecEnv};
 
+/// Most episodes one evaluation runs: 10⁶, one environment each held in memory at once
+/// ([`crate::vec_env::MAX_NUM_ENVS`]).
+pub const MAX_EVAL_EPISODES: usize = crate::vec_env::MAX_NUM_ENVS;
+
 /// Returns and lengths of an evaluation, one entry per episode (env `i` → entry `i`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct EvalStats {
@@ -49,6 +53,15 @@ pub fn evaluate_policy<E: From<EnvError>>(
         }
         .into());
     }
+    if episodes > MAX_EVAL_EPISODES {
+        return Err(EnvError::InvalidArgument {
+            reason: format!(
+                "evaluation of {episodes} episodes requested, more than the limit of \
+                 {MAX_EVAL_EPISODES} (one environment per episode is held in memory)"
+            ),
+        }
+        .into());
+    }
     let mut env = VecEnv::new(env_id, episodes, seed)?;
     let n = env.num_envs();
     let mut obs = env.reset().to_vec();
@@ -90,4 +103,30 @@ pub fn evaluate(
     seed: u64,
 ) -> Result<EvalStats, PolicyError> {
     evaluate_policy(env_id, episodes, seed, |obs, n| policy.act(obs, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `eirl eval --episodes 1000000000000000` aborted on allocating 10¹⁵ environments; the
+    /// request is refused with the limit instead, before any env is built.
+    #[test]
+    fn absurd_episode_counts_are_refused_with_the_limit() {
+        let greedy = |_: &[f32], n: usize| Ok::<_, EnvError>(Actions::Discrete(vec![0; n]));
+        for episodes in [MAX_EVAL_EPISODES + 1, 1_000_000_000_000_000, usize::MAX] {
+            let err = evaluate_policy("CartPole-v1", episodes, 0, greedy)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("1000000"), "{err}");
+            assert!(err.contains(&episodes.to_string()), "{err}");
+        }
+        let err = VecEnv::new("CartPole-v1", usize::MAX, 0)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("limit of 1000000"), "{err}");
+        assert!(evaluate_policy("CartPole-v1", 2, 0, greedy).is_ok());
+    }
 }

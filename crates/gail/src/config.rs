@@ -7,6 +7,7 @@ use eirl_imitation::{DiscriminatorConfig, RewardKind, TrpoConfig, ValueConfig};
 use eirl_models::{Activation, PolicyNetworkConfig};
 use serde::{Deserialize, Serialize};
 
+use eirl_agent::limits::{ensure_fits_in_memory, ensure_network_size, transition_bytes};
 use eirl_agent::{RunSettings, ensure, ensure_positive};
 
 use crate::GailError;
@@ -137,7 +138,25 @@ impl GailConfig {
             ensure(!hidden.contains(&0), || {
                 format!("{name} widths must be positive, got {hidden:?}")
             })?;
+            ensure_network_size(name, hidden, 1)?;
         }
+        ensure(self.num_envs <= eirl_envs::MAX_NUM_ENVS, || {
+            format!(
+                "num_envs = {} is more than the limit of {}",
+                self.num_envs,
+                eirl_envs::MAX_NUM_ENVS
+            )
+        })?;
+        // The rollout of num_envs × steps_per_env transitions, at its smallest (one observation
+        // and one action value per step).
+        ensure_fits_in_memory(
+            &format!(
+                "num_envs × steps_per_env = {} × {}",
+                self.num_envs, self.steps_per_env
+            ),
+            self.batch_steps() as u64,
+            transition_bytes(1, 1),
+        )?;
         ensure(self.policy.output_scale.is_finite(), || {
             format!(
                 "policy.output_scale must be finite, got {}",
@@ -266,5 +285,58 @@ mod tests {
                 other => panic!("{field}: expected a config error, got {other:?}"),
             }
         }
+    }
+}
+
+/// Fuzzing of `GailConfig` from TOML: presets and the defaults, mutated (bit flips, truncations,
+/// splices, extreme numbers) or replaced by random bytes, must deserialise and validate to `Ok`
+/// or an error, never panic. `cargo xtask fuzz` runs 10⁶ inputs (`EIRL_FUZZ_CASES`).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    #[test]
+    fn fuzz_config_toml() {
+        let defaults = toml::to_string(&GailConfig::default()).unwrap_or_default();
+        let seeds = [
+            include_str!("../../../configs/gail/Acrobot-v1.toml"),
+            include_str!("../../../configs/gail/MountainCar-v0.toml"),
+            &defaults,
+        ];
+        eirl_testkit::fuzz::run_toml("GAIL config (TOML)", &seeds, GailConfig::validate);
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    /// Networks of 10¹⁰ parameters and rollouts beyond the machine's memory are refused by
+    /// `validate`, naming the setting, instead of aborting when the agent allocates them.
+    #[test]
+    fn sizes_that_exhaust_memory_are_refused() {
+        let mut net = GailConfig::default();
+        net.discriminator.hidden = vec![100_000, 100_000];
+        let err = net
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("discriminator.hidden") && err.contains("2^28"),
+            "{err}"
+        );
+        let rollout = GailConfig {
+            num_envs: 1_000_000,
+            steps_per_env: 1_000_000_000,
+            ..GailConfig::default()
+        };
+        let err = rollout
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("num_envs × steps_per_env"), "{err}");
+        assert!(err.contains("available"), "{err}");
     }
 }

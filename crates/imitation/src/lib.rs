@@ -43,6 +43,8 @@
 //! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 //! ```
 
+#[cfg(test)]
+mod alloc_probe;
 mod bc;
 mod dagger;
 pub mod demos;

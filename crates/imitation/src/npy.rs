@@ -68,6 +68,9 @@ pub(crate) struct NpyArray {
 const MAGIC: &[u8] = b"\x93NUMPY";
 /// Longest header accepted (numpy itself refuses headers over 10 kB by default).
 const MAX_HEADER: usize = 1 << 16;
+/// Most bytes one compressed byte of a deflate stream can expand to (deflate's limit is
+/// about 1032:1): bounds what is allocated ahead of reading a member.
+const MAX_DEFLATE_RATIO: u64 = 1032;
 
 impl NpyArray {
     pub fn from_f32(shape: Vec<usize>, values: &[f32]) -> Self {
@@ -200,17 +203,48 @@ impl NpyArray {
     }
 
     /// Parses one `.npy` file held in memory.
+    #[cfg(test)]
     pub fn parse(bytes: &[u8]) -> Result<NpyArray, String> {
-        if bytes.len() < 10 || &bytes[..6] != MAGIC {
+        let header = Header::parse(bytes)?;
+        let data = &bytes[header.data_start.min(bytes.len())..];
+        if data.len() != header.nbytes {
+            return Err(header.size_mismatch(data.len()));
+        }
+        Ok(NpyArray {
+            dtype: header.dtype,
+            shape: header.shape,
+            data: data.to_vec(),
+        })
+    }
+}
+
+/// What a `.npy` header declares: element type, shape, where the data starts and how many
+/// bytes of it there must be (`shape.product() × dtype.size()`, overflow-checked).
+#[derive(Clone, Debug)]
+struct Header {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data_start: usize,
+    nbytes: usize,
+}
+
+impl Header {
+    /// Bytes needed to know the header's length: magic, version, and the length field.
+    const PREFIX: usize = 12;
+
+    /// Length of the whole header (magic to the end of the dict) from its first
+    /// [`Header::PREFIX`] bytes (or fewer, for a tiny file).
+    fn total_len(prefix: &[u8]) -> Result<usize, String> {
+        if prefix.len() < 10 || &prefix[..6] != MAGIC {
             return Err("missing the .npy magic string".into());
         }
-        let (header_len, start) = match bytes[6] {
-            1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
+        let (header_len, start) = match prefix[6] {
+            1 => (usize::from(u16::from_le_bytes([prefix[8], prefix[9]])), 10),
             2 | 3 => {
-                if bytes.len() < 12 {
+                if prefix.len() < 12 {
                     return Err("truncated .npy header".into());
                 }
-                let n = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+                let n = u32::from_le_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]);
                 (usize::try_from(n).unwrap_or(usize::MAX), 12)
             }
             v => return Err(format!("unsupported .npy version {v}")),
@@ -218,7 +252,13 @@ impl NpyArray {
         if header_len > MAX_HEADER {
             return Err(format!("header of {header_len} bytes is too long"));
         }
-        let end = start + header_len;
+        Ok(start + header_len)
+    }
+
+    /// Parses the header at the start of `bytes` (which may hold more, or all, of the file).
+    fn parse(bytes: &[u8]) -> Result<Header, String> {
+        let end = Header::total_len(bytes)?;
+        let start = if bytes[6] == 1 { 10 } else { 12 };
         let header = bytes.get(start..end).ok_or("truncated .npy header")?;
         let header = std::str::from_utf8(header).map_err(|_| "header is not text")?;
         let descr = dict_value(header, "descr").ok_or("header lacks 'descr'")?;
@@ -237,20 +277,25 @@ impl NpyArray {
         let count = shape
             .iter()
             .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-            .ok_or("shape overflows")?;
-        let nbytes = count.checked_mul(dtype.size()).ok_or("shape overflows")?;
-        let data = &bytes[end.min(bytes.len())..];
-        if data.len() != nbytes {
-            return Err(format!(
-                "shape {shape:?} of {descr} needs {nbytes} bytes of data, found {}",
-                data.len()
-            ));
-        }
-        Ok(NpyArray {
+            .ok_or_else(|| format!("shape {shape:?} overflows"))?;
+        let nbytes = count
+            .checked_mul(dtype.size())
+            .ok_or_else(|| format!("shape {shape:?} overflows"))?;
+        Ok(Header {
             dtype,
             shape,
-            data: data.to_vec(),
+            data_start: end,
+            nbytes,
         })
+    }
+
+    fn size_mismatch(&self, found: usize) -> String {
+        format!(
+            "shape {:?} of {} needs {} bytes of data, found {found}",
+            self.shape,
+            self.dtype.descr(),
+            self.nbytes
+        )
     }
 }
 
@@ -313,6 +358,71 @@ pub(crate) fn write_npz(arrays: &[(&str, NpyArray)]) -> std::io::Result<Vec<u8>>
     Ok(cursor.into_inner())
 }
 
+/// Reads one `.npy` archive member whose zip entry declares `declared` uncompressed bytes.
+///
+/// The `.npy` header is read first and its `shape × dtype size` checked against `declared`
+/// before the data is allocated: a 1.75 MB archive whose header (or whose deflate stream)
+/// claims gigabytes is refused having read only its header. The data is then read with the
+/// exact size as a bound, so a stream longer than its entry declares is refused too.
+fn read_member(
+    member: &mut impl Read,
+    file: &str,
+    name: &str,
+    (declared, compressed): (u64, u64),
+    limits: &LoadLimits,
+) -> Result<NpyArray, String> {
+    let context = |e: String| format!("array '{name}' ({file}): {e}");
+    let io = |e: std::io::Error| context(e.to_string());
+    let mut head = Vec::with_capacity(Header::PREFIX);
+    member
+        .take(Header::PREFIX as u64)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    let header_len = Header::total_len(&head).map_err(context)?;
+    // `total_len` bounds the header by `MAX_HEADER`.
+    member
+        .take((header_len.saturating_sub(head.len())) as u64)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    let header = Header::parse(&head).map_err(context)?;
+    let needed = (header.data_start as u64).saturating_add(header.nbytes as u64);
+    if needed != declared {
+        return Err(format!(
+            "array '{name}' ({file}): its .npy header declares shape {:?} of {} ({} bytes of \
+             data, {needed} bytes with the header) but the archive entry holds {declared} bytes",
+            header.shape,
+            header.dtype.descr(),
+            header.nbytes
+        ));
+    }
+    if header.nbytes as u64 > limits.max_array_bytes {
+        return Err(context(format!(
+            "{} bytes of data, more than the limit of {}",
+            header.nbytes, limits.max_array_bytes
+        )));
+    }
+    // `nbytes` equals the entry's declared size, itself within the limit; the allocation
+    // grows with what the stream really yields beyond what its compressed size can inflate to.
+    let reachable = compressed.saturating_mul(MAX_DEFLATE_RATIO);
+    let mut data = Vec::with_capacity(
+        header
+            .nbytes
+            .min(usize::try_from(reachable).unwrap_or(usize::MAX)),
+    );
+    member
+        .take(header.nbytes as u64 + 1)
+        .read_to_end(&mut data)
+        .map_err(io)?;
+    if data.len() != header.nbytes {
+        return Err(context(header.size_mismatch(data.len())));
+    }
+    Ok(NpyArray {
+        dtype: header.dtype,
+        shape: header.shape,
+        data,
+    })
+}
+
 /// Reads the members named in `wanted` (without `.npy`) from an `.npz` held in memory; other
 /// members are skipped unread. Stored and deflated members are accepted.
 pub(crate) fn read_npz(
@@ -347,21 +457,12 @@ pub(crate) fn read_npz(
         let declared = member.size();
         if declared > limits.max_array_bytes {
             return Err(format!(
-                "array '{name}' declares {declared} bytes, more than the limit of {}",
+                "array '{name}' ({full}) declares {declared} bytes, more than the limit of {}",
                 limits.max_array_bytes
             ));
         }
-        // The declared size bounds the allocation; `take` bounds what a lying header can feed.
-        let mut buf =
-            Vec::with_capacity(usize::try_from(declared.min(bytes.len() as u64 * 2)).unwrap_or(0));
-        (&mut member)
-            .take(limits.max_array_bytes.saturating_add(1))
-            .read_to_end(&mut buf)
-            .map_err(|e| format!("array '{name}': {e}"))?;
-        if buf.len() as u64 > limits.max_array_bytes {
-            return Err(format!("array '{name}' exceeds the size limit"));
-        }
-        let arr = NpyArray::parse(&buf).map_err(|e| format!("array '{name}': {e}"))?;
+        let compressed = member.compressed_size();
+        let arr = read_member(&mut member, &full, name, (declared, compressed), limits)?;
         out.push((name.to_string(), arr));
     }
     Ok(out)
@@ -403,5 +504,89 @@ mod tests {
         raw.extend_from_slice(&(overflow.len() as u16).to_le_bytes());
         raw.extend_from_slice(overflow.as_bytes());
         assert!(NpyArray::parse(&raw).is_err());
+    }
+
+    /// An `.npz` whose only member is `obs.npy` holding `npy`, stored or deflated.
+    fn archive(npy: &[u8], method: zip::CompressionMethod) -> Vec<u8> {
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts = SimpleFileOptions::default()
+            .compression_method(method)
+            .large_file(false);
+        let written = zip
+            .start_file("obs.npy", opts)
+            .and_then(|()| zip.write_all(npy).map_err(Into::into))
+            .and_then(|()| zip.finish());
+        written.map(Cursor::into_inner).unwrap_or_default()
+    }
+
+    /// Rewrites the uncompressed size the archive's single entry declares (local header and
+    /// central directory), leaving its data as it is: a lying entry.
+    fn declare_size(zip: &mut [u8], size: u32) {
+        let patch = |zip: &mut [u8], sig: &[u8; 4], offset: usize| {
+            if let Some(at) = zip.windows(4).position(|w| w == sig) {
+                zip[at + offset..at + offset + 4].copy_from_slice(&size.to_le_bytes());
+            }
+        };
+        patch(zip, b"PK\x03\x04", 22);
+        patch(zip, b"PK\x01\x02", 24);
+    }
+
+    fn npy_with_shape(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+        let header =
+            format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}\n");
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&[1, 0]);
+        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    fn load(zip: &[u8]) -> (Result<Vec<(String, NpyArray)>, String>, usize) {
+        crate::alloc_probe::peak_during(|| read_npz(zip, &["obs"], &LoadLimits::default()))
+    }
+
+    /// A small archive whose `.npy` header declares a huge shape is refused by comparing the
+    /// header with the entry's size, naming the file and the array, before any data is read.
+    #[test]
+    fn header_declaring_a_huge_shape_is_refused_before_allocating() {
+        let zip = archive(
+            &npy_with_shape("<f4", "(268435456, 4)", &[0; 64]),
+            zip::CompressionMethod::Stored,
+        );
+        let (out, peak) = load(&zip);
+        let err = out.err().unwrap_or_default();
+        assert!(err.contains("'obs'") && err.contains("obs.npy"), "{err}");
+        assert!(err.contains("[268435456, 4]"), "{err}");
+        assert!(err.contains("archive entry holds"), "{err}");
+        assert!(peak < 1 << 20, "peak {peak} bytes");
+    }
+
+    /// A deflate bomb, 32 MiB of zeros in a ~32 kB archive whose entry claims 144 bytes: the
+    /// old reader inflated it all (up to the 1 GiB limit, then copied it) before refusing it;
+    /// now the header's shape is checked against the entry's size first, and a stream that
+    /// runs past its entry's size is cut off one byte after it.
+    #[test]
+    fn deflate_bomb_is_refused_without_inflating_it() {
+        let big = 32 << 20;
+        let honest_header = npy_with_shape("|u1", &format!("({big},)"), &vec![0; big]);
+        let mut zip = archive(&honest_header, zip::CompressionMethod::Deflated);
+        assert!(zip.len() < big / 100, "{} bytes", zip.len());
+        declare_size(&mut zip, 144);
+        let (out, peak) = load(&zip);
+        let err = out.err().unwrap_or_default();
+        assert!(err.contains("archive entry holds 144 bytes"), "{err}");
+        assert!(peak < 1 << 20, "peak {peak} bytes");
+
+        // A header that agrees with the lying entry, followed by the same 32 MiB stream.
+        let mut lying = npy_with_shape("|u1", "(16,)", &[]);
+        let declared = lying.len() + 16;
+        lying.resize(lying.len() + big, 0);
+        let mut zip = archive(&lying, zip::CompressionMethod::Deflated);
+        declare_size(&mut zip, declared as u32);
+        let (out, peak) = load(&zip);
+        let err = out.err().unwrap_or_default();
+        assert!(err.contains("needs 16 bytes of data, found 17"), "{err}");
+        assert!(peak < 1 << 20, "peak {peak} bytes");
     }
 }

@@ -101,7 +101,7 @@ impl EnsembleMlp {
                 "an ensemble needs at least one member".into(),
             ));
         }
-        crate::mlp::check_sizes(sizes)?;
+        crate::mlp::check_sizes(sizes, members)?;
         let layers = sizes
             .windows(2)
             .map(|w| EnsembleLinear::new(dev, members, w[0], w[1], rng))

@@ -29,8 +29,9 @@ impl Activation {
     }
 }
 
-/// Rejects layer sizes that do not make an MLP (fewer than two, or a zero width).
-pub(crate) fn check_sizes(sizes: &[usize]) -> Result<(), ModelError> {
+/// Rejects layer sizes that do not make an MLP (fewer than two, or a zero width) or that hold
+/// more than [`crate::MAX_PARAMETERS`] parameters over `copies` networks.
+pub(crate) fn check_sizes(sizes: &[usize], copies: usize) -> Result<(), ModelError> {
     if sizes.len() < 2 {
         return Err(ModelError::Config(format!(
             "an MLP needs at least input and output sizes, got {sizes:?}"
@@ -41,7 +42,7 @@ pub(crate) fn check_sizes(sizes: &[usize]) -> Result<(), ModelError> {
             "layer {i} has width 0 in {sizes:?}"
         )));
     }
-    Ok(())
+    crate::limits::check_parameters("MLP", sizes, copies)
 }
 
 /// A multi-layer perceptron `in → h₁ → … → h_k → out` with an activation after every hidden
@@ -64,7 +65,7 @@ impl Mlp {
         activate_output: bool,
         rng: &mut impl Rng,
     ) -> Result<Self, ModelError> {
-        check_sizes(sizes)?;
+        check_sizes(sizes, 1)?;
         let layers = sizes
             .windows(2)
             .map(|w| Linear::new(dev, w[0], w[1], rng))

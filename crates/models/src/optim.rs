@@ -8,9 +8,10 @@ use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::Gradients;
+use crate::checkpoint::Checkpoint;
 use crate::device::{Device, Matrix, Vector};
 use crate::error::ModelError;
-use crate::param::{ParamMut, Parameterized};
+use crate::param::{ParamMut, ParamRef, Parameterized};
 
 /// One parameter's gradient (or optimizer moment), shaped like the parameter.
 #[derive(Clone)]
@@ -64,6 +65,61 @@ fn collect_grads<N: Parameterized + ?Sized>(net: &mut N, grads: &mut Gradients) 
                     z
                 }))
             }
+        })
+        .collect()
+}
+
+/// Stores optimizer slots as `<name>.<i>` tensors.
+fn insert_slots(ck: &mut Checkpoint, name: &str, slots: &[Slot]) {
+    for (i, slot) in slots.iter().enumerate() {
+        let (shape, values) = match slot {
+            Slot::Matrix(t) => {
+                let (r, c) = *t.shape();
+                (vec![r, c], t.as_vec())
+            }
+            Slot::Vector(t) => (vec![t.shape().0], t.as_vec()),
+        };
+        ck.insert(format!("{name}.{i}"), shape, values);
+    }
+}
+
+/// Reads `<name>.<i>` slots shaped like `net`'s parameters (and on its device).
+fn restore_slots<N: Parameterized + ?Sized>(
+    ck: &Checkpoint,
+    name: &str,
+    net: &N,
+) -> Result<Vec<Slot>, ModelError> {
+    let params = net.params();
+    if ck.get(&format!("{name}.{}", params.len())).is_some() {
+        return Err(ModelError::Config(format!(
+            "checkpoint has more than {} optimizer tensors under {name}",
+            params.len()
+        )));
+    }
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let key = format!("{name}.{i}");
+            let (shape, values) = ck
+                .get(&key)
+                .ok_or_else(|| ModelError::Config(format!("checkpoint has no tensor {key}")))?;
+            if shape != p.shape().as_slice() {
+                return Err(ModelError::Config(format!(
+                    "{key}: expected shape {:?}, got {shape:?}",
+                    p.shape()
+                )));
+            }
+            let mut slot = match p {
+                ParamRef::Matrix(t) => Slot::Matrix((*t).clone()),
+                ParamRef::Vector(t) => Slot::Vector((*t).clone()),
+            };
+            crate::error::check_len("optimizer state", p.numel(), values.len())?;
+            match &mut slot {
+                Slot::Matrix(t) => t.copy_from(values),
+                Slot::Vector(t) => t.copy_from(values),
+            }
+            Ok(slot)
         })
         .collect()
 }
@@ -154,6 +210,37 @@ impl Adam {
     /// Number of updates applied so far.
     pub fn steps(&self) -> i32 {
         self.t
+    }
+
+    /// Stores the state that makes the next update exact after a resume: the first and second
+    /// moments (`<prefix>.m.<i>`, `<prefix>.v.<i>`, shaped like the parameters) and the step
+    /// count `t` (metadata `<prefix>.t`, which sets the bias corrections). The hyperparameters
+    /// are the config's and are not stored.
+    pub fn insert_state(&self, ck: &mut Checkpoint, prefix: &str) {
+        ck.set_meta(format!("{prefix}.t"), self.t.to_string());
+        insert_slots(ck, &format!("{prefix}.m"), &self.m);
+        insert_slots(ck, &format!("{prefix}.v"), &self.v);
+    }
+
+    /// Restores [`Adam::insert_state`]'s output for the network `net` it will update (shapes
+    /// and device come from it). Fails, changing nothing, when the shapes differ.
+    pub fn restore_state<N: Parameterized + ?Sized>(
+        &mut self,
+        ck: &Checkpoint,
+        prefix: &str,
+        net: &N,
+    ) -> Result<(), ModelError> {
+        let t: i32 = ck.parse_meta(&format!("{prefix}.t"))?;
+        let (m, v) = if t == 0 {
+            (Vec::new(), Vec::new())
+        } else {
+            (
+                restore_slots(ck, &format!("{prefix}.m"), net)?,
+                restore_slots(ck, &format!("{prefix}.v"), net)?,
+            )
+        };
+        (self.t, self.m, self.v) = (t, m, v);
+        Ok(())
     }
 }
 
@@ -293,6 +380,31 @@ impl RmsProp {
             sq: Vec::new(),
         }
     }
+
+    /// Stores the running mean of squared gradients (`<prefix>.sq.<i>`; metadata
+    /// `<prefix>.initialized`), for exact resume.
+    pub fn insert_state(&self, ck: &mut Checkpoint, prefix: &str) {
+        let initialized = !self.sq.is_empty();
+        ck.set_meta(format!("{prefix}.initialized"), initialized.to_string());
+        insert_slots(ck, &format!("{prefix}.sq"), &self.sq);
+    }
+
+    /// Restores [`RmsProp::insert_state`]'s output for the network `net` it will update.
+    /// Fails, changing nothing, when the shapes differ.
+    pub fn restore_state<N: Parameterized + ?Sized>(
+        &mut self,
+        ck: &Checkpoint,
+        prefix: &str,
+        net: &N,
+    ) -> Result<(), ModelError> {
+        let initialized: bool = ck.parse_meta(&format!("{prefix}.initialized"))?;
+        self.sq = if initialized {
+            restore_slots(ck, &format!("{prefix}.sq"), net)?
+        } else {
+            Vec::new()
+        };
+        Ok(())
+    }
 }
 
 fn rmsprop_update<S: Shape>(
@@ -398,6 +510,104 @@ mod weight_decay_tests {
         assert!(
             after.iter().filter(|x| **x == 0.0).count() >= after.len() / 2,
             "{after:?}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod resume_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::device::device;
+    use crate::{Activation, Mlp};
+    use rand::SeedableRng;
+
+    fn train<O: Optimizer>(net: &mut Mlp, opt: &mut O, steps: usize, offset: usize) {
+        let dev = device(0);
+        for k in offset..offset + steps {
+            let x: Vec<f32> = (0..6).map(|i| ((i + 3 * k) as f32 * 0.7).sin()).collect();
+            let x = dev.tensor_from_vec(x, (3, 2));
+            let loss = net.forward(x.leaky_trace()).square().mean::<Rank0, _>();
+            let mut g = loss.backward();
+            opt.step(net, &mut g, Some(0.5)).unwrap();
+        }
+    }
+
+    fn bits(net: &Mlp) -> Vec<u32> {
+        net.export_params()
+            .into_iter()
+            .flat_map(|(_, v)| v)
+            .map(f32::to_bits)
+            .collect()
+    }
+
+    /// Saving mid-run and continuing from a fresh optimizer equals never stopping.
+    #[test]
+    fn restored_optimizer_state_continues_bit_for_bit() {
+        let dev = device(0);
+        let net0 = {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+            Mlp::new(&dev, &[2, 5, 1], Activation::Tanh, false, &mut rng).unwrap()
+        };
+        let adam = || Adam::new(AdamConfig::default());
+        let rms = || RmsProp::new(RmsPropConfig::default());
+
+        // Adam.
+        let (mut net, mut opt) = (net0.clone(), adam());
+        train(&mut net, &mut opt, 10, 0);
+        let mut ck = Checkpoint::new();
+        ck.insert_params("net", &net);
+        opt.insert_state(&mut ck, "opt");
+        let ck =
+            Checkpoint::from_bytes(&ck.to_bytes().unwrap(), std::path::Path::new("x")).unwrap();
+        train(&mut net, &mut opt, 10, 10);
+        let (mut net2, mut opt2) = (net0.clone(), adam());
+        ck.restore_params("net", &mut net2).unwrap();
+        opt2.restore_state(&ck, "opt", &net2).unwrap();
+        assert_eq!(opt2.steps(), 10);
+        train(&mut net2, &mut opt2, 10, 10);
+        assert_eq!(bits(&net), bits(&net2));
+        // Without the moments the continuation differs (the test can fail).
+        let (mut net3, mut opt3) = (net0.clone(), adam());
+        ck.restore_params("net", &mut net3).unwrap();
+        train(&mut net3, &mut opt3, 10, 10);
+        assert_ne!(bits(&net), bits(&net3));
+
+        // RMSProp.
+        let (mut net, mut opt) = (net0.clone(), rms());
+        train(&mut net, &mut opt, 10, 0);
+        let mut ck = Checkpoint::new();
+        ck.insert_params("net", &net);
+        opt.insert_state(&mut ck, "opt");
+        train(&mut net, &mut opt, 10, 10);
+        let (mut net2, mut opt2) = (net0.clone(), rms());
+        ck.restore_params("net", &mut net2).unwrap();
+        opt2.restore_state(&ck, "opt", &net2).unwrap();
+        train(&mut net2, &mut opt2, 10, 10);
+        assert_eq!(bits(&net), bits(&net2));
+    }
+
+    #[test]
+    fn fresh_state_round_trips_and_other_shapes_are_refused() {
+        let dev = device(0);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        let mut small = Mlp::new(&dev, &[2, 5, 1], Activation::Tanh, false, &mut rng).unwrap();
+        let big = Mlp::new(&dev, &[2, 6, 1], Activation::Tanh, false, &mut rng).unwrap();
+        let mut ck = Checkpoint::new();
+        Adam::new(AdamConfig::default()).insert_state(&mut ck, "opt");
+        let mut opt = Adam::new(AdamConfig::default());
+        opt.restore_state(&ck, "opt", &small).unwrap();
+        assert_eq!(opt.steps(), 0);
+        train(&mut small, &mut opt, 2, 0);
+        let mut ck = Checkpoint::new();
+        opt.insert_state(&mut ck, "opt");
+        let mut other = Adam::new(AdamConfig::default());
+        assert!(other.restore_state(&ck, "opt", &big).is_err());
+        assert_eq!(other.steps(), 0);
+        assert!(
+            other
+                .restore_state(&Checkpoint::new(), "opt", &small)
+                .is_err()
         );
     }
 }

@@ -110,6 +110,7 @@ impl PolicyNetwork {
         let mut sizes = vec![obs_dim];
         sizes.extend(&cfg.hidden);
         sizes.push(out);
+        crate::limits::check_parameters("policy network", &sizes, 1)?;
         let n = sizes.len() - 1;
         let layers = sizes
             .windows(2)

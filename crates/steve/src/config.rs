@@ -4,7 +4,8 @@
 //! otherwise and why; the shipped presets (`configs/steve/<env>.toml`) change what a 2-core CPU
 //! cannot afford, each change written next to it.
 
-use eirl_agent::{RunSettings, ensure};
+use eirl_agent::limits::{ensure_fits_in_memory, ensure_network_size, transition_bytes};
+use eirl_agent::{ConfigError, RunSettings, ensure};
 use serde::{Deserialize, Serialize};
 
 use crate::SteveError;
@@ -105,6 +106,14 @@ pub struct SteveConfig {
     pub eval_interval: u64,
     /// Episodes per evaluation.
     pub eval_episodes: usize,
+    /// Exact resume: checkpoints also carry the replay memory (filled rows, ring position), the
+    /// five Adam optimizers' moments and step counts (policy, critic, three world models), the
+    /// exploration / sampling RNG, the pre-training flag and the environments' states, so a
+    /// resumed run continues bit for bit as if never stopped. Costs
+    /// `len × (2·obs_dim + act_dim + 2) × 4` bytes for `len` stored transitions (Pendulum: 36
+    /// bytes each, 36 MB for a full 1M buffer) plus twice the networks' size. Off (default):
+    /// networks and counters only, and a resumed run refills replay first.
+    pub exact_resume: bool,
 }
 
 impl Default for SteveConfig {
@@ -137,6 +146,7 @@ impl Default for SteveConfig {
             total_steps: 1_000_000,
             eval_interval: 10_000,
             eval_episodes: 10,
+            exact_resume: false,
         }
     }
 }
@@ -156,7 +166,20 @@ impl SteveConfig {
         self.dynamics_ensemble * self.reward_ensemble * self.q_ensemble
     }
 
-    /// Rejects out-of-range values with a message naming the field.
+    /// Rejects a replay memory for observations of `obs_dim` and actions of `act_dim` floats
+    /// that would not fit in the machine's available memory (`buffer_size × transition bytes`,
+    /// both numbers in the message). [`SteveConfig::validate`] makes this check with both
+    /// widths 1, a lower bound.
+    pub fn check_memory(&self, obs_dim: usize, act_dim: usize) -> Result<(), ConfigError> {
+        ensure_fits_in_memory(
+            &format!("buffer_size = {}", self.buffer_size),
+            self.buffer_size as u64,
+            transition_bytes(obs_dim, act_dim),
+        )
+    }
+
+    /// Rejects out-of-range values with a message naming the field, and sizes (replay memory,
+    /// networks, env count) that would exhaust memory, before anything is allocated.
     pub fn validate(&self) -> Result<(), SteveError> {
         self.run_settings().validate()?;
         ensure((0.0..=1.0).contains(&self.gamma), || {
@@ -220,6 +243,29 @@ impl SteveConfig {
                 format!("{name} has a layer of width 0: {h:?}")
             })?;
         }
+        for (name, h, copies) in [
+            ("hidden", &self.hidden, self.q_ensemble),
+            (
+                "transition_hidden",
+                &self.transition_hidden,
+                self.dynamics_ensemble,
+            ),
+            (
+                "aux_hidden",
+                &self.aux_hidden,
+                self.reward_ensemble.max(self.dynamics_ensemble),
+            ),
+        ] {
+            ensure_network_size(name, h, copies)?;
+        }
+        ensure(self.num_envs <= eirl_envs::MAX_NUM_ENVS, || {
+            format!(
+                "num_envs = {} is more than the limit of {}",
+                self.num_envs,
+                eirl_envs::MAX_NUM_ENVS
+            )
+        })?;
+        self.check_memory(1, 1)?;
         ensure(self.buffer_size >= self.batch_size, || {
             format!(
                 "buffer_size ({}) must be at least batch_size ({})",
@@ -236,5 +282,81 @@ impl SteveConfig {
             format!("{} needs horizon ≥ 1", self.target.name())
         })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    fn err_of(cfg: &SteveConfig) -> String {
+        cfg.validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    /// `buffer_size = 100000000000` and `hidden = [100000, 100000]` passed validation and
+    /// aborted on allocation; both are refused naming the setting and the limit.
+    #[test]
+    fn sizes_that_exhaust_memory_are_refused() {
+        let replay = SteveConfig {
+            buffer_size: 100_000_000_000,
+            ..SteveConfig::default()
+        };
+        let err = err_of(&replay);
+        assert!(err.contains("buffer_size = 100000000000"), "{err}");
+        assert!(err.contains("available"), "{err}");
+        assert!(crate::Steve::new("Pendulum-v1", replay, 0).is_err());
+        for (field, cfg) in [
+            (
+                "transition_hidden",
+                SteveConfig {
+                    transition_hidden: vec![100_000, 100_000],
+                    ..SteveConfig::default()
+                },
+            ),
+            (
+                "hidden",
+                SteveConfig {
+                    hidden: vec![100_000, 100_000],
+                    ..SteveConfig::default()
+                },
+            ),
+            (
+                "aux_hidden",
+                SteveConfig {
+                    aux_hidden: vec![100_000, 100_000],
+                    ..SteveConfig::default()
+                },
+            ),
+        ] {
+            let err = err_of(&cfg);
+            assert!(err.contains(field) && err.contains("2^28"), "{err}");
+        }
+        assert!(SteveConfig::default().validate().is_ok());
+        assert!(SteveConfig::default().check_memory(3, 1).is_ok());
+    }
+}
+
+/// Fuzzing of `SteveConfig` from TOML: presets and the defaults, mutated (bit flips, truncations,
+/// splices, extreme numbers) or replaced by random bytes, must deserialise and validate to `Ok`
+/// or an error, never panic. `cargo xtask fuzz` runs 10⁶ inputs (`EIRL_FUZZ_CASES`).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    #[test]
+    fn fuzz_config_toml() {
+        let defaults = toml::to_string(&SteveConfig::default()).unwrap_or_default();
+        let seeds = [
+            include_str!("../../../configs/steve/MountainCarContinuous-v0.toml"),
+            include_str!("../../../configs/steve/Pendulum-v1.toml"),
+            include_str!("../../../configs/steve/targets/mve.toml"),
+            include_str!("../../../configs/steve/targets/steve.toml"),
+            include_str!("../../../configs/steve/targets/td.toml"),
+            &defaults,
+        ];
+        eirl_testkit::fuzz::run_toml("STEVE config (TOML)", &seeds, SteveConfig::validate);
     }
 }

@@ -8,6 +8,8 @@
 //! assert!(allclose(&[1.0_f64, 2.0], &[1.0, 2.0 + 1e-12], Tol::F64));
 //! ```
 
+pub mod fuzz;
+
 use num_traits::Float;
 use proptest::prelude::*;
 

@@ -3,4 +3,5 @@
 
 mod checkpoint;
 mod distributions;
+mod fuzz;
 mod training;
