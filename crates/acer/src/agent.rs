@@ -3,7 +3,9 @@
 //! update on it, stores it in the sequence replay, then makes `n ~ Poisson(replay_ratio)`
 //! off-policy updates on sequences sampled from replay.
 
-use eirl_agent::{Agent, AgentError, ConfigError, LinearSchedule, RunSettings, StepInfo, meta};
+use eirl_agent::{
+    Agent, AgentError, ConfigError, LinearSchedule, RunSettings, StepInfo, exact, meta,
+};
 use eirl_envs::{Actions, EpisodeStats, Space, VecEnv};
 use eirl_models::{
     ActorCritic, Categorical, Checkpoint, Optimizer, RmsProp, RmsPropConfig,
@@ -226,6 +228,8 @@ impl Acer {
                 )
             }
         };
+        // The replay memory at the env's real widths, before it is allocated.
+        cfg.check_memory(obs_dim, act_dim, dist_dim)?;
         let replay = SequenceReplay::new(
             cfg.replay_capacity(),
             cfg.n_steps,
@@ -419,8 +423,10 @@ impl Agent for Acer {
         })
     }
 
-    /// Networks and counters. Replay and optimizer state are not saved: a resumed run refills
-    /// replay (off-policy updates wait for `replay_start` again).
+    /// Networks and counters. Without [`AcerConfig::exact_resume`] replay and optimizer state
+    /// are not saved: a resumed run refills replay (off-policy updates wait for `replay_start`
+    /// again). With it the checkpoint also carries the rest of the run's state (listed at
+    /// [`AcerConfig::exact_resume`]).
     fn checkpoint(&self) -> Checkpoint {
         let mut ck = Checkpoint::new();
         match &self.learner {
@@ -439,14 +445,24 @@ impl Agent for Acer {
         meta::stamp(&mut ck, self.algo(), &self.env_id, self.steps);
         ck.set_meta("updates", self.updates.to_string());
         self.engagement.save(&mut ck);
+        if self.cfg.exact_resume {
+            self.insert_exact(&mut ck);
+        }
         ck
     }
 
-    /// Restores networks and counters from [`Agent::checkpoint`]'s output.
+    /// Restores networks and counters from [`Agent::checkpoint`]'s output, and the
+    /// exact-resume state when the checkpoint carries it. Changes nothing on error.
     fn restore(&mut self, ck: &Checkpoint) -> Result<(), AgentError> {
         let steps = meta::verify(ck, self.algo(), &self.env_id)?;
         let updates = ck.parse_meta("updates")?;
         let engagement = Engagement::load(ck)?;
+        // Checked before the networks change; needs their shapes only.
+        let exact_state = if exact::is_exact(ck) {
+            Some(self.read_exact(ck)?)
+        } else {
+            None
+        };
         match &mut self.learner {
             Learner::Discrete(l) => {
                 let mut net = l.net.clone();
@@ -471,9 +487,95 @@ impl Agent for Acer {
                 l.avg = avg;
             }
         }
+        if let Some(state) = exact_state {
+            self.apply_exact(ck, state)?;
+        }
         self.steps = steps;
         self.updates = updates;
         self.engagement = engagement;
+        Ok(())
+    }
+}
+
+/// The exact-resume state read from a checkpoint, not yet applied.
+struct ExactState {
+    replay: SequenceReplay,
+    rng: ChaCha8Rng,
+    opt: RmsProp,
+    obs: Vec<f32>,
+}
+
+impl Acer {
+    /// Adds the exact-resume state to `ck`: the environments (observations, episode counters,
+    /// physics and RNGs), the current observations, the sequence replay,
+    /// the sampling RNG (actions, Poisson draws, replay samples, SDN samples) and RMSProp's
+    /// running mean of squared gradients. The learning rate and its decay are functions of the
+    /// step count; the engagement counters are always saved. An environment that cannot be
+    /// snapshotted (none of the registered ones) leaves the checkpoint without the exact state.
+    fn insert_exact(&self, ck: &mut Checkpoint) {
+        if exact::insert_vec_env(ck, "env", &self.env).is_err() {
+            return;
+        }
+        ck.insert(
+            "obs",
+            vec![self.cfg.num_envs, self.obs_dim],
+            self.obs.clone(),
+        );
+        exact::insert_sequence_replay(ck, &self.replay);
+        exact::insert_rng(ck, "rng", &self.rng);
+        match &self.learner {
+            Learner::Discrete(l) => l.opt.insert_state(ck, "opt"),
+            Learner::Continuous(l) => l.opt.insert_state(ck, "opt"),
+        }
+        exact::mark(ck);
+    }
+
+    /// Reads [`Acer::insert_exact`]'s state, checking it against this agent, without
+    /// changing anything.
+    fn read_exact(&self, ck: &Checkpoint) -> Result<ExactState, AgentError> {
+        let mut replay = self.replay.clone();
+        exact::restore_sequence_replay(ck, &mut replay)?;
+        let rng = exact::rng(ck, "rng")?;
+        let opt = match &self.learner {
+            Learner::Discrete(l) => {
+                let mut opt = RmsProp::new(l.opt.cfg);
+                opt.restore_state(ck, "opt", &l.net)?;
+                opt
+            }
+            Learner::Continuous(l) => {
+                let mut opt = RmsProp::new(l.opt.cfg);
+                opt.restore_state(ck, "opt", &l.net)?;
+                opt
+            }
+        };
+        let obs = match ck.get("obs") {
+            Some((_, v)) if v.len() == self.obs.len() => v.to_vec(),
+            _ => {
+                return Err(AgentError::Checkpoint(
+                    "its observations do not fit this agent's environments".into(),
+                ));
+            }
+        };
+        let mut probe = VecEnv::new(&self.env_id, self.cfg.num_envs, 0)?;
+        exact::restore_vec_env(ck, "env", &mut probe)?;
+        Ok(ExactState {
+            replay,
+            rng,
+            opt,
+            obs,
+        })
+    }
+
+    /// Applies state that [`Acer::read_exact`] checked.
+    fn apply_exact(&mut self, ck: &Checkpoint, s: ExactState) -> Result<(), AgentError> {
+        exact::restore_vec_env(ck, "env", &mut self.env)?;
+        self.replay = s.replay;
+        self.rng = s.rng;
+        self.obs = s.obs;
+        match &mut self.learner {
+            Learner::Discrete(l) => l.opt = s.opt,
+            Learner::Continuous(l) => l.opt = s.opt,
+        }
         Ok(())
     }
 }

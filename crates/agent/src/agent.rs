@@ -126,7 +126,9 @@ pub trait Agent {
         })
     }
 
-    /// Networks and counters (replay memories are not saved; see each agent).
+    /// Networks and counters. Replay memories, optimizer, RNG and env state are saved only by
+    /// agents configured for exact resume ([`crate::exact`]; DQN, ACER, STEVE: `exact_resume`);
+    /// see each agent.
     fn checkpoint(&self) -> Checkpoint;
 
     /// Restores [`Agent::checkpoint`]'s output; refuses (changing nothing the agent needs) a

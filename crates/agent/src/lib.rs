@@ -10,6 +10,8 @@
 //!   progress bar, learning curve).
 //! - [`Algorithm`]: an agent crate's registry entry (defaults, builder, inputs); the CLI's
 //!   registry is a table of them. [`RENAMED_KEYS`]: config keys that changed name.
+//! - [`limits`]: memory checks configs make before allocating (replay memories against the
+//!   machine's available memory).
 //! - [`meta`]: the metadata every agent checkpoint carries; [`LinearSchedule`] for annealed
 //!   hyperparameters; [`GreedyPolicy`] turns a trained agent into an expert.
 //!
@@ -69,6 +71,8 @@
 
 mod agent;
 mod algorithm;
+pub mod exact;
+pub mod limits;
 pub mod meta;
 mod run;
 mod schedule;

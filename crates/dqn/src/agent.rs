@@ -1,7 +1,7 @@
 //! The DQN training loop: ε-greedy acting over a [`VecEnv`], n-step transitions into replay,
 //! minibatch TD regression toward a target network.
 
-use eirl_agent::{Agent, AgentError, LinearSchedule, RunSettings, StepInfo, meta};
+use eirl_agent::{Agent, AgentError, LinearSchedule, RunSettings, StepInfo, exact, meta};
 use eirl_envs::{Actions, Space, VecEnv};
 use eirl_models::{Adam, AdamConfig, Categorical, Checkpoint, QNetwork, polyak_update};
 use eirl_replay::{
@@ -78,6 +78,8 @@ impl Dqn {
             }
         };
         let obs_dim = env.obs_dim();
+        // The replay memory at the env's real width, before anything is allocated.
+        cfg.check_memory(obs_dim)?;
         let obs = env.reset().to_vec();
         let online = QNetwork::new(obs_dim, num_actions, &cfg.network, seed)?;
         let target = online.clone();
@@ -301,34 +303,100 @@ impl Agent for Dqn {
         Ok(Actions::Discrete(greedy(&self.online, obs, n)?))
     }
 
-    /// Networks and counters, for `--resume` and evaluation. The replay memory is not saved:
-    /// a resumed run refills it before training resumes (`learning_starts` counts from resume).
+    /// Networks and counters, for `--resume` and evaluation. Without
+    /// [`DqnConfig::exact_resume`] the replay memory is not saved: a resumed run refills it
+    /// before training resumes (`learning_starts` counts from resume). With it the checkpoint
+    /// also carries everything else the run's future depends on (listed at
+    /// [`DqnConfig::exact_resume`]).
     fn checkpoint(&self) -> Checkpoint {
         let mut ck = Checkpoint::new();
         ck.insert_params("online", &self.online);
         ck.insert_params("target", &self.target);
         meta::stamp(&mut ck, self.algo(), &self.env_id, self.steps);
         ck.set_meta("updates", self.updates.to_string());
+        if self.cfg.exact_resume {
+            self.insert_exact(&mut ck);
+        }
         ck
     }
 
-    /// Restores networks and counters from [`Agent::checkpoint`]'s output.
+    /// Restores networks and counters from [`Agent::checkpoint`]'s output, and, when the
+    /// checkpoint carries it (written with [`DqnConfig::exact_resume`]), the exact-resume state:
+    /// the run then continues bit for bit as the checkpointed one would have. Changes nothing
+    /// on error.
     fn restore(&mut self, ck: &Checkpoint) -> Result<(), AgentError> {
         let steps = meta::verify(ck, self.algo(), &self.env_id)?;
         let updates = ck.parse_meta("updates")?;
         let (mut online, mut target) = (self.online.clone(), self.target.clone());
         ck.restore_params("online", &mut online)?;
         ck.restore_params("target", &mut target)?;
+        if exact::is_exact(ck) {
+            self.restore_exact(ck, &online)?;
+        } else {
+            // The replay memory is not checkpointed: refill it for `learning_starts` steps (at
+            // least one batch) before learning resumes.
+            self.cfg.learning_starts =
+                steps + self.cfg.learning_starts.max(self.cfg.batch_size as u64);
+            for nb in &mut self.nstep {
+                nb.clear();
+            }
+        }
         (self.online, self.target) = (online, target);
         self.steps = steps;
         self.updates = updates;
-        // The replay memory is not checkpointed: refill it for `learning_starts` steps (at least
-        // one batch) before learning resumes.
-        self.cfg.learning_starts =
-            self.steps + self.cfg.learning_starts.max(self.cfg.batch_size as u64);
-        for nb in &mut self.nstep {
-            nb.clear();
+        Ok(())
+    }
+}
+
+impl Dqn {
+    /// Adds the exact-resume state to `ck`: the environments (observations, episode counters,
+    /// physics and RNGs), the current observations, the replay memory and n-step buffers, the
+    /// ε-greedy / sampling RNG, Adam's moments and step count, and the steps since the last
+    /// training round. ε and prioritized replay's β are functions of the step count. An
+    /// environment that cannot be snapshotted (none of the registered ones) leaves the
+    /// checkpoint without the exact state. Not covered: a [`NextQTransform`]'s own state
+    /// (SV-RL's masking RNG), which the extension crate would have to save itself.
+    fn insert_exact(&self, ck: &mut Checkpoint) {
+        if exact::insert_vec_env(ck, "env", &self.env).is_err() {
+            return;
         }
+        let n = self.env.num_envs();
+        ck.insert("obs", vec![n, self.obs_dim], self.obs.clone());
+        exact::insert_replay(ck, &self.replay);
+        exact::insert_nstep(ck, &self.nstep);
+        exact::insert_rng(ck, "rng", &self.rng);
+        self.opt.insert_state(ck, "opt");
+        ck.set_meta("steps_since_train", self.steps_since_train.to_string());
+        exact::mark(ck);
+    }
+
+    /// Restores [`Dqn::insert_exact`]'s state (Adam's for the restored `online` network);
+    /// changes nothing on error.
+    fn restore_exact(&mut self, ck: &Checkpoint, online: &QNetwork) -> Result<(), AgentError> {
+        let mut replay = self.replay.clone();
+        exact::restore_replay(ck, &mut replay)?;
+        let mut nstep = self.nstep.clone();
+        exact::restore_nstep(ck, &mut nstep, self.obs_dim)?;
+        let rng = exact::rng(ck, "rng")?;
+        let mut opt = Adam::new(self.opt.cfg);
+        opt.restore_state(ck, "opt", online)?;
+        let steps_since_train = ck.parse_meta("steps_since_train")?;
+        let obs = match ck.get("obs") {
+            Some((_, v)) if v.len() == self.obs.len() => v.to_vec(),
+            _ => {
+                return Err(AgentError::Checkpoint(
+                    "its observations do not fit this agent's environments".into(),
+                ));
+            }
+        };
+        // Last: the only fallible step that touches `self`, and it is all-or-nothing.
+        exact::restore_vec_env(ck, "env", &mut self.env)?;
+        self.obs = obs;
+        self.replay = replay;
+        self.nstep = nstep;
+        self.rng = rng;
+        self.opt = opt;
+        self.steps_since_train = steps_since_train;
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Acrobot-v1 (Sutton 1996; Sutton & Barto's book dynamics), as
 //! `gymnasium/envs/classic_control/acrobot.py`.
 
-use crate::env::classic_control_accessors;
+use crate::env::{classic_control_accessors, classic_control_snapshot};
 use std::f64::consts::PI;
 
 use rand::{Rng, SeedableRng};
@@ -158,6 +158,7 @@ impl Default for Acrobot {
 
 impl Env for Acrobot {
     classic_control_accessors!();
+    classic_control_snapshot!();
 
     /// Draws each state entry uniformly from `[-0.1, 0.1)` and rounds it to float32, as
     /// Gymnasium's `.astype(np.float32)` does (the first step widens it back to float64).

@@ -103,6 +103,25 @@ impl Default for CartPole {
 impl Env for CartPole {
     classic_control_accessors!();
 
+    /// The f64 state's bits, the terminated-before flag, then the RNG.
+    fn snapshot(&self) -> Option<Vec<u64>> {
+        let mut words = Vec::new();
+        crate::snapshot::push_f64s(&mut words, &self.state);
+        words.push(u64::from(self.terminated_before));
+        crate::snapshot::push_rng(&mut words, &self.rng);
+        Some(words)
+    }
+
+    fn restore_snapshot(&mut self, words: &[u64]) -> Result<(), EnvError> {
+        let mut r = crate::snapshot::WordReader::new(Self::ID, words);
+        let state = r.f64s()?;
+        let terminated_before = r.flag()?;
+        let rng = r.rng()?;
+        r.finish()?;
+        (self.state, self.terminated_before, self.rng) = (state, terminated_before, rng);
+        Ok(())
+    }
+
     /// Draws each state entry uniformly from `[-0.05, 0.05)`.
     fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
         if let Some(seed) = seed {

@@ -221,6 +221,33 @@ impl Env for ActionSlot {
     fn max_episode_steps(&self) -> Option<usize> {
         self.env.max_episode_steps()
     }
+
+    /// The slot's f32 bits, the slot RNG, then the wrapped env's snapshot.
+    fn snapshot(&self) -> Option<Vec<u64>> {
+        let inner = self.env.snapshot()?;
+        let mut words: Vec<u64> = self.slot.iter().map(|v| u64::from(v.to_bits())).collect();
+        crate::snapshot::push_rng(&mut words, &self.rng);
+        words.extend(inner);
+        Some(words)
+    }
+
+    fn restore_snapshot(&mut self, words: &[u64]) -> Result<(), EnvError> {
+        let mut r = crate::snapshot::WordReader::new(self.id, words);
+        let slot = r
+            .words(self.slot.len())?
+            .iter()
+            .map(|&w| u32::try_from(w).map(f32::from_bits))
+            .collect::<Result<Vec<f32>, _>>()
+            .map_err(|_| EnvError::InvalidState {
+                env: self.id,
+                reason: "snapshot slot value is not f32 bits".into(),
+            })?;
+        let rng = r.rng()?;
+        let used = self.slot.len() + crate::snapshot::RNG_WORDS;
+        self.env.restore_snapshot(&words[used..])?;
+        (self.slot, self.rng) = (slot, rng);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

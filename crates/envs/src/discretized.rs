@@ -147,6 +147,15 @@ impl Env for DiscretizedActions {
     fn max_episode_steps(&self) -> Option<usize> {
         self.env.max_episode_steps()
     }
+
+    /// The wrapped env's snapshot (the action table is configuration).
+    fn snapshot(&self) -> Option<Vec<u64>> {
+        self.env.snapshot()
+    }
+
+    fn restore_snapshot(&mut self, words: &[u64]) -> Result<(), EnvError> {
+        self.env.restore_snapshot(words)
+    }
 }
 
 #[cfg(test)]

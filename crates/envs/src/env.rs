@@ -67,6 +67,24 @@ pub trait Env: Send {
 
     /// The time limit applied by a [`TimeLimit`](crate::TimeLimit) wrapper, `None` when unlimited.
     fn max_episode_steps(&self) -> Option<usize>;
+
+    /// Everything that decides this env's future, as exact words (physical state as f64 bits,
+    /// flags, wrapper counters, RNG positions; see [`crate::snapshot`]), for exact resume.
+    /// `None` when the env cannot be snapshotted (the default); every registered env can.
+    fn snapshot(&self) -> Option<Vec<u64>> {
+        None
+    }
+
+    /// Restores [`Env::snapshot`]'s words: from here on the env steps and resets exactly as the
+    /// snapshotted one did.
+    ///
+    /// # Errors
+    /// [`EnvError::InvalidState`] when the words do not fit this env (or it cannot restore
+    /// snapshots); the env is left unchanged.
+    fn restore_snapshot(&mut self, words: &[u64]) -> Result<(), EnvError> {
+        let _ = words;
+        Err(crate::snapshot::unsupported(self.id()))
+    }
 }
 
 /// The [`Env`] methods every classic-control task implements alike: its id, spaces, the
@@ -101,3 +119,27 @@ macro_rules! classic_control_accessors {
     };
 }
 pub(crate) use classic_control_accessors;
+
+/// [`Env::snapshot`] / [`Env::restore_snapshot`] for a classic-control task whose whole future
+/// is its f64 `state` array and its `rng` (CartPole, with one more flag, writes its own).
+macro_rules! classic_control_snapshot {
+    () => {
+        /// The f64 state's bits, then the RNG (seed, stream, word position).
+        fn snapshot(&self) -> Option<Vec<u64>> {
+            let mut words = Vec::new();
+            crate::snapshot::push_f64s(&mut words, &self.state);
+            crate::snapshot::push_rng(&mut words, &self.rng);
+            Some(words)
+        }
+
+        fn restore_snapshot(&mut self, words: &[u64]) -> Result<(), EnvError> {
+            let mut r = crate::snapshot::WordReader::new(Self::ID, words);
+            let state = r.f64s()?;
+            let rng = r.rng()?;
+            r.finish()?;
+            (self.state, self.rng) = (state, rng);
+            Ok(())
+        }
+    };
+}
+pub(crate) use classic_control_snapshot;

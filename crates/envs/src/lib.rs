@@ -57,6 +57,7 @@ mod numeric;
 mod pendulum;
 mod policy;
 mod registry;
+pub mod snapshot;
 mod space;
 mod time_limit;
 mod vec_env;
@@ -67,7 +68,9 @@ pub use confounded::{ActionSlot, Nuisance, random_slot, slot_width};
 pub use discretized::{DiscretizedActions, linspace_actions};
 pub use env::{Env, Step};
 pub use error::EnvError;
-pub use evaluate::{EvalStats, evaluate, evaluate_discrete, evaluate_policy, normalized_score};
+pub use evaluate::{
+    EvalStats, MAX_EVAL_EPISODES, evaluate, evaluate_discrete, evaluate_policy, normalized_score,
+};
 pub use mountain_car::MountainCar;
 pub use mountain_car_continuous::{MountainCarContinuous, Precision};
 pub use pendulum::{Pendulum, angle_normalize};
@@ -75,4 +78,4 @@ pub use policy::{ActionKind, Actions, EpisodeEnd, Policy, PolicyError};
 pub use registry::{EnvSpec, make, make_unlimited, registry, spec};
 pub use space::{Action, BoxSpace, Space};
 pub use time_limit::TimeLimit;
-pub use vec_env::{EpisodeStats, VecEnv, VecStep};
+pub use vec_env::{EpisodeStats, MAX_NUM_ENVS, VecEnv, VecStep};

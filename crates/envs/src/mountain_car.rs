@@ -1,6 +1,6 @@
 //! MountainCar-v0 (Moore 1990), as `gymnasium/envs/classic_control/mountain_car.py`.
 
-use crate::env::classic_control_accessors;
+use crate::env::{classic_control_accessors, classic_control_snapshot};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -75,6 +75,7 @@ impl Default for MountainCar {
 
 impl Env for MountainCar {
     classic_control_accessors!();
+    classic_control_snapshot!();
 
     /// Draws the position uniformly from `[-0.6, -0.4)`, velocity 0.
     fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {

@@ -182,6 +182,29 @@ impl Default for MountainCarContinuous {
 impl Env for MountainCarContinuous {
     classic_control_accessors!();
 
+    /// The f64 state's bits, the precision (0 = f64, 1 = f32), then the RNG.
+    fn snapshot(&self) -> Option<Vec<u64>> {
+        let mut words = Vec::new();
+        crate::snapshot::push_f64s(&mut words, &self.state);
+        words.push(u64::from(self.precision == Precision::F32));
+        crate::snapshot::push_rng(&mut words, &self.rng);
+        Some(words)
+    }
+
+    fn restore_snapshot(&mut self, words: &[u64]) -> Result<(), EnvError> {
+        let mut r = crate::snapshot::WordReader::new(Self::ID, words);
+        let state = r.f64s()?;
+        let precision = if r.flag()? {
+            Precision::F32
+        } else {
+            Precision::F64
+        };
+        let rng = r.rng()?;
+        r.finish()?;
+        (self.state, self.precision, self.rng) = (state, precision, rng);
+        Ok(())
+    }
+
     /// Draws the position uniformly from `[-0.6, -0.4)`, velocity 0 (a float64 state).
     fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
         if let Some(seed) = seed {

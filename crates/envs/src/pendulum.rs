@@ -1,6 +1,6 @@
 //! Pendulum-v1, as `gymnasium/envs/classic_control/pendulum.py`.
 
-use crate::env::classic_control_accessors;
+use crate::env::{classic_control_accessors, classic_control_snapshot};
 use std::f64::consts::PI;
 
 use rand::{Rng, SeedableRng};
@@ -81,6 +81,7 @@ impl Default for Pendulum {
 
 impl Env for Pendulum {
     classic_control_accessors!();
+    classic_control_snapshot!();
 
     /// Draws θ uniformly from `[-π, π)` and θ̇ from `[-1, 1)`.
     fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {

@@ -103,4 +103,19 @@ impl<E: Env> Env for TimeLimit<E> {
     fn max_episode_steps(&self) -> Option<usize> {
         Some(self.max_episode_steps)
     }
+
+    /// The elapsed-step counter, then the wrapped env's snapshot.
+    fn snapshot(&self) -> Option<Vec<u64>> {
+        let mut words = vec![self.elapsed_steps as u64];
+        words.extend(self.env.snapshot()?);
+        Some(words)
+    }
+
+    fn restore_snapshot(&mut self, words: &[u64]) -> Result<(), EnvError> {
+        let mut r = crate::snapshot::WordReader::new(self.id(), words);
+        let elapsed = r.usize()?;
+        self.env.restore_snapshot(&words[1..])?;
+        self.elapsed_steps = elapsed;
+        Ok(())
+    }
 }

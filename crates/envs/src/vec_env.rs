@@ -83,16 +83,27 @@ pub struct VecEnv {
     fresh: bool,
 }
 
+/// Most environments one [`VecEnv`] holds: 10⁶ (every env, its observation and its counters
+/// live in memory at once; a million CartPoles take about 200 MB).
+pub const MAX_NUM_ENVS: usize = 1_000_000;
+
 impl VecEnv {
     /// `num_envs` envs of `id`, env `i` seeded with `seed + i` and reset.
     ///
     /// # Errors
     /// [`EnvError::UnknownEnv`] for an unregistered id, [`EnvError::InvalidArgument`] for
-    /// `num_envs == 0`.
+    /// `num_envs == 0` or above [`MAX_NUM_ENVS`].
     pub fn new(id: &str, num_envs: usize, seed: u64) -> Result<Self, EnvError> {
         if num_envs == 0 {
             return Err(EnvError::InvalidArgument {
                 reason: "VecEnv needs at least one env".to_string(),
+            });
+        }
+        if num_envs > MAX_NUM_ENVS {
+            return Err(EnvError::InvalidArgument {
+                reason: format!(
+                    "{num_envs} envs requested, more than the limit of {MAX_NUM_ENVS} per VecEnv"
+                ),
             });
         }
         let mut envs = Vec::with_capacity(num_envs);
@@ -230,6 +241,72 @@ impl VecEnv {
             ));
         }
         self.step_all(|i| Action::Continuous(&actions[i * act_dim..(i + 1) * act_dim]))
+    }
+
+    /// Everything that decides the batch's future, as exact words for exact resume: whether
+    /// the first reset is still pending, then per env its current observation row (f32 bits),
+    /// the running episode return (f64 bits) and length, and its [`Env::snapshot`] (length
+    /// first). `None` when an env cannot be snapshotted.
+    pub fn snapshot(&self) -> Option<Vec<u64>> {
+        let d = self.obs_dim;
+        let mut words = vec![self.num_envs() as u64, u64::from(self.fresh)];
+        for (i, env) in self.envs.iter().enumerate() {
+            let inner = env.snapshot()?;
+            words.extend(
+                self.obs[i * d..(i + 1) * d]
+                    .iter()
+                    .map(|v| u64::from(v.to_bits())),
+            );
+            words.push(self.episode_returns[i].to_bits());
+            words.push(self.episode_lengths[i] as u64);
+            words.push(inner.len() as u64);
+            words.extend(inner);
+        }
+        Some(words)
+    }
+
+    /// Restores [`VecEnv::snapshot`]'s words: the next step returns what the snapshotted batch's
+    /// next step returned, episode statistics included.
+    ///
+    /// # Errors
+    /// [`EnvError::InvalidState`] when the words do not fit this batch (another env, number of
+    /// envs or observation size); nothing is changed then.
+    pub fn restore_snapshot(&mut self, words: &[u64]) -> Result<(), EnvError> {
+        let id = self.envs[0].id();
+        let mut r = crate::snapshot::WordReader::new(id, words);
+        let n = r.usize()?;
+        if n != self.num_envs() {
+            return Err(EnvError::InvalidState {
+                env: id,
+                reason: format!("snapshot of {n} envs, this batch has {}", self.num_envs()),
+            });
+        }
+        let fresh = r.flag()?;
+        let d = self.obs_dim;
+        let mut obs = Vec::with_capacity(n * d);
+        let (mut returns, mut lengths, mut envs) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..n {
+            for &w in r.words(d)? {
+                let bits = u32::try_from(w).map_err(|_| EnvError::InvalidState {
+                    env: id,
+                    reason: "snapshot observation is not f32 bits".into(),
+                })?;
+                obs.push(f32::from_bits(bits));
+            }
+            returns.push(r.f64()?);
+            lengths.push(r.usize()?);
+            let k = r.usize()?;
+            let mut env = crate::make(id)?;
+            env.restore_snapshot(r.words(k)?)?;
+            envs.push(env);
+        }
+        r.finish()?;
+        self.envs = envs;
+        self.obs = obs;
+        self.episode_returns = returns;
+        self.episode_lengths = lengths;
+        self.fresh = fresh;
+        Ok(())
     }
 
     fn step_all<'a>(

@@ -67,4 +67,7 @@ pub enum ReplayError {
         "priority {value} at position {position} must be finite, >= 0 and representable after (p + eps)^alpha"
     )]
     InvalidPriority { position: usize, value: f64 },
+    /// A snapshot does not fit this memory (sizes, capacity, ring position, priorities).
+    #[error("replay snapshot does not fit this memory: {0}")]
+    InvalidSnapshot(String),
 }

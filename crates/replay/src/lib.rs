@@ -45,6 +45,7 @@ mod nstep;
 mod prioritized;
 mod sequence;
 mod shared;
+mod snapshot;
 mod storage;
 mod sum_tree;
 mod uniform;
@@ -55,6 +56,7 @@ pub use nstep::{NStepBuffer, NStepTransition};
 pub use prioritized::{DEFAULT_BETA, DEFAULT_PRIORITY_EPS, PrioritizedReplay};
 pub use sequence::{SequenceBatch, SequenceReplay};
 pub use shared::SharedReplay;
+pub use snapshot::{PrioritizedSnapshot, ReplaySnapshot, SequenceSnapshot};
 pub use sum_tree::{MinTree, SumTree};
 pub use uniform::ReplayBuffer;
 

@@ -79,6 +79,17 @@ impl NStepBuffer {
     pub fn clear(&mut self) {
         self.pending.clear();
     }
+
+    /// The steps waiting for their n-step return, oldest first: `(obs, action, reward)`
+    /// (fewer than `n`; empty for `n = 1`). For exact resume.
+    pub fn pending(&self) -> impl Iterator<Item = (&[f32], usize, f32)> + '_ {
+        self.pending.iter().map(|(o, a, r)| (o.as_slice(), *a, *r))
+    }
+
+    /// Replaces the waiting steps with [`Self::pending`]'s output.
+    pub fn set_pending(&mut self, steps: impl IntoIterator<Item = (Vec<f32>, usize, f32)>) {
+        self.pending = steps.into_iter().collect();
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use rand::Rng;
 
 use crate::batch::{Transition, TransitionBatch};
 use crate::error::ReplayError;
+use crate::snapshot::PrioritizedSnapshot;
 use crate::storage::Storage;
 use crate::sum_tree::{MinTree, SumTree};
 
@@ -120,6 +121,50 @@ impl PrioritizedReplay {
     /// `Σ_i p_i^α` over the stored transitions.
     pub fn total_mass(&self) -> f64 {
         self.sums.total()
+    }
+
+    /// The transitions, priorities and β, for exact resume (see [`PrioritizedSnapshot`]).
+    pub fn snapshot(&self) -> PrioritizedSnapshot {
+        PrioritizedSnapshot {
+            transitions: self.storage.snapshot(),
+            masses: (0..self.len()).map(|i| self.sums.get(i)).collect(),
+            max_priority: self.max_priority,
+            beta: self.beta,
+        }
+    }
+
+    /// Replaces the contents with [`Self::snapshot`]'s output (α and ε stay this memory's);
+    /// the trees are rebuilt bit for bit from the leaves. `Err` and nothing changed when it
+    /// does not fit (sizes, a mass that is not finite and ≥ 0, β).
+    pub fn restore_snapshot(&mut self, s: &PrioritizedSnapshot) -> Result<(), ReplayError> {
+        self.storage.check_snapshot(&s.transitions)?;
+        if s.masses.len() != s.transitions.len() {
+            return Err(ReplayError::InvalidSnapshot(format!(
+                "{} priorities for {} transitions",
+                s.masses.len(),
+                s.transitions.len()
+            )));
+        }
+        if let Some(m) = s.masses.iter().find(|m| !(m.is_finite() && **m >= 0.0)) {
+            return Err(ReplayError::InvalidSnapshot(format!("priority mass {m}")));
+        }
+        if !(s.max_priority.is_finite() && s.max_priority > 0.0) {
+            return Err(ReplayError::InvalidSnapshot(format!(
+                "max priority {}",
+                s.max_priority
+            )));
+        }
+        check_beta(s.beta)?;
+        self.storage.restore(&s.transitions);
+        let capacity = self.capacity();
+        (self.sums, self.mins) = (SumTree::new(capacity), MinTree::new(capacity));
+        for (i, &m) in s.masses.iter().enumerate() {
+            self.sums.set(i, m);
+            self.mins.set(i, m);
+        }
+        self.max_priority = s.max_priority;
+        self.beta = s.beta;
+        Ok(())
     }
 
     /// Stores one transition with the largest priority seen so far, evicting the oldest when

@@ -5,6 +5,7 @@
 use rand::Rng;
 
 use crate::error::ReplayError;
+use crate::snapshot::SequenceSnapshot;
 
 /// A batch of `B` sequences of `T` steps, **time-major** (`[T, B, dim]`: element `(t, b)` of a
 /// per-step field at `t·B + b`), the layout eirl's batched estimators take.
@@ -293,6 +294,76 @@ impl SequenceReplay {
             self.gather(&[slot], &mut out);
             out
         })
+    }
+
+    /// The stored sequences and ring position, for exact resume (see [`SequenceSnapshot`]).
+    pub fn snapshot(&self) -> SequenceSnapshot {
+        let steps = self.len * self.seq_len;
+        SequenceSnapshot {
+            obs: self.obs[..steps * self.obs_dim].to_vec(),
+            next_obs: self.next_obs[..steps * self.obs_dim].to_vec(),
+            actions: self.actions[..steps * self.act_dim].to_vec(),
+            rewards: self.rewards[..steps].to_vec(),
+            discounts: self.discounts[..steps].to_vec(),
+            dones: self.dones[..steps].to_vec(),
+            mu: self.mu[..steps * self.dist_dim].to_vec(),
+            next: self.next,
+        }
+    }
+
+    /// Replaces the contents with [`Self::snapshot`]'s output; later pushes and samples (from
+    /// the same RNG state) match the snapshotted memory's. `Err` and nothing changed when it
+    /// does not fit this memory's capacity, sequence length or sizes.
+    pub fn restore_snapshot(&mut self, s: &SequenceSnapshot) -> Result<(), ReplayError> {
+        let k = self.seq_len;
+        let bad = |reason: String| Err(ReplayError::InvalidSnapshot(reason));
+        if s.rewards.len() % k != 0 {
+            return bad(format!(
+                "{} steps is not whole {k}-step sequences",
+                s.rewards.len()
+            ));
+        }
+        let len = s.rewards.len() / k;
+        if len > self.capacity {
+            return bad(format!("{len} sequences, capacity {}", self.capacity));
+        }
+        let steps = len * k;
+        for (field, got, dim) in [
+            ("obs", s.obs.len(), self.obs_dim),
+            ("next_obs", s.next_obs.len(), self.obs_dim),
+            ("actions", s.actions.len(), self.act_dim),
+            ("discounts", s.discounts.len(), 1),
+            ("dones", s.dones.len(), 1),
+            ("mu", s.mu.len(), self.dist_dim),
+        ] {
+            if got != steps * dim {
+                return bad(format!(
+                    "{field} has {got} values, expected {steps} × {dim}"
+                ));
+            }
+        }
+        let ring_ok = if len < self.capacity {
+            s.next == len
+        } else {
+            s.next < self.capacity
+        };
+        if !ring_ok {
+            return bad(format!("next slot {} with {len} sequences", s.next));
+        }
+        fn fill<T: Copy + Default>(dst: &mut [T], src: &[T]) {
+            dst[..src.len()].copy_from_slice(src);
+            dst[src.len()..].fill(T::default());
+        }
+        fill(&mut self.obs, &s.obs);
+        fill(&mut self.next_obs, &s.next_obs);
+        fill(&mut self.actions, &s.actions);
+        fill(&mut self.rewards, &s.rewards);
+        fill(&mut self.discounts, &s.discounts);
+        fill(&mut self.dones, &s.dones);
+        fill(&mut self.mu, &s.mu);
+        self.len = len;
+        self.next = s.next;
+        Ok(())
     }
 
     fn gather(&self, slots: &[usize], out: &mut SequenceBatch) {

@@ -2,6 +2,7 @@
 
 use crate::batch::{Transition, TransitionBatch};
 use crate::error::ReplayError;
+use crate::snapshot::ReplaySnapshot;
 
 /// Fixed-capacity ring of transitions in contiguous flat arrays, oldest overwritten first.
 ///
@@ -169,6 +170,65 @@ impl Storage {
             out.rewards[b] = self.rewards[slot];
             out.discounts[b] = self.discounts[slot];
         }
+    }
+}
+
+impl Storage {
+    /// The filled rows in slot order and the ring position.
+    pub(crate) fn snapshot(&self) -> ReplaySnapshot {
+        let (o, a, n) = (self.obs_dim, self.act_dim, self.len);
+        ReplaySnapshot {
+            obs: self.obs[..n * o].to_vec(),
+            actions: self.actions[..n * a].to_vec(),
+            rewards: self.rewards[..n].to_vec(),
+            discounts: self.discounts[..n].to_vec(),
+            next_obs: self.next_obs[..n * o].to_vec(),
+            next: self.next,
+        }
+    }
+
+    /// Checks that `s` fits this storage's capacity and sizes and is a reachable ring state
+    /// (`next == len` until full).
+    pub(crate) fn check_snapshot(&self, s: &ReplaySnapshot) -> Result<(), ReplayError> {
+        let n = s.len();
+        let bad = |reason: String| Err(ReplayError::InvalidSnapshot(reason));
+        if n > self.capacity {
+            return bad(format!("{n} transitions, capacity {}", self.capacity));
+        }
+        for (field, len, dim) in [
+            ("obs", s.obs.len(), self.obs_dim),
+            ("actions", s.actions.len(), self.act_dim),
+            ("discounts", s.discounts.len(), 1),
+            ("next_obs", s.next_obs.len(), self.obs_dim),
+        ] {
+            if len != n * dim {
+                return bad(format!("{field} has {len} values, expected {n} × {dim}"));
+            }
+        }
+        let ring_ok = if n < self.capacity {
+            s.next == n
+        } else {
+            s.next < self.capacity
+        };
+        if !ring_ok {
+            return bad(format!("next slot {} with {n} transitions", s.next));
+        }
+        Ok(())
+    }
+
+    /// Replaces the contents with a checked snapshot; slots past its length are zeroed.
+    pub(crate) fn restore(&mut self, s: &ReplaySnapshot) {
+        fn fill(dst: &mut [f32], src: &[f32]) {
+            dst[..src.len()].copy_from_slice(src);
+            dst[src.len()..].fill(0.0);
+        }
+        fill(&mut self.obs, &s.obs);
+        fill(&mut self.actions, &s.actions);
+        fill(&mut self.rewards, &s.rewards);
+        fill(&mut self.discounts, &s.discounts);
+        fill(&mut self.next_obs, &s.next_obs);
+        self.len = s.len();
+        self.next = s.next;
     }
 }
 

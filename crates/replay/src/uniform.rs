@@ -4,6 +4,7 @@ use rand::Rng;
 
 use crate::batch::{Transition, TransitionBatch};
 use crate::error::ReplayError;
+use crate::snapshot::ReplaySnapshot;
 use crate::storage::Storage;
 
 /// Fixed-capacity ring buffer of transitions, sampled uniformly with replacement; the oldest
@@ -79,6 +80,20 @@ impl ReplayBuffer {
         self.storage
             .slots_oldest_first()
             .filter_map(|slot| self.storage.get(slot))
+    }
+
+    /// The stored transitions and ring position, for exact resume (see [`ReplaySnapshot`]).
+    pub fn snapshot(&self) -> ReplaySnapshot {
+        self.storage.snapshot()
+    }
+
+    /// Replaces the contents with [`Self::snapshot`]'s output; later pushes and samples (from
+    /// the same RNG state) match the snapshotted buffer's. `Err` and nothing changed when it
+    /// does not fit this buffer's capacity or sizes.
+    pub fn restore_snapshot(&mut self, snapshot: &ReplaySnapshot) -> Result<(), ReplayError> {
+        self.storage.check_snapshot(snapshot)?;
+        self.storage.restore(snapshot);
+        Ok(())
     }
 
     /// `batch_size` transitions drawn uniformly with replacement; weights are all 1.

@@ -1,6 +1,6 @@
 //! The STEVE-DDPG learner: one agent whose critic target is TD, MVE or STEVE.
 
-use eirl_agent::{Agent, AgentError, RunSettings, StepInfo, meta};
+use eirl_agent::{Agent, AgentError, RunSettings, StepInfo, exact, meta};
 use eirl_envs::{Actions, BoxSpace, Space, VecEnv};
 use eirl_models::tensor::*;
 use eirl_models::{
@@ -95,6 +95,8 @@ impl Steve {
         }
         let obs_dim = env.obs_dim();
         let act_dim = bounds.dim();
+        // The replay memory at the env's real widths, before anything is allocated.
+        cfg.check_memory(obs_dim, act_dim)?;
         let obs = env.reset().to_vec();
         let dev: Device = device(seed);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -456,9 +458,11 @@ impl Agent for Steve {
         })
     }
 
-    /// Networks and counters. The replay memory is not saved: a resumed run refills it for
-    /// `learning_starts` steps (at least one batch) before learning resumes; the world model is
-    /// restored, so it is not pre-trained again.
+    /// Networks and counters. Without [`SteveConfig::exact_resume`] the replay memory is not
+    /// saved: a resumed run refills it for `learning_starts` steps (at least one batch) before
+    /// learning resumes; the world model is restored, so it is not pre-trained again. With it
+    /// the checkpoint also carries the rest of the run's state (listed at
+    /// [`SteveConfig::exact_resume`]).
     fn checkpoint(&self) -> Checkpoint {
         let mut ck = Checkpoint::new();
         ck.insert_params(NETS[0], &self.policy);
@@ -473,6 +477,9 @@ impl Agent for Steve {
         ck.set_meta("target", self.cfg.target.name());
         ck.set_meta("updates", self.stats.updates.to_string());
         ck.set_meta("model_updates", self.stats.model_updates.to_string());
+        if self.cfg.exact_resume {
+            self.insert_exact(&mut ck);
+        }
         ck
     }
 
@@ -493,7 +500,7 @@ impl Agent for Steve {
         ck.restore_params(NETS[0], &mut policy)?;
         ck.restore_params(NETS[1], &mut q)?;
         ck.restore_params(NETS[2], &mut target_q)?;
-        let world = match &self.world {
+        let mut world = match &self.world {
             Some(w) => {
                 let mut m = w.model.clone();
                 ck.restore_params(NETS[3], &mut m.transition)?;
@@ -507,6 +514,11 @@ impl Agent for Steve {
             }
             None => None,
         };
+        let exact_state = if exact::is_exact(ck) {
+            Some(self.read_exact(ck, &policy, &q, world.as_mut())?)
+        } else {
+            None
+        };
         (self.policy, self.q, self.target_q) = (policy, q, target_q);
         self.world = world;
         self.steps = steps;
@@ -514,9 +526,103 @@ impl Agent for Steve {
             updates,
             model_updates,
         };
-        self.pretrained = model_updates > 0;
-        // The policy acts from the first step after a resume; updates wait for the refill.
-        self.learn_from = self.steps + self.cfg.learning_starts.max(self.cfg.batch_size as u64);
+        match exact_state {
+            Some(s) => {
+                exact::restore_vec_env(ck, "env", &mut self.env)?;
+                self.replay = s.replay;
+                self.rng = s.rng;
+                self.obs = s.obs;
+                (self.opt_policy, self.opt_q) = (s.opt_policy, s.opt_q);
+                self.pretrained = s.pretrained;
+                self.learn_from = s.learn_from;
+            }
+            None => {
+                self.pretrained = model_updates > 0;
+                // The policy acts from the first step after a resume; updates wait for the
+                // refill.
+                self.learn_from =
+                    self.steps + self.cfg.learning_starts.max(self.cfg.batch_size as u64);
+            }
+        }
         Ok(())
+    }
+}
+
+/// The exact-resume state read from a checkpoint, not yet applied.
+struct ExactState {
+    replay: ReplayBuffer,
+    rng: ChaCha8Rng,
+    obs: Vec<f32>,
+    opt_policy: Adam,
+    opt_q: Adam,
+    pretrained: bool,
+    learn_from: u64,
+}
+
+impl Steve {
+    /// Adds the exact-resume state to `ck`: the environments (observations, episode counters,
+    /// physics and RNGs), the current observations, the replay memory, the exploration /
+    /// sampling RNG, the policy's, critic's and world models' Adam moments and step counts, the
+    /// pre-training flag and the step learning starts from. An environment that cannot be
+    /// snapshotted (none of the registered ones) leaves the checkpoint without the exact state.
+    fn insert_exact(&self, ck: &mut Checkpoint) {
+        if exact::insert_vec_env(ck, "env", &self.env).is_err() {
+            return;
+        }
+        ck.insert(
+            "obs",
+            vec![self.env.num_envs(), self.obs_dim],
+            self.obs.clone(),
+        );
+        exact::insert_replay_buffer(ck, &self.replay);
+        exact::insert_rng(ck, "rng", &self.rng);
+        self.opt_policy.insert_state(ck, "opt_policy");
+        self.opt_q.insert_state(ck, "opt_q");
+        if let Some(w) = &self.world {
+            w.insert_optimizer_state(ck, "opt_model");
+        }
+        ck.set_meta("pretrained", self.pretrained.to_string());
+        ck.set_meta("learn_from", self.learn_from.to_string());
+        exact::mark(ck);
+    }
+
+    /// Reads [`Steve::insert_exact`]'s state for the restored networks, checking it against
+    /// this agent; only the restored world model's optimizers (not yet installed) change.
+    fn read_exact(
+        &self,
+        ck: &Checkpoint,
+        policy: &Mlp,
+        q: &EnsembleMlp,
+        world: Option<&mut WorldModelTrainer>,
+    ) -> Result<ExactState, AgentError> {
+        let mut replay = self.replay.clone();
+        exact::restore_replay_buffer(ck, &mut replay)?;
+        let rng = exact::rng(ck, "rng")?;
+        let mut opt_policy = Adam::new(self.opt_policy.cfg);
+        opt_policy.restore_state(ck, "opt_policy", policy)?;
+        let mut opt_q = Adam::new(self.opt_q.cfg);
+        opt_q.restore_state(ck, "opt_q", q)?;
+        if let Some(w) = world {
+            w.restore_optimizer_state(ck, "opt_model")?;
+        }
+        let obs = match ck.get("obs") {
+            Some((_, v)) if v.len() == self.obs.len() => v.to_vec(),
+            _ => {
+                return Err(AgentError::Checkpoint(
+                    "its observations do not fit this agent's environments".into(),
+                ));
+            }
+        };
+        let mut probe = VecEnv::new(&self.env_id, self.cfg.num_envs, 0)?;
+        exact::restore_vec_env(ck, "env", &mut probe)?;
+        Ok(ExactState {
+            replay,
+            rng,
+            obs,
+            opt_policy,
+            opt_q,
+            pretrained: ck.parse_meta("pretrained")?,
+            learn_from: ck.parse_meta("learn_from")?,
+        })
     }
 }

@@ -11,7 +11,8 @@
 
 use eirl_models::tensor::*;
 use eirl_models::{
-    Activation, Adam, AdamConfig, Device, EnsembleMlp, Optimizer, Parameterized, Tensor3,
+    Activation, Adam, AdamConfig, Checkpoint, Device, EnsembleMlp, ModelError, Optimizer,
+    Parameterized, Tensor3,
 };
 use rand::Rng;
 
@@ -233,6 +234,9 @@ fn shares(
 }
 
 /// The world model with its optimizers (one Adam per ensemble, L2 as Adam's weight decay).
+/// Names of the three world models, in optimizer order.
+const MODEL_NAMES: [&str; 3] = ["transition", "termination", "reward"];
+
 pub struct WorldModelTrainer {
     pub model: WorldModel,
     adams: [Adam; 3],
@@ -249,6 +253,30 @@ impl WorldModelTrainer {
             model,
             adams: [Adam::new(cfg), Adam::new(cfg), Adam::new(cfg)],
         }
+    }
+
+    /// Stores the three optimizers' state as `<prefix>.{transition,termination,reward}` (see
+    /// [`Adam::insert_state`]), for exact resume.
+    pub fn insert_optimizer_state(&self, ck: &mut Checkpoint, prefix: &str) {
+        for (adam, name) in self.adams.iter().zip(MODEL_NAMES) {
+            adam.insert_state(ck, &format!("{prefix}.{name}"));
+        }
+    }
+
+    /// Restores [`WorldModelTrainer::insert_optimizer_state`]'s output for this trainer's
+    /// models; changes nothing on error.
+    pub fn restore_optimizer_state(
+        &mut self,
+        ck: &Checkpoint,
+        prefix: &str,
+    ) -> Result<(), ModelError> {
+        let mut adams = self.adams.each_ref().map(|a| Adam::new(a.cfg));
+        let m = &self.model;
+        adams[0].restore_state(ck, &format!("{prefix}.{}", MODEL_NAMES[0]), &m.transition)?;
+        adams[1].restore_state(ck, &format!("{prefix}.{}", MODEL_NAMES[1]), &m.termination)?;
+        adams[2].restore_state(ck, &format!("{prefix}.{}", MODEL_NAMES[2]), &m.reward)?;
+        self.adams = adams;
+        Ok(())
     }
 
     /// One update of every model on `batch`; returns the losses before the update.

@@ -197,3 +197,126 @@ fn continuous_acer_learns_pendulum() -> Result<(), AgentError> {
     );
     Ok(())
 }
+
+/// Finished episodes `(step, env, return bits, length)` and every step's scalars (as bits).
+type Trace = (Vec<(u64, usize, u64, usize)>, Vec<Vec<(&'static str, u64)>>);
+
+fn run_until(agent: &mut Acer, until: u64, trace: &mut Trace) -> Result<(), AgentError> {
+    while agent.steps() < until {
+        let info = agent.step()?;
+        for ep in &info.finished {
+            let r = ep.episode_return.to_bits();
+            trace.0.push((agent.steps(), ep.env, r, ep.length));
+        }
+        trace.1.push(
+            info.scalars
+                .iter()
+                .map(|(n, v)| (*n, v.to_bits()))
+                .collect(),
+        );
+    }
+    Ok(())
+}
+
+/// Every tensor and the counters of two checkpoints, bit for bit.
+fn assert_same_checkpoint(a: &eirl_models::Checkpoint, b: &eirl_models::Checkpoint) {
+    let names: Vec<&str> = a.names().collect();
+    assert_eq!(names, b.names().collect::<Vec<_>>());
+    for name in names {
+        let bits = |ck: &eirl_models::Checkpoint| {
+            let (s, v) = ck.get(name).expect("tensor");
+            (
+                s.to_vec(),
+                v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            )
+        };
+        assert!(bits(a) == bits(b), "tensor {name} differs");
+    }
+    for key in ["env_steps", "updates", "engaged_samples", "engaged_max_rho"] {
+        assert_eq!(a.meta(key), b.meta(key), "{key}");
+    }
+}
+
+/// Uninterrupted vs. stopped at `split` (checkpoint → safetensors bytes → a fresh agent from
+/// another seed → restore → on): episodes, scalars and the final state agree bit for bit.
+fn assert_resume_is_exact(env: &str, cfg: AcerConfig, split: u64) -> Result<(), AgentError> {
+    let total = cfg.total_steps;
+    let mut straight = Acer::new(env, cfg.clone(), 3)?;
+    let mut whole = Trace::default();
+    run_until(&mut straight, total, &mut whole)?;
+
+    let mut first = Acer::new(env, cfg.clone(), 3)?;
+    let mut resumed = Trace::default();
+    run_until(&mut first, split, &mut resumed)?;
+    let bytes = first.checkpoint().to_bytes()?;
+    let ck = eirl_models::Checkpoint::from_bytes(&bytes, std::path::Path::new("mem"))?;
+    let mut second = Acer::new(env, cfg, 77)?;
+    second.restore(&ck)?;
+    run_until(&mut second, total, &mut resumed)?;
+
+    assert!(!whole.0.is_empty() && whole.0.iter().any(|e| e.0 > split));
+    assert!(straight.replay_len() > 0);
+    assert_eq!(whole.0, resumed.0, "{env}: episode returns differ");
+    assert_eq!(whole.1, resumed.1, "{env}: training scalars differ");
+    assert_same_checkpoint(&straight.checkpoint(), &second.checkpoint());
+    Ok(())
+}
+
+/// Exact resume, discrete (CartPole) and continuous (Pendulum: Gaussian sampling and SDN
+/// samples draw from the agent's RNG too; learning-rate decay on), with a replay memory that
+/// wraps before the split.
+#[test]
+fn exact_resume_continues_bit_for_bit() -> Result<(), AgentError> {
+    let cfg = AcerConfig {
+        num_envs: 2,
+        n_steps: 5,
+        buffer_size: 100,
+        replay_start: 10,
+        replay_ratio: 2.0,
+        lr_decay: true,
+        total_steps: 2_000,
+        exact_resume: true,
+        ..AcerConfig::default()
+    };
+    assert_resume_is_exact("CartPole-v1", cfg.clone(), 1_000)?;
+    assert_resume_is_exact("Pendulum-v1", cfg, 1_010)?;
+    Ok(())
+}
+
+/// Without exact resume the continuation differs, so the test above can fail; and an exact
+/// checkpoint is refused, changing nothing, by an agent with a smaller replay memory.
+#[test]
+fn plain_resume_differs_and_misfits_are_refused() -> Result<(), AgentError> {
+    let cfg = AcerConfig {
+        num_envs: 2,
+        n_steps: 5,
+        buffer_size: 100,
+        replay_start: 10,
+        total_steps: 1_000,
+        ..AcerConfig::default()
+    };
+    let mut straight = Acer::new("CartPole-v1", cfg.clone(), 3)?;
+    run_until(&mut straight, 1_000, &mut Trace::default())?;
+    let mut first = Acer::new("CartPole-v1", cfg.clone(), 3)?;
+    run_until(&mut first, 500, &mut Trace::default())?;
+    let mut second = Acer::new("CartPole-v1", cfg.clone(), 3)?;
+    second.restore(&first.checkpoint())?;
+    run_until(&mut second, 1_000, &mut Trace::default())?;
+    assert!(straight.checkpoint().get("net.0") != second.checkpoint().get("net.0"));
+
+    let exact = AcerConfig {
+        exact_resume: true,
+        ..cfg.clone()
+    };
+    let mut a = Acer::new("CartPole-v1", exact, 3)?;
+    run_until(&mut a, 500, &mut Trace::default())?;
+    let small = AcerConfig {
+        buffer_size: 20,
+        ..cfg
+    };
+    let mut b = Acer::new("CartPole-v1", small, 3)?;
+    let before = b.checkpoint();
+    assert!(b.restore(&a.checkpoint()).is_err());
+    assert_same_checkpoint(&before, &b.checkpoint());
+    Ok(())
+}

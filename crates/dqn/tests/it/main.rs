@@ -3,9 +3,10 @@
 use eirl_agent::Agent;
 use eirl_dqn::{Dqn, DqnConfig, DqnError, NextQTransform, PrioritizedConfig};
 use eirl_envs::{EnvError, evaluate_discrete};
-use eirl_models::{Activation, QNetworkConfig};
+use eirl_models::{Activation, Checkpoint, QNetworkConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::path::Path;
 
 const EVAL_SEED: u64 = 1_000_000;
 
@@ -181,4 +182,255 @@ fn the_target_hook_sees_every_minibatch_and_shapes_the_targets() {
     }
     assert!(trained >= 100, "{trained} training rounds");
     assert_eq!(agent.updates(), trained);
+}
+
+/// What a run leaves behind to compare bit for bit: each finished episode `(step, env,
+/// return bits, length)` and each step's training scalars (as bits).
+#[derive(Debug, Default, PartialEq)]
+struct Trace {
+    episodes: Vec<(u64, usize, u64, usize)>,
+    scalars: Vec<(u64, Vec<(&'static str, u64)>)>,
+}
+
+fn run_until(agent: &mut Dqn, until: u64, trace: &mut Trace) {
+    while agent.steps() < until {
+        let info = agent.step().expect("step");
+        let step = agent.steps();
+        for ep in &info.finished {
+            let bits = ep.episode_return.to_bits();
+            trace.episodes.push((step, ep.env, bits, ep.length));
+        }
+        if info.trained() {
+            let s = info
+                .scalars
+                .iter()
+                .map(|(n, v)| (*n, v.to_bits()))
+                .collect();
+            trace.scalars.push((step, s));
+        }
+    }
+}
+
+fn param_bits(agent: &Dqn) -> Vec<u32> {
+    use eirl_models::Parameterized;
+    agent
+        .q_network()
+        .export_params()
+        .into_iter()
+        .flat_map(|(_, v)| v)
+        .map(f32::to_bits)
+        .collect()
+}
+
+/// Every tensor of two checkpoints, compared bit for bit (replay rows, moments, RNG and env
+/// words, both networks).
+fn assert_same_checkpoint(a: &Checkpoint, b: &Checkpoint) {
+    let names: Vec<&str> = a.names().collect();
+    assert_eq!(names, b.names().collect::<Vec<_>>());
+    for name in names {
+        let (sa, va) = a.get(name).expect("tensor");
+        let (sb, vb) = b.get(name).expect("tensor");
+        assert_eq!(sa, sb, "{name}");
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert!(bits(va) == bits(vb), "tensor {name} differs");
+    }
+    for key in [
+        "env_steps",
+        "updates",
+        "steps_since_train",
+        "opt.t",
+        "exact_resume",
+    ] {
+        assert_eq!(a.meta(key), b.meta(key), "{key}");
+    }
+}
+
+/// Small, fast, and busy: trains every 4 steps from step 200, a 1.5k replay that wraps, hard
+/// target copies every 100 steps, ε decaying over the whole run, two envs (episodes end and
+/// auto-reset on both sides of the split).
+fn exact_cfg() -> DqnConfig {
+    DqnConfig {
+        network: QNetworkConfig {
+            hidden: vec![32, 32],
+            activation: Activation::Relu,
+            dueling: false,
+        },
+        learning_rate: 1e-3,
+        batch_size: 32,
+        buffer_size: 1_500,
+        learning_starts: 200,
+        train_freq: 4,
+        gradient_steps: 1,
+        target_update_interval: 100,
+        exploration_fraction: 0.8,
+        num_envs: 2,
+        total_steps: 3_000,
+        exact_resume: true,
+        ..DqnConfig::default()
+    }
+}
+
+/// Trains `cfg` for `total_steps` uninterrupted, and again from the same seed with a stop at
+/// `split`: checkpoint, safetensors bytes, a fresh agent (built from another seed, so nothing
+/// seed-derived survives unless restored), restore, train on. Both must agree bit for bit.
+fn assert_resume_is_exact(cfg: DqnConfig, seed: u64, split: u64) {
+    let total = cfg.total_steps;
+    let mut straight = Dqn::new("CartPole-v1", cfg.clone(), seed).expect("agent");
+    let mut whole = Trace::default();
+    run_until(&mut straight, total, &mut whole);
+
+    let mut first = Dqn::new("CartPole-v1", cfg.clone(), seed).expect("agent");
+    let mut resumed = Trace::default();
+    run_until(&mut first, split, &mut resumed);
+    let bytes = first.checkpoint().to_bytes().expect("bytes");
+    drop(first);
+    let ck = Checkpoint::from_bytes(&bytes, Path::new("mem")).expect("parse");
+    let mut second = Dqn::new("CartPole-v1", cfg, seed ^ 0xDEAD_BEEF).expect("agent");
+    second.restore(&ck).expect("restore");
+    run_until(&mut second, total, &mut resumed);
+
+    assert!(
+        whole.episodes.len() > 20,
+        "{} episodes",
+        whole.episodes.len()
+    );
+    assert!(whole.episodes.iter().any(|e| e.0 > split));
+    assert!(
+        whole.scalars.len() > 100,
+        "{} training rounds",
+        whole.scalars.len()
+    );
+    assert_eq!(straight.updates(), second.updates());
+    assert!(
+        param_bits(&straight) == param_bits(&second),
+        "parameters differ"
+    );
+    assert_eq!(whole.episodes, resumed.episodes, "episode returns differ");
+    assert_eq!(whole.scalars, resumed.scalars, "training scalars differ");
+    assert_same_checkpoint(&straight.checkpoint(), &second.checkpoint());
+}
+
+#[test]
+fn exact_resume_continues_bit_for_bit() {
+    assert_resume_is_exact(exact_cfg(), 4, 1_500);
+}
+
+/// The same with every optional part in play: prioritized replay (priorities, β), 3-step
+/// returns (steps waiting in the n-step buffers at the split), Double DQN, dueling heads, and
+/// a split that is not a multiple of `train_freq`.
+#[test]
+fn exact_resume_with_prioritized_nstep_double_dueling() {
+    let cfg = DqnConfig {
+        double_q: true,
+        n_step: 3,
+        prioritized: Some(PrioritizedConfig::default()),
+        network: QNetworkConfig {
+            hidden: vec![32, 32],
+            activation: Activation::Relu,
+            dueling: true,
+        },
+        ..exact_cfg()
+    };
+    assert_resume_is_exact(cfg, 7, 1_302);
+}
+
+/// Without exact resume the continuation differs (the replay is refilled first): the exact
+/// tests above can fail.
+#[test]
+fn a_plain_resume_is_not_exact() {
+    let cfg = DqnConfig {
+        exact_resume: false,
+        ..exact_cfg()
+    };
+    let mut straight = Dqn::new("CartPole-v1", cfg.clone(), 4).expect("agent");
+    run_until(&mut straight, 3_000, &mut Trace::default());
+    let mut first = Dqn::new("CartPole-v1", cfg.clone(), 4).expect("agent");
+    run_until(&mut first, 1_500, &mut Trace::default());
+    let ck = first.checkpoint();
+    assert!(ck.get("replay.obs").is_none() && ck.meta("exact_resume").is_none());
+    let mut second = Dqn::new("CartPole-v1", cfg, 4).expect("agent");
+    second.restore(&ck).expect("restore");
+    run_until(&mut second, 3_000, &mut Trace::default());
+    assert!(param_bits(&straight) != param_bits(&second));
+}
+
+/// An exact checkpoint is refused, changing nothing, by an agent whose replay memory is of
+/// another kind or too small.
+#[test]
+fn an_exact_checkpoint_that_does_not_fit_is_refused() {
+    let mut a = Dqn::new("CartPole-v1", exact_cfg(), 1).expect("agent");
+    run_until(&mut a, 1_000, &mut Trace::default());
+    let ck = a.checkpoint();
+    let per = DqnConfig {
+        prioritized: Some(PrioritizedConfig::default()),
+        ..exact_cfg()
+    };
+    let small = DqnConfig {
+        buffer_size: 500,
+        ..exact_cfg()
+    };
+    for cfg in [per, small] {
+        let mut b = Dqn::new("CartPole-v1", cfg, 1).expect("agent");
+        let before = b.checkpoint();
+        assert!(b.restore(&ck).is_err());
+        assert_eq!(b.steps(), 0);
+        assert_same_checkpoint(&before, &b.checkpoint());
+    }
+}
+
+/// The CartPole preset (`configs/dqn/CartPole-v1.toml`: [256, 256], 100k replay) after `steps`
+/// steps, training from `learning_starts`: checkpoint bytes without and with exact resume.
+fn preset_checkpoint_bytes(steps: u64, learning_starts: u64) -> (usize, usize, u64) {
+    let cfg = DqnConfig {
+        network: QNetworkConfig {
+            hidden: vec![256, 256],
+            activation: Activation::Relu,
+            dueling: false,
+        },
+        learning_rate: 2.3e-3,
+        batch_size: 64,
+        buffer_size: 100_000,
+        learning_starts,
+        target_update_interval: 10,
+        train_freq: 256,
+        gradient_steps: 128,
+        exploration_fraction: 0.16,
+        exploration_final_eps: 0.04,
+        total_steps: steps,
+        exact_resume: true,
+        ..DqnConfig::default()
+    };
+    let mut agent = Dqn::new("CartPole-v1", cfg, 0).expect("agent");
+    run_until(&mut agent, steps, &mut Trace::default());
+    let full = agent.checkpoint();
+    // What `exact_resume = false` writes: the networks and the counters.
+    let mut plain = Checkpoint::new();
+    for name in full
+        .names()
+        .filter(|n| n.starts_with("online.") || n.starts_with("target."))
+    {
+        let (s, v) = full.get(name).expect("tensor");
+        plain.insert(name, s.to_vec(), v.to_vec());
+    }
+    for key in ["algo", "env_id", "env_steps", "updates"] {
+        plain.set_meta(key, full.meta(key).expect("meta"));
+    }
+    let size = |ck: &Checkpoint| ck.to_bytes().expect("bytes").len();
+    (size(&plain), size(&full), agent.updates())
+}
+
+/// The documented cost: `len × 44` bytes of CartPole transitions, Adam's two moments (8 bytes
+/// a parameter) and a few hundred bytes of words (RNG, envs, ring position).
+#[test]
+fn exact_checkpoint_costs_what_the_docs_say() {
+    let (plain, exact, updates) = preset_checkpoint_bytes(3_000, 2_000);
+    assert!(updates > 0);
+    let params = 4 * 256 + 256 + 256 * 256 + 256 + 256 * 2 + 2;
+    let documented = 3_000 * 44 + 2 * params * 4;
+    let extra = exact - plain;
+    eprintln!("preset after 3k steps: {plain} bytes plain, {exact} exact (+{extra})");
+    assert!(
+        extra >= documented && extra < documented + 8_192,
+        "{extra} vs {documented}"
+    );
 }

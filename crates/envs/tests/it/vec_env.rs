@@ -107,3 +107,85 @@ fn discrete_vec_env_rejects_bad_batches() {
     assert!(VecEnv::new("MountainCar-v0", 0, 0).is_err());
     assert!(VecEnv::new("Nope-v0", 2, 0).is_err());
 }
+
+/// Random actions for every env of `v` (discrete indices or values inside the box).
+fn random_actions(v: &VecEnv, rng: &mut impl rand::Rng) -> eirl_envs::Actions {
+    let n = v.num_envs();
+    match v.action_space() {
+        eirl_envs::Space::Discrete(k) => {
+            eirl_envs::Actions::Discrete((0..n).map(|_| rng.gen_range(0..*k)).collect())
+        }
+        eirl_envs::Space::Box(b) => eirl_envs::Actions::Continuous {
+            values: (0..n)
+                .flat_map(|_| {
+                    b.low
+                        .iter()
+                        .zip(&b.high)
+                        .map(|(lo, hi)| rng.gen_range(*lo..=*hi))
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+            dim: b.dim(),
+        },
+    }
+}
+
+#[test]
+fn a_restored_snapshot_continues_bit_for_bit() {
+    use rand::SeedableRng;
+    let mut ids: Vec<&str> = eirl_envs::registry().iter().map(|s| s.id).collect();
+    ids.extend([
+        "Pendulum-v1-discrete5",
+        "MountainCar-v0-confounded",
+        "CartPole-v1-original",
+    ]);
+    for id in ids {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut a = ok(VecEnv::new(id, 3, 11));
+        a.reset();
+        // Long enough for CartPole episodes to end and auto-reset mid-run.
+        for _ in 0..150 {
+            let act = random_actions(&a, &mut rng);
+            ok(a.step(&act));
+        }
+        let words = a.snapshot().unwrap_or_else(|| panic!("{id} snapshots"));
+        let mut b = ok(VecEnv::new(id, 3, 999));
+        ok(b.restore_snapshot(&words));
+        assert_eq!(b.snapshot().as_deref(), Some(&words[..]), "{id}");
+        for t in 0..400 {
+            let act = random_actions(&a, &mut rng);
+            let sa = ok(a.step(&act));
+            let (obs, rew, term, trunc, fin) = (
+                sa.obs.to_vec(),
+                sa.rewards.to_vec(),
+                sa.terminated.to_vec(),
+                sa.truncated.to_vec(),
+                sa.finished.to_vec(),
+            );
+            let sb = ok(b.step(&act));
+            let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&obs), bits(sb.obs), "{id} step {t}");
+            assert_eq!(bits(&rew), bits(sb.rewards), "{id} step {t}");
+            assert_eq!(
+                (term, trunc),
+                (sb.terminated.to_vec(), sb.truncated.to_vec())
+            );
+            assert_eq!(fin, sb.finished.to_vec(), "{id} step {t}");
+        }
+        // A reset continues both RNG streams alike.
+        assert_eq!(a.reset().to_vec(), b.reset().to_vec(), "{id}");
+    }
+}
+
+#[test]
+fn snapshots_of_another_batch_are_refused_unchanged() {
+    let a = ok(VecEnv::new("CartPole-v1", 2, 0));
+    let words = a.snapshot().unwrap_or_default();
+    let mut three = ok(VecEnv::new("CartPole-v1", 3, 0));
+    let before = three.snapshot();
+    assert!(three.restore_snapshot(&words).is_err());
+    assert!(three.restore_snapshot(&words[..words.len() - 1]).is_err());
+    let mut acro = ok(VecEnv::new("Acrobot-v1", 2, 0));
+    assert!(acro.restore_snapshot(&words).is_err());
+    assert_eq!(three.snapshot(), before);
+}
