@@ -5,6 +5,7 @@ mod bench;
 mod ci;
 mod cmd;
 mod criterion;
+mod fuzz;
 mod machine;
 mod report;
 mod repro;
@@ -14,6 +15,7 @@ mod repro_steve;
 mod repro_svp;
 mod repro_svrl;
 mod rlax;
+mod soak;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -31,17 +33,24 @@ enum Task {
     Ci,
     /// Run criterion benches and write BENCHMARKS.md.
     Bench(bench::BenchArgs),
+    /// Fuzz every decoder (.npz, safetensors, gRPC frames, config TOML) with 10⁶ inputs each.
+    Fuzz(fuzz::FuzzArgs),
     /// Reproduce a paper's headline result with the `eirl` binary.
     Repro {
         /// Which paper, e.g. `dqn`.
         paper: String,
     },
+    /// The SEED learner under actor churn, and training under repeated kill -9 / --resume;
+    /// writes docs/results/soak.md.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Ci => ci::run(),
         Task::Bench(args) => bench::run(&args),
+        Task::Fuzz(args) => fuzz::run(&args),
         Task::Repro { paper } => repro::run(&paper),
+        Task::Soak(args) => soak::run(&args),
     }
 }

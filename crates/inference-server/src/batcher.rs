@@ -15,6 +15,13 @@ use crate::shared::{ClientLife, Counters, ReplyTo, Request, Shared};
 use crate::slots::{Continuity, Removed, SlotTable};
 use crate::{ActReply, BatchPolicy, EpisodeStats, InferBatch, InferOutput, TransportError, Unroll};
 
+/// How long a request naming an env another live client drives may wait for that client's
+/// disconnect before it is refused.
+pub(crate) const CONFLICT_GRACE: Duration = Duration::from_millis(500);
+/// Pause of a loop turn that found a batch due but could take nothing (every queued request
+/// waits on an env conflict), so the thread does not spin.
+const STALL_PAUSE: Duration = Duration::from_micros(200);
+
 /// Longest the thread sleeps with nothing to do, so shutdown, disconnects and heartbeats are
 /// noticed promptly.
 const IDLE_TICK: Duration = Duration::from_millis(10);
@@ -80,8 +87,8 @@ impl<P: BatchPolicy> Batcher<P> {
             self.handle_disconnects();
             self.expire_silent_slots();
             self.receive();
-            if self.ready() {
-                self.run_batch();
+            if self.ready() && self.run_batch() == 0 {
+                std::thread::sleep(STALL_PAUSE);
             }
         }
         // Dropping the queued requests drops their reply senders: waiting actors get
@@ -213,16 +220,25 @@ impl<P: BatchPolicy> Batcher<P> {
                 i += 1;
                 continue;
             }
+            // An env another live client drives: a reconnecting actor whose old connection's
+            // disconnect is not processed yet, or two actors with one id. The first clears within
+            // a tick; only a conflict that outlasts the grace period is refused.
+            let conflict = self.held_by_another(request);
+            if conflict.is_some() && request.arrived.elapsed() < CONFLICT_GRACE {
+                i += 1;
+                continue;
+            }
             let Some(request) = self.pending.remove(i) else {
                 break;
             };
             self.pending_rows -= n;
-            if let Some((env_id, owner)) = self.held_by_another(&request) {
+            if let Some((env_id, owner)) = conflict {
                 Counters::add(&self.shared.counters.rejected_requests, 1);
                 Counters::add(&self.shared.counters.env_conflicts, 1);
                 request.reply.send(Err(TransportError::Rejected(format!(
-                    "env_id {env_id} is driven by another connected actor (client {owner}); two \
-                     actors share an id (e.g. the same --actor-id)"
+                    "env_id {env_id} is driven by another connected actor (client {owner}) for \
+                     more than {CONFLICT_GRACE:?}; two actors share an id (e.g. the same \
+                     --actor-id)"
                 ))));
                 continue;
             }
@@ -263,10 +279,11 @@ impl<P: BatchPolicy> Batcher<P> {
         })
     }
 
-    fn run_batch(&mut self) {
+    /// Runs one batch; returns its rows (0: nothing could be taken).
+    fn run_batch(&mut self) -> usize {
         let n = self.take_batch();
         if n == 0 {
-            return;
+            return 0;
         }
         let dims = self.shared.dims;
 
@@ -293,7 +310,7 @@ impl<P: BatchPolicy> Batcher<P> {
                     .reply
                     .send(Err(TransportError::Policy(message.clone())));
             }
-            return;
+            return n;
         }
 
         // Commit each row to its slot; collect each request's answer.
@@ -346,6 +363,7 @@ impl<P: BatchPolicy> Batcher<P> {
         for (reply, replies) in self.answers.drain(..) {
             reply.send(Ok(replies));
         }
+        n
     }
 
     /// Runs the policy on the assembled rows and checks its output's shape. A policy error,

@@ -205,6 +205,21 @@ impl SeedRl {
         ];
         if let Some(s) = self.server_stats() {
             scalars.push(("mean_inference_batch", s.mean_batch_size));
+            // Server health over the run (what `cargo xtask soak` follows).
+            for (name, value) in [
+                ("server_connected_clients", s.connected_clients),
+                ("server_active_slots", s.active_slots),
+                ("server_open_connections", s.open_connections),
+                ("server_expired_slots", s.expired_slots),
+                ("server_dropped_partial_unrolls", s.dropped_partial_unrolls),
+                ("server_rejected_requests", s.rejected_requests),
+                ("server_rejected_streams", s.rejected_streams),
+                ("server_invalid_streams", s.invalid_streams),
+                ("server_rejected_connections", s.rejected_connections),
+                ("server_idle_connections_closed", s.idle_connections_closed),
+            ] {
+                scalars.push((name, value as f64));
+            }
         }
         Ok(StepInfo { finished, scalars })
     }
@@ -226,10 +241,13 @@ impl SeedRl {
                     if waiting_since.elapsed() >= WAITING_NOTICE {
                         let s = run.server.stats();
                         tracing::info!(
-                            "waiting for experience: {} of {} unrolls, {} envs connected",
+                            "waiting for experience: {} of {} unrolls; connected_envs={} \
+                             connected_clients={} open_connections={}",
                             batch.len(),
                             self.cfg.batch_size,
-                            s.connected_envs
+                            s.connected_envs,
+                            s.connected_clients,
+                            s.open_connections
                         );
                         waiting_since = Instant::now();
                     }

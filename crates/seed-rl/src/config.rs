@@ -231,7 +231,7 @@ mod tests {
             ("actors = 100000", "actors"),
             ("envs_per_actor = 100000000", "max_envs"),
             (
-                "actors = 1024\nenvs_per_actor = 18446744073709551615",
+                "actors = 2\nenvs_per_actor = 9223372036854775807",
                 "max_envs",
             ),
             ("listen = \"0.0.0.0:50051\"", "token"),

@@ -183,6 +183,8 @@ fn two_connected_clients_cannot_drive_one_env() {
     let mut first = server.connect();
     let mut twin = server.connect();
     first.act(&[step(7, 1, 0, 1.0, 1)]).expect("first");
+    // The twin's request waits out the grace period (the owner could have been leaving) and
+    // is then refused.
     match twin.act(&[step(8, 2, 0, 1.0, 1), step(7, 2, 0, 1.0, 1)]) {
         Err(TransportError::Rejected(message)) => {
             assert!(
