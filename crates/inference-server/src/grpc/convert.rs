@@ -5,22 +5,24 @@ use tonic::{Code, Status};
 use super::proto;
 use crate::{ActReply, Action, EnvStep, TransportError};
 
-/// An `ActRequest` as steps; an empty `final_obs` means none.
-pub(crate) fn steps_from_proto(request: proto::ActRequest) -> Vec<EnvStep> {
-    request
-        .steps
-        .into_iter()
-        .map(|s| EnvStep {
-            env_id: s.env_id,
-            run_id: s.run_id,
-            step: s.step,
-            obs: s.obs,
-            reward: s.reward,
-            terminated: s.terminated,
-            truncated: s.truncated,
-            final_obs: (!s.final_obs.is_empty()).then_some(s.final_obs),
-        })
-        .collect()
+impl proto::ActRequest {
+    /// The request as steps, as the gRPC service reads it (an empty `final_obs` means none);
+    /// the service then checks them like every other request.
+    pub fn into_steps(self) -> Vec<EnvStep> {
+        self.steps
+            .into_iter()
+            .map(|s| EnvStep {
+                env_id: s.env_id,
+                run_id: s.run_id,
+                step: s.step,
+                obs: s.obs,
+                reward: s.reward,
+                terminated: s.terminated,
+                truncated: s.truncated,
+                final_obs: (!s.final_obs.is_empty()).then_some(s.final_obs),
+            })
+            .collect()
+    }
 }
 
 pub(crate) fn steps_to_proto(steps: &[EnvStep]) -> proto::ActRequest {
@@ -151,7 +153,7 @@ mod tests {
                 ..EnvStep::first(4, 1, 7, vec![0.0, 0.0])
             },
         ];
-        assert_eq!(steps_from_proto(steps_to_proto(&steps)), steps);
+        assert_eq!(steps_to_proto(&steps).into_steps(), steps);
         let replies = vec![
             ActReply {
                 env_id: 3,

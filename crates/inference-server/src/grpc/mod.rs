@@ -25,7 +25,7 @@ use tonic::{Code, Status, Streaming};
 
 pub use client::GrpcClient;
 use conn::{ConnInfo, GuardedIo, RateLimitedLog, StreamOnConn};
-use convert::{replies_to_proto, shutting_down, status_for, steps_from_proto};
+use convert::{replies_to_proto, shutting_down, status_for};
 
 use crate::ServerError;
 use crate::shared::{ClientGuard, Counters, Request, Shared};
@@ -318,7 +318,7 @@ async fn serve_stream(mut s: Stream) {
                 };
             }
         };
-        let steps = steps_from_proto(request);
+        let steps = request.into_steps();
         if let Err(invalid) = validate_steps(&steps, Limits::of(&s.shared)) {
             return s
                 .close(Status::invalid_argument(invalid.to_string()), true)

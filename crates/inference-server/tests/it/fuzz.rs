@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use eirl_inference_server::{
-    Action, BatchPolicy, EnvStep, InferBatch, InferOutput, InferenceServer, PolicyError,
-    ServerConfig, Transport, proto,
+    Action, BatchPolicy, InferBatch, InferOutput, InferenceServer, PolicyError, ServerConfig,
+    Transport, proto,
 };
 use eirl_testkit::fuzz;
 use proptest::prelude::*;
@@ -41,25 +41,6 @@ impl BatchPolicy for Zero {
             .extend((0..batch.n).map(|_| Action::Discrete(0)));
         Ok(())
     }
-}
-
-/// The gRPC service's conversion (`grpc/convert.rs`, `steps_from_proto`): an empty
-/// `final_obs` means none.
-fn steps_from_proto(request: proto::ActRequest) -> Vec<EnvStep> {
-    request
-        .steps
-        .into_iter()
-        .map(|s| EnvStep {
-            env_id: s.env_id,
-            run_id: s.run_id,
-            step: s.step,
-            obs: s.obs,
-            reward: s.reward,
-            terminated: s.terminated,
-            truncated: s.truncated,
-            final_obs: (!s.final_obs.is_empty()).then_some(s.final_obs),
-        })
-        .collect()
 }
 
 fn env_step(env_id: u64, step: u64, end: bool) -> proto::EnvStep {
@@ -142,7 +123,7 @@ fn fuzz_grpc_frames() {
             let Ok(request) = proto::ActRequest::decode(frame.as_slice()) else {
                 return Ok(());
             };
-            let steps = steps_from_proto(request);
+            let steps = request.into_steps();
             if let Ok(replies) = client.borrow_mut().act(&steps) {
                 SERVED.fetch_add(1, Ordering::Relaxed);
                 prop_assert_eq!(replies.len(), steps.len());
@@ -154,9 +135,10 @@ fn fuzz_grpc_frames() {
         },
     );
     // The server survived everything and still serves a well-formed request.
-    let valid = steps_from_proto(proto::ActRequest {
+    let valid = proto::ActRequest {
         steps: vec![env_step(u64::MAX - 1, 0, false)],
-    });
+    }
+    .into_steps();
     let replies = client.borrow_mut().act(&valid);
     assert!(
         matches!(&replies, Ok(r) if r.len() == 1),
