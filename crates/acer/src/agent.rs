@@ -513,14 +513,9 @@ impl Acer {
     /// step count; the engagement counters are always saved. An environment that cannot be
     /// snapshotted (none of the registered ones) leaves the checkpoint without the exact state.
     fn insert_exact(&self, ck: &mut Checkpoint) {
-        if exact::insert_vec_env(ck, "env", &self.env).is_err() {
+        if exact::insert_envs(ck, &self.env, &self.obs).is_err() {
             return;
         }
-        ck.insert(
-            "obs",
-            vec![self.cfg.num_envs, self.obs_dim],
-            self.obs.clone(),
-        );
         exact::insert_sequence_replay(ck, &self.replay);
         exact::insert_rng(ck, "rng", &self.rng);
         match &self.learner {
@@ -548,16 +543,7 @@ impl Acer {
                 opt
             }
         };
-        let obs = match ck.get("obs") {
-            Some((_, v)) if v.len() == self.obs.len() => v.to_vec(),
-            _ => {
-                return Err(AgentError::Checkpoint(
-                    "its observations do not fit this agent's environments".into(),
-                ));
-            }
-        };
-        let mut probe = VecEnv::new(&self.env_id, self.cfg.num_envs, 0)?;
-        exact::restore_vec_env(ck, "env", &mut probe)?;
+        let obs = exact::read_envs(ck, &self.env_id, &self.env)?;
         Ok(ExactState {
             replay,
             rng,
@@ -568,7 +554,7 @@ impl Acer {
 
     /// Applies state that [`Acer::read_exact`] checked.
     fn apply_exact(&mut self, ck: &Checkpoint, s: ExactState) -> Result<(), AgentError> {
-        exact::restore_vec_env(ck, "env", &mut self.env)?;
+        exact::restore_envs(ck, &mut self.env)?;
         self.replay = s.replay;
         self.rng = s.rng;
         self.obs = s.obs;

@@ -357,11 +357,9 @@ impl Dqn {
     /// checkpoint without the exact state. Not covered: a [`NextQTransform`]'s own state
     /// (SV-RL's masking RNG), which the extension crate would have to save itself.
     fn insert_exact(&self, ck: &mut Checkpoint) {
-        if exact::insert_vec_env(ck, "env", &self.env).is_err() {
+        if exact::insert_envs(ck, &self.env, &self.obs).is_err() {
             return;
         }
-        let n = self.env.num_envs();
-        ck.insert("obs", vec![n, self.obs_dim], self.obs.clone());
         exact::insert_replay(ck, &self.replay);
         exact::insert_nstep(ck, &self.nstep);
         exact::insert_rng(ck, "rng", &self.rng);
@@ -381,16 +379,10 @@ impl Dqn {
         let mut opt = Adam::new(self.opt.cfg);
         opt.restore_state(ck, "opt", online)?;
         let steps_since_train = ck.parse_meta("steps_since_train")?;
-        let obs = match ck.get("obs") {
-            Some((_, v)) if v.len() == self.obs.len() => v.to_vec(),
-            _ => {
-                return Err(AgentError::Checkpoint(
-                    "its observations do not fit this agent's environments".into(),
-                ));
-            }
-        };
-        // Last: the only fallible step that touches `self`, and it is all-or-nothing.
-        exact::restore_vec_env(ck, "env", &mut self.env)?;
+        let obs = exact::read_envs(ck, &self.env_id, &self.env)?;
+        // Last: the only step that touches `self` and could fail, and it cannot after
+        // `read_envs`.
+        exact::restore_envs(ck, &mut self.env)?;
         self.obs = obs;
         self.replay = replay;
         self.nstep = nstep;

@@ -528,7 +528,7 @@ impl Agent for Steve {
         };
         match exact_state {
             Some(s) => {
-                exact::restore_vec_env(ck, "env", &mut self.env)?;
+                exact::restore_envs(ck, &mut self.env)?;
                 self.replay = s.replay;
                 self.rng = s.rng;
                 self.obs = s.obs;
@@ -566,14 +566,9 @@ impl Steve {
     /// pre-training flag and the step learning starts from. An environment that cannot be
     /// snapshotted (none of the registered ones) leaves the checkpoint without the exact state.
     fn insert_exact(&self, ck: &mut Checkpoint) {
-        if exact::insert_vec_env(ck, "env", &self.env).is_err() {
+        if exact::insert_envs(ck, &self.env, &self.obs).is_err() {
             return;
         }
-        ck.insert(
-            "obs",
-            vec![self.env.num_envs(), self.obs_dim],
-            self.obs.clone(),
-        );
         exact::insert_replay_buffer(ck, &self.replay);
         exact::insert_rng(ck, "rng", &self.rng);
         self.opt_policy.insert_state(ck, "opt_policy");
@@ -605,16 +600,7 @@ impl Steve {
         if let Some(w) = world {
             w.restore_optimizer_state(ck, "opt_model")?;
         }
-        let obs = match ck.get("obs") {
-            Some((_, v)) if v.len() == self.obs.len() => v.to_vec(),
-            _ => {
-                return Err(AgentError::Checkpoint(
-                    "its observations do not fit this agent's environments".into(),
-                ));
-            }
-        };
-        let mut probe = VecEnv::new(&self.env_id, self.cfg.num_envs, 0)?;
-        exact::restore_vec_env(ck, "env", &mut probe)?;
+        let obs = exact::read_envs(ck, &self.env_id, &self.env)?;
         Ok(ExactState {
             replay,
             rng,

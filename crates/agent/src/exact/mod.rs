@@ -90,19 +90,41 @@ pub fn rng(ck: &Checkpoint, name: &str) -> Result<ChaCha8Rng, AgentError> {
     Ok(rng)
 }
 
-/// Stores a [`VecEnv`]'s snapshot (observations, episode counters, each env's state and RNG)
-/// under `name`. `Err` when an env cannot be snapshotted (every registered env can).
-pub fn insert_vec_env(ck: &mut Checkpoint, name: &str, env: &VecEnv) -> Result<(), AgentError> {
+const ENVS: &str = "env";
+const OBS: &str = "obs";
+
+/// Stores a [`VecEnv`]'s snapshot (its observations, episode counters, each env's state and
+/// RNG) and the agent's current observations `obs` (`[num_envs, obs_dim]`). `Err` when an env
+/// cannot be snapshotted (every registered env can).
+pub fn insert_envs(ck: &mut Checkpoint, env: &VecEnv, obs: &[f32]) -> Result<(), AgentError> {
     let w = env.snapshot().ok_or_else(|| {
         AgentError::Checkpoint("an environment of this run cannot be snapshotted".into())
     })?;
-    insert_words(ck, name, &w);
+    insert_words(ck, ENVS, &w);
+    ck.insert(OBS, vec![env.num_envs(), env.obs_dim()], obs.to_vec());
     Ok(())
 }
 
-/// Restores [`insert_vec_env`]'s snapshot into `env`; changes nothing on error.
-pub fn restore_vec_env(ck: &Checkpoint, name: &str, env: &mut VecEnv) -> Result<(), AgentError> {
-    env.restore_snapshot(&words(ck, name)?)?;
+/// Checks [`insert_envs`]'s state against `env` (the env id it was built with, its count and
+/// width) by restoring the snapshot into a fresh copy, changing nothing; returns the agent's
+/// observations. [`restore_envs`] then cannot fail on the same checkpoint.
+pub fn read_envs(ck: &Checkpoint, env_id: &str, env: &VecEnv) -> Result<Vec<f32>, AgentError> {
+    let obs = match ck.get(OBS) {
+        Some((_, v)) if v.len() == env.num_envs() * env.obs_dim() => v.to_vec(),
+        _ => {
+            return Err(AgentError::Checkpoint(
+                "its observations do not fit this agent's environments".into(),
+            ));
+        }
+    };
+    let mut probe = VecEnv::new(env_id, env.num_envs(), 0)?;
+    restore_envs(ck, &mut probe)?;
+    Ok(obs)
+}
+
+/// Restores [`insert_envs`]'s snapshot into `env`; changes nothing on error.
+pub fn restore_envs(ck: &Checkpoint, env: &mut VecEnv) -> Result<(), AgentError> {
+    env.restore_snapshot(&words(ck, ENVS)?)?;
     Ok(())
 }
 
