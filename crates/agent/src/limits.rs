@@ -115,19 +115,13 @@ pub fn ensure_network_size(
     })
 }
 
-/// `n` bytes with a binary unit and the exact count: `2.0 TiB (2199023255552 B)`.
+/// `n` bytes with a binary unit (indicatif's `BinaryBytes`) and the exact count:
+/// `2.00 TiB (2199023255552 B)`; below 1 KiB just `512 B`.
 pub fn format_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut x = n as f64;
-    let mut unit = 0;
-    while x >= 1024.0 && unit + 1 < UNITS.len() {
-        x /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
+    if n < 1024 {
         format!("{n} B")
     } else {
-        format!("{x:.1} {} ({n} B)", UNITS[unit])
+        format!("{} ({n} B)", indicatif::BinaryBytes(n))
     }
 }
 
@@ -161,6 +155,7 @@ mod tests {
         assert!(ensure_fits("x", u64::MAX, 2, budget).is_err());
         assert_eq!(transition_bytes(4, 1), 44);
         assert_eq!(format_bytes(512), "512 B");
+        assert_eq!(format_bytes(2 << 40), "2.00 TiB (2199023255552 B)");
         assert_eq!(sequence_step_bytes(1, 1, 1), 25);
         let err = ensure_network_size("network.hidden", &[100_000, 100_000], 1)
             .err()
