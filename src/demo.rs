@@ -36,11 +36,13 @@ pub struct RecordArgs {
     /// velocity 0.07·N(0, 1), the causal-confusion paper's demonstrations).
     #[arg(long, default_value = "default")]
     starts: String,
+    /// Episodes to record.
     #[arg(long, default_value_t = 10)]
     episodes: usize,
     /// Episode `i` is reset with seed `seed + i`.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// The file to write (`.npz`: eirl's format, which numpy and `imitation`'s legacy loader read).
     #[arg(long)]
     out: PathBuf,
 }

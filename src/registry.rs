@@ -33,6 +33,7 @@ pub static ALGORITHMS: &[Entry] = &[
         presets: &[
             preset!("dqn", "CartPole-v1"),
             preset!("dqn", "Acrobot-v1"),
+            preset!("dqn", "MountainCar-v0"),
             preset!("dqn", "Pendulum-v1-discrete25"),
             preset!("dqn", "MountainCarContinuous-v0-discrete25"),
         ],
@@ -42,6 +43,7 @@ pub static ALGORITHMS: &[Entry] = &[
         presets: &[
             preset!("svrl", "CartPole-v1"),
             preset!("svrl", "Acrobot-v1"),
+            preset!("svrl", "MountainCar-v0"),
             preset!("svrl", "Pendulum-v1-discrete25"),
             preset!("svrl", "MountainCarContinuous-v0-discrete25"),
         ],
@@ -231,5 +233,82 @@ pub fn expert(spec: &str) -> Result<(Box<dyn Policy>, String)> {
             "`{spec}` is neither a run directory nor a scripted expert (available: {})",
             eirl_imitation::SCRIPTED_EXPERTS.join(", ")
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The classic-control envs every algorithm has a preset for, or a reason in
+    /// configs/README.md why not.
+    const CLASSIC_CONTROL: &[&str] = &[
+        "CartPole-v1",
+        "Acrobot-v1",
+        "MountainCar-v0",
+        "MountainCarContinuous-v0",
+        "Pendulum-v1",
+    ];
+
+    fn configs_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("configs")
+    }
+
+    #[test]
+    fn every_preset_file_is_registered_and_every_preset_builds() -> Result<()> {
+        for entry in ALGORITHMS {
+            let algo = entry.algorithm.name;
+            for (env, _) in entry.presets {
+                let config = resolve_config(entry, env, None, None)?;
+                // Imitation algorithms need demonstrations to build; their presets still parse.
+                if entry.algorithm.demos != eirl_agent::Input::Required {
+                    build(entry, env, &config, 0, None, None)
+                        .with_context(|| format!("preset {algo}/{env}"))?;
+                }
+            }
+            let dir = configs_dir().join(algo);
+            let Ok(files) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for file in files {
+                let path = file?.path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    let env = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+                    let env = env.unwrap_or_default();
+                    assert!(
+                        entry.presets.iter().any(|(e, _)| *e == env),
+                        "{} is not compiled into the registry (src/registry.rs)",
+                        path.display()
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_preset_table_covers_every_algorithm_and_classic_control_env() -> Result<()> {
+        let readme = std::fs::read_to_string(configs_dir().join("README.md"))?;
+        for entry in ALGORITHMS {
+            let algo = entry.algorithm.name;
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| {algo} |")))
+                .with_context(|| format!("configs/README.md has no row for {algo}"))?;
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            // "", algo, one cell per env, "".
+            assert_eq!(cells.len(), CLASSIC_CONTROL.len() + 3, "{row}");
+            for (env, cell) in CLASSIC_CONTROL.iter().zip(&cells[2..]) {
+                assert!(!cell.is_empty(), "{algo} × {env}: no preset and no reason");
+                let shipped = entry.presets.iter().any(|(e, _)| e == env);
+                assert_eq!(
+                    cell.contains("preset"),
+                    shipped,
+                    "{algo} × {env}: the table says `{cell}`, the registry {}",
+                    if shipped { "has a preset" } else { "has none" }
+                );
+            }
+        }
+        Ok(())
     }
 }

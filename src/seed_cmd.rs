@@ -105,6 +105,7 @@ fn serve(args: ServeArgs, given: crate::train::Given) -> Result<()> {
             expert: None,
             actors: Some(args.actors),
             envs_per_actor: None,
+            set_keys: Vec::new(),
             set,
         },
         given,

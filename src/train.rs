@@ -18,7 +18,7 @@ const DEFAULT_OUT: &str = "runs";
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Algorithm: dqn, svrl, acer, bc, dagger, gail or seed.
+    /// Algorithm (each is listed with what it needs below; `eirl train <algo> --help`).
     pub(crate) algo: String,
     /// Environment id (see `eirl envs`).
     #[arg(long, default_value = DEFAULT_ENV)]
@@ -26,9 +26,12 @@ pub struct TrainArgs {
     /// TOML file overriding the built-in preset for this algorithm and env.
     #[arg(long)]
     pub(crate) config: Option<PathBuf>,
+    /// Seed of the run: networks, exploration and training envs (evaluations use their own).
     #[arg(long, default_value_t = 0)]
     pub(crate) seed: u64,
-    /// Total steps (overrides the config's `total_steps`).
+    /// Total steps (overrides the config's `total_steps`). Env steps for online agents, epochs
+    /// for BC, rounds for DAgger; agents that step in whole rollouts (ACER, GAIL, SEED) end at
+    /// the next whole rollout and say so.
     #[arg(long)]
     pub(crate) steps: Option<u64>,
     /// Parent folder of run directories.
@@ -53,9 +56,56 @@ pub struct TrainArgs {
     /// SEED RL: environments per actor (overrides the config's `envs_per_actor`).
     #[arg(long)]
     pub(crate) envs_per_actor: Option<usize>,
+    /// Set one config key: `--set learning_rate=1e-3`, `--set network.hidden=[128,128]`
+    /// (repeatable; dotted keys reach into tables; the value is a TOML literal, else a string;
+    /// applied after the preset and `--config`, before `--steps`).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub(crate) set_keys: Vec<String>,
     /// Config keys set by other commands (`eirl seed serve` sets `listen`).
     #[arg(skip)]
     pub(crate) set: Vec<(String, toml::Value)>,
+}
+
+/// `eirl train`'s help with the registry's algorithms: each with its one-line description,
+/// what it needs (`--demos`, `--expert`) and its shipped presets.
+pub fn with_algorithm_help(cli: clap::Command) -> clap::Command {
+    let names: Vec<&'static str> = registry::ALGORITHMS
+        .iter()
+        .map(|e| e.algorithm.name)
+        .collect();
+    let mut text = String::from("Algorithms:\n");
+    for entry in registry::ALGORITHMS {
+        let a = entry.algorithm;
+        let input = |flag: &str, input: eirl_agent::Input| match input {
+            eirl_agent::Input::Required => Some(format!("needs {flag}")),
+            eirl_agent::Input::Optional => Some(format!("optional {flag}")),
+            eirl_agent::Input::Unused => None,
+        };
+        let needs: Vec<String> = [input("--demos", a.demos), input("--expert", a.expert)]
+            .into_iter()
+            .flatten()
+            .collect();
+        let presets: Vec<&str> = entry.presets.iter().map(|(env, _)| *env).collect();
+        text.push_str(&format!("  {:<7} {}", a.name, a.about));
+        if !needs.is_empty() {
+            text.push_str(&format!(" [{}]", needs.join(", ")));
+        }
+        text.push('\n');
+        if !presets.is_empty() {
+            text.push_str(&format!("          presets: {}\n", presets.join(", ")));
+        }
+    }
+    text.push_str(
+        "\nOther envs run on the algorithm's defaults (`eirl envs` lists the ids); a --config file \
+         or --set overrides any key.",
+    );
+    cli.mut_subcommand("train", |train| {
+        train
+            .mut_arg("algo", |arg| {
+                arg.value_parser(clap::builder::PossibleValuesParser::new(names))
+            })
+            .after_help(text)
+    })
 }
 
 /// Which flags with a default value were typed on the command line: `--resume` refuses those
@@ -80,9 +130,10 @@ impl Given {
     }
 }
 
-/// Top-level config keys set from the command line. A flag whose key the algorithm's config
-/// does not have is refused.
+/// Config keys set from the command line (`--set`, then the flags with a config key). A key
+/// the algorithm's config does not have is refused.
 fn overrides(args: &TrainArgs, entry: &Entry, table: &mut toml::Table) -> Result<()> {
+    overrides_only_set(args, entry, table)?;
     let defaults = (entry.algorithm.defaults)()?;
     let mut set = args.set.clone();
     for (key, value) in [
@@ -102,6 +153,98 @@ fn overrides(args: &TrainArgs, entry: &Entry, table: &mut toml::Table) -> Result
     }
     for (key, value) in set {
         table.insert(key, value);
+    }
+    Ok(())
+}
+
+/// `--set KEY=VALUE` arguments as `(dotted key, value)`: the value is read as a TOML literal
+/// (`1e-3`, `true`, `[64, 64]`, `"relu"`), else taken as a plain string (`relu`).
+fn parse_set_keys(raw: &[String]) -> Result<Vec<(String, toml::Value)>> {
+    raw.iter()
+        .map(|arg| {
+            let Some((key, value)) = arg.split_once('=') else {
+                bail!("--set {arg}: expected KEY=VALUE, e.g. --set learning_rate=1e-3");
+            };
+            let key = key.trim();
+            if key.is_empty() || key.split('.').any(str::is_empty) {
+                bail!("--set {arg}: the key is empty or has an empty part");
+            }
+            Ok((key.to_string(), toml_literal(value.trim())))
+        })
+        .collect()
+}
+
+/// `text` as a TOML value (`v = <text>` parses), else the string itself.
+fn toml_literal(text: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {text}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(text.to_string()))
+}
+
+/// Dotted names of every leaf of `table` (a table's own name counts too: a whole table may
+/// be set at once).
+fn dotted_keys(table: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+    for (k, v) in table {
+        let name = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        if let toml::Value::Table(t) = v {
+            dotted_keys(t, &name, out);
+        }
+        out.push(name);
+    }
+}
+
+/// Sets the dotted `key` of `table` to `value`, refusing a key that neither the algorithm's
+/// defaults nor the resolved config has (listing those that exist). An integer given for a
+/// float key is taken as that float (`--set gamma=1`).
+fn set_dotted(
+    defaults: &toml::Table,
+    table: &mut toml::Table,
+    key: &str,
+    value: toml::Value,
+) -> Result<()> {
+    let mut known = Vec::new();
+    dotted_keys(defaults, "", &mut known);
+    dotted_keys(table, "", &mut known);
+    if !known.iter().any(|k| k == key) {
+        known.sort();
+        known.dedup();
+        bail!(
+            "unknown config key `{key}` (valid keys: {}; a table left unset by default, such as \
+             an optional section, is set in a --config file)",
+            known.join(", ")
+        );
+    }
+    let parts: Vec<&str> = key.split('.').collect();
+    let (last, parents) = parts.split_last().context("empty key")?;
+    let mut here = table;
+    for (i, part) in parents.iter().enumerate() {
+        let entry = here
+            .entry((*part).to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        here = match entry {
+            toml::Value::Table(t) => t,
+            _ => bail!("`{}` is not a table", parts[..=i].join(".")),
+        };
+    }
+    let value = match (here.get(*last), value) {
+        (Some(toml::Value::Float(_)), toml::Value::Integer(i)) => toml::Value::Float(i as f64),
+        (_, v) => v,
+    };
+    here.insert((*last).to_string(), value);
+    Ok(())
+}
+
+/// Only the `--set` keys of [`overrides`], applied to `table`.
+fn overrides_only_set(args: &TrainArgs, entry: &Entry, table: &mut toml::Table) -> Result<()> {
+    let defaults = (entry.algorithm.defaults)()?;
+    for (key, value) in parse_set_keys(&args.set_keys)? {
+        set_dotted(&defaults, table, &key, value)
+            .with_context(|| format!("--set {key} ({})", entry.algorithm.name))?;
     }
     Ok(())
 }
@@ -241,6 +384,21 @@ fn check_resume_flags(
             );
         }
     }
+    if !args.set_keys.is_empty() {
+        let mut after = saved.config.clone();
+        overrides_only_set(args, saved.entry, &mut after)?;
+        let changed: Vec<String> = changed_keys(&saved.config, &after, "")
+            .into_iter()
+            .filter(|k| k != "total_steps")
+            .collect();
+        if !changed.is_empty() {
+            bail!(
+                "--set changes {} of the run in {shown}; --resume keeps the run's config \
+                 (only total_steps may change)",
+                changed.join(", ")
+            );
+        }
+    }
     if let (Some(path), Some(file)) = (&args.config, config_file) {
         let changed: Vec<String> = changed_keys(&saved.config, file, "")
             .into_iter()
@@ -306,6 +464,9 @@ fn created(args: &TrainArgs) -> Result<Start> {
     let mut config =
         registry::resolve_config(entry, &args.env, args.config.as_deref(), args.steps)?;
     overrides(args, entry, &mut config)?;
+    if let Some(s) = args.steps {
+        registry::set_steps(&mut config, s)?; // --steps over --set total_steps, as on resume
+    }
     match (entry.algorithm.demos, &args.demos) {
         (Input::Required, None) => {
             bail!("{algo} needs --demos <file.npz> (record one with `eirl demo record`)")

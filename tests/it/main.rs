@@ -6,7 +6,9 @@ use std::process::{Command, Output};
 
 mod architecture;
 mod causal;
+mod files;
 mod legacy;
+mod logging;
 mod plan;
 mod python_actor;
 mod resume;

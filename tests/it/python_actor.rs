@@ -14,7 +14,7 @@ const ENVS: u64 = 16;
 const TOKEN: &str = "python-actor-test-token";
 
 /// `EIRL_PYTHON`, else the repository's `.venv-py`, else `python3`.
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("EIRL_PYTHON").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }

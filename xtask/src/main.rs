@@ -18,7 +18,7 @@ mod rlax;
 mod soak;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "eirl workspace tasks")]
@@ -35,9 +35,9 @@ enum Task {
     Bench(bench::BenchArgs),
     /// Fuzz every decoder (.npz, safetensors, gRPC frames, config TOML) with 10⁶ inputs each.
     Fuzz(fuzz::FuzzArgs),
-    /// Reproduce a paper's headline result with the `eirl` binary.
+    /// Reproduce a paper's headline result with the `eirl` binary (list: `repro --help`).
     Repro {
-        /// Which paper, e.g. `dqn`.
+        /// Which reproduction (listed below).
         paper: String,
     },
     /// The SEED learner under actor churn, and training under repeated kill -9 / --resume;
@@ -46,7 +46,15 @@ enum Task {
 }
 
 fn main() -> Result<()> {
-    match Cli::parse().task {
+    let cli = Cli::command().mut_subcommand("repro", |repro| {
+        repro
+            .mut_arg("paper", |arg| {
+                arg.value_parser(clap::builder::PossibleValuesParser::new(repro::names()))
+            })
+            .after_help(repro::listing())
+    });
+    let cli = Cli::from_arg_matches(&cli.get_matches()).unwrap_or_else(|e| e.exit());
+    match cli.task {
         Task::Ci => ci::run(),
         Task::Bench(args) => bench::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),

@@ -15,27 +15,78 @@ use crate::cmd::{cargo, run_streaming, workspace_root};
 
 type Reproduction = fn() -> Result<()>;
 
-/// Every reproduction, by the name used on the command line.
-const REPRODUCTIONS: &[(&str, Reproduction)] = &[
-    ("dqn", dqn),
-    ("acer", acer),
-    ("gail", gail),
-    ("acer-continuous", acer_continuous),
-    ("seed", crate::repro_seed::seed),
-    ("svp", crate::repro_svp::svp),
-    ("svrl", crate::repro_svrl::svrl),
-    ("causal", crate::repro_causal::causal_confusion),
-    ("steve", crate::repro_steve::steve),
-    ("steve-toy", crate::repro_steve::steve_toy),
+/// Every reproduction, by the name used on the command line, with what it reproduces.
+const REPRODUCTIONS: &[(&str, &str, Reproduction)] = &[
+    (
+        "dqn",
+        "DQN on CartPole-v1 and Acrobot-v1 with rl-zoo's presets (README's dqn block)",
+        dqn,
+    ),
+    (
+        "acer",
+        "ACER (Wang et al. 2017), discrete: CartPole-v1, Acrobot-v1, ablations",
+        acer,
+    ),
+    (
+        "gail",
+        "GAIL (Ho & Ermon 2016) against BC at 1-25 demonstrations",
+        gail,
+    ),
+    (
+        "acer-continuous",
+        "ACER with the Stochastic Dueling Network: Pendulum-v1, MountainCarContinuous-v0",
+        acer_continuous,
+    ),
+    (
+        "seed",
+        "SEED RL (Espeholt et al. 2020): V-trace learner, central inference",
+        crate::repro_seed::seed,
+    ),
+    (
+        "svp",
+        "SVP (Yang et al. 2020): value iteration with matrix estimation",
+        crate::repro_svp::svp,
+    ),
+    (
+        "svrl",
+        "SV-RL (Yang et al. 2020) on DQN, Double and Dueling DQN",
+        crate::repro_svrl::svrl,
+    ),
+    (
+        "causal",
+        "causal confusion (de Haan et al. 2019): diagnosis and interventions",
+        crate::repro_causal::causal_confusion,
+    ),
+    (
+        "steve",
+        "STEVE (Buckman et al. 2018) against MVE and DDPG",
+        crate::repro_steve::steve,
+    ),
+    (
+        "steve-toy",
+        "the STEVE paper's value-estimation toy study",
+        crate::repro_steve::steve_toy,
+    ),
 ];
 
+/// The reproductions' names, for `cargo xtask repro --help`.
+pub fn names() -> Vec<&'static str> {
+    REPRODUCTIONS.iter().map(|r| r.0).collect()
+}
+
+/// One line per reproduction, for `cargo xtask repro --help`.
+pub fn listing() -> String {
+    let mut text = String::from("Reproductions:\n");
+    for (name, what, _) in REPRODUCTIONS {
+        let _ = writeln!(text, "  {name:<16} {what}");
+    }
+    text
+}
+
 pub fn run(paper: &str) -> Result<()> {
-    match REPRODUCTIONS.iter().find(|(name, _)| *name == paper) {
-        Some((_, reproduce)) => reproduce(),
-        None => {
-            let available: Vec<&str> = REPRODUCTIONS.iter().map(|(name, _)| *name).collect();
-            bail!("no reproduction for {paper} yet; available: {available:?}")
-        }
+    match REPRODUCTIONS.iter().find(|(name, _, _)| *name == paper) {
+        Some((_, _, reproduce)) => reproduce(),
+        None => bail!("no reproduction for {paper} yet; available: {:?}", names()),
     }
 }
 

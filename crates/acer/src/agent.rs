@@ -6,7 +6,7 @@
 use eirl_agent::{
     Agent, AgentError, ConfigError, LinearSchedule, RunSettings, StepInfo, exact, meta,
 };
-use eirl_envs::{Actions, EpisodeStats, Space, VecEnv};
+use eirl_envs::{Actions, EpisodeStats, Space, VecEnv, VecNormalize};
 use eirl_models::{
     ActorCritic, Categorical, Checkpoint, Optimizer, RmsProp, RmsPropConfig,
     StochasticDuelingNetwork,
@@ -171,7 +171,10 @@ enum Learner {
 pub struct Acer {
     cfg: AcerConfig,
     env_id: String,
-    env: VecEnv,
+    /// The training envs, through the observation / reward normaliser (transparent unless
+    /// `normalize_obs` / `normalize_reward`).
+    env: VecNormalize,
+    /// The current observations, as the networks see them (normalised when `normalize_obs`).
     obs: Vec<f32>,
     obs_dim: usize,
     act_dim: usize,
@@ -192,7 +195,7 @@ impl Acer {
     /// Builds the networks, replay and `cfg.num_envs` environments of `env_id`, all from `seed`.
     pub fn new(env_id: &str, cfg: AcerConfig, seed: u64) -> Result<Self, AcerError> {
         cfg.validate()?;
-        let mut env = VecEnv::new(env_id, cfg.num_envs, seed)?;
+        let mut env = VecNormalize::new(VecEnv::new(env_id, cfg.num_envs, seed)?, cfg.normalize())?;
         let obs_dim = env.obs_dim();
         let obs = env.reset().to_vec();
         let opt = RmsProp::new(RmsPropConfig {
@@ -306,9 +309,11 @@ impl Acer {
             }
         }
         self.updates += u64::from(info.updates);
-        let mut scalars = info.scalars();
-        scalars.extend(self.engagement.scalars());
-        Ok(StepInfo { finished, scalars })
+        Ok(StepInfo {
+            finished,
+            scalars: info.scalars(),
+            totals: self.engagement.scalars().to_vec(),
+        })
     }
 
     /// One update on the rollout (`replayed = false`) or on the last replay sample.
@@ -405,7 +410,16 @@ impl Agent for Acer {
 
     /// The mode of the policy for a batch of observations `[n, obs_dim]`: `argmax_a π(a|x)`,
     /// or the Gaussian mean.
+    /// Raw observations are normalised with the training statistics, frozen, when
+    /// `normalize_obs`.
     fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<Actions, AgentError> {
+        let normalized;
+        let obs = if self.cfg.normalize_obs {
+            normalized = self.env.normalize_obs(obs);
+            &normalized[..]
+        } else {
+            obs
+        };
         Ok(match &self.learner {
             Learner::Discrete(l) => {
                 let logits = l.net.logits(obs, n)?;
@@ -423,7 +437,8 @@ impl Agent for Acer {
         })
     }
 
-    /// Networks and counters. Without [`AcerConfig::exact_resume`] replay and optimizer state
+    /// Networks, counters and the normalisation statistics (with `normalize_obs` /
+    /// `normalize_reward`). Without [`AcerConfig::exact_resume`] replay and optimizer state
     /// are not saved: a resumed run refills replay (off-policy updates wait for `replay_start`
     /// again). With it the checkpoint also carries the rest of the run's state (listed at
     /// [`AcerConfig::exact_resume`]).
@@ -445,6 +460,7 @@ impl Agent for Acer {
         meta::stamp(&mut ck, self.algo(), &self.env_id, self.steps);
         ck.set_meta("updates", self.updates.to_string());
         self.engagement.save(&mut ck);
+        exact::insert_normalizer(&mut ck, self.env.normalizer());
         if self.cfg.exact_resume {
             self.insert_exact(&mut ck);
         }
@@ -457,6 +473,7 @@ impl Agent for Acer {
         let steps = meta::verify(ck, self.algo(), &self.env_id)?;
         let updates = ck.parse_meta("updates")?;
         let engagement = Engagement::load(ck)?;
+        let norm_stats = exact::normalizer_stats(ck, self.env.normalizer())?;
         // Checked before the networks change; needs their shapes only.
         let exact_state = if exact::is_exact(ck) {
             Some(self.read_exact(ck)?)
@@ -490,6 +507,10 @@ impl Agent for Acer {
         if let Some(state) = exact_state {
             self.apply_exact(ck, state)?;
         }
+        if let Some(stats) = norm_stats {
+            // Checked against this env's width by `normalizer_stats`.
+            self.env.normalizer_mut().set_stats(stats)?;
+        }
         self.steps = steps;
         self.updates = updates;
         self.engagement = engagement;
@@ -503,19 +524,22 @@ struct ExactState {
     rng: ChaCha8Rng,
     opt: RmsProp,
     obs: Vec<f32>,
+    /// Each env's running discounted return of the reward normaliser.
+    returns: Option<Vec<f64>>,
 }
 
 impl Acer {
     /// Adds the exact-resume state to `ck`: the environments (observations, episode counters,
-    /// physics and RNGs), the current observations, the sequence replay,
-    /// the sampling RNG (actions, Poisson draws, replay samples, SDN samples) and RMSProp's
-    /// running mean of squared gradients. The learning rate and its decay are functions of the
+    /// physics and RNGs), the current observations, the normaliser's running returns, the
+    /// sequence replay, the sampling RNG (actions, Poisson draws, replay samples, SDN samples)
+    /// and RMSProp's running mean of squared gradients. The learning rate and its decay are functions of the
     /// step count; the engagement counters are always saved. An environment that cannot be
     /// snapshotted (none of the registered ones) leaves the checkpoint without the exact state.
     fn insert_exact(&self, ck: &mut Checkpoint) {
-        if exact::insert_envs(ck, &self.env, &self.obs).is_err() {
+        if exact::insert_envs(ck, self.env.inner(), &self.obs).is_err() {
             return;
         }
+        exact::insert_normalizer_returns(ck, self.env.normalizer());
         exact::insert_sequence_replay(ck, &self.replay);
         exact::insert_rng(ck, "rng", &self.rng);
         match &self.learner {
@@ -543,18 +567,23 @@ impl Acer {
                 opt
             }
         };
-        let obs = exact::read_envs(ck, &self.env_id, &self.env)?;
+        let obs = exact::read_envs(ck, &self.env_id, self.env.inner())?;
+        let returns = exact::normalizer_returns(ck, self.env.normalizer())?;
         Ok(ExactState {
             replay,
             rng,
             opt,
             obs,
+            returns,
         })
     }
 
     /// Applies state that [`Acer::read_exact`] checked.
     fn apply_exact(&mut self, ck: &Checkpoint, s: ExactState) -> Result<(), AgentError> {
-        exact::restore_envs(ck, &mut self.env)?;
+        exact::restore_envs(ck, self.env.inner_mut())?;
+        if let Some(returns) = &s.returns {
+            self.env.normalizer_mut().set_returns(returns)?;
+        }
         self.replay = s.replay;
         self.rng = s.rng;
         self.obs = s.obs;
@@ -562,6 +591,40 @@ impl Acer {
             Learner::Discrete(l) => l.opt = s.opt,
             Learner::Continuous(l) => l.opt = s.opt,
         }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With `normalize_reward` the learner's rewards are the raw rewards divided by the running
+    /// standard deviation of the discounted return (then × `reward_scale`), never shifted by
+    /// its mean: CartPole's +1 rewards stay positive although the returns' mean is far above 1.
+    #[test]
+    fn learner_rewards_are_divided_by_the_return_std() -> Result<(), AcerError> {
+        let cfg = AcerConfig {
+            num_envs: 3,
+            n_steps: 6,
+            reward_scale: 0.5,
+            normalize_reward: true,
+            ..AcerConfig::default()
+        };
+        let mut agent = Acer::new("CartPole-v1", cfg, 5)?;
+        for _ in 0..4 {
+            agent.rollout()?;
+        }
+        let ret = &agent.env.stats().ret;
+        assert!(ret.mean()[0] > 5.0, "returns accumulate +1 per step");
+        // The last step's rewards were normalised with the statistics as they are now.
+        let std = (ret.var()[0] + 1e-8).sqrt();
+        let last = &agent.rollout.rewards[5 * 3..6 * 3];
+        for &r in last {
+            let expected = (0.5 / std) as f32;
+            assert!((r - expected).abs() <= 1e-6 * expected, "{r} vs {expected}");
+        }
+        assert!(agent.rollout.rewards.iter().all(|&r| r > 0.0));
         Ok(())
     }
 }

@@ -68,6 +68,16 @@ pub struct AcerConfig {
     /// Rewards are multiplied by this before learning (episode returns are reported unscaled).
     /// Not in the paper (default 1); Pendulum's −16/step scale is the usual reason to set it.
     pub reward_scale: f32,
+    /// Normalise observations by their running mean and variance (Stable-Baselines3's
+    /// `VecNormalize(norm_obs=True)`, clipped to ±10; [`eirl_envs::VecNormalize`]). Not in the
+    /// paper (default off). The statistics update while training, are saved in every
+    /// checkpoint and are applied frozen by evaluation, `eirl eval`, `eirl demo record` and
+    /// when the run is an expert.
+    pub normalize_obs: bool,
+    /// Divide rewards by the running standard deviation of the `gamma`-discounted return
+    /// (SB3's `VecNormalize(norm_reward=True)`, clipped to ±10), before `reward_scale`. Not in
+    /// the paper (default off); episode returns are reported unnormalised.
+    pub normalize_reward: bool,
     /// Total env steps of a run (overridden by `--steps`).
     pub total_steps: u64,
     /// Evaluate the greedy (mode) policy every this many env steps.
@@ -113,6 +123,8 @@ impl Default for AcerConfig {
             sdn_samples: 5,
             init_log_std: 0.0,
             reward_scale: 1.0,
+            normalize_obs: false,
+            normalize_reward: false,
             total_steps: 200_000,
             eval_interval: 10_000,
             eval_episodes: 20,
@@ -129,6 +141,15 @@ impl AcerConfig {
             eval_interval: self.eval_interval,
             eval_episodes: self.eval_episodes,
         }
+    }
+
+    /// What [`eirl_envs::VecNormalize`] normalises, with SB3's clips and ε and this `gamma`.
+    pub fn normalize(&self) -> eirl_envs::NormalizeConfig {
+        eirl_envs::NormalizeConfig::new(
+            self.normalize_obs,
+            self.normalize_reward,
+            f64::from(self.gamma),
+        )
     }
 
     /// Replay capacity in sequences.

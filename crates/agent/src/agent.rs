@@ -44,8 +44,12 @@ impl AgentError {
 pub struct StepInfo {
     /// Episodes that ended during the step.
     pub finished: Vec<EpisodeStats>,
-    /// Training scalars the agent names itself (losses, norms, rates), when an update ran.
+    /// Training scalars the agent names itself (losses, norms, rates), when an update ran. The
+    /// run loop logs the mean of each over its logging interval ([`Agent::scalar_interval`]).
     pub scalars: Vec<(&'static str, f64)>,
+    /// Scalars that describe the run so far (cumulative counters, gauges, `run_*` totals): the
+    /// loop logs the latest value, not a mean.
+    pub totals: Vec<(&'static str, f64)>,
 }
 
 impl StepInfo {
@@ -108,8 +112,8 @@ pub trait Agent {
         self.steps() >= self.settings().total_steps
     }
 
-    /// How often (in steps) the loop writes the training scalars; each write is the most recent
-    /// step's values.
+    /// How often (in steps) the loop writes the training scalars; each write is the mean of every
+    /// value reported since the previous write ([`StepInfo::totals`]: the latest value).
     fn scalar_interval(&self) -> u64 {
         1000
     }

@@ -46,7 +46,11 @@
 //!         let out = self.env.step(&actions)?;
 //!         self.obs.copy_from_slice(out.obs);
 //!         self.steps += n as u64;
-//!         Ok(StepInfo { finished: out.finished.to_vec(), scalars: vec![("lean", 1.0)] })
+//!         Ok(StepInfo {
+//!             finished: out.finished.to_vec(),
+//!             scalars: vec![("lean", 1.0)],
+//!             totals: Vec::new(),
+//!         })
 //!     }
 //!     fn checkpoint(&self) -> Checkpoint {
 //!         let mut ck = Checkpoint::new();

@@ -9,10 +9,10 @@ use eirl_models::Checkpoint;
 use eirl_runlog::{
     BEST_CHECKPOINT, EVAL_SEED, LATEST_CHECKPOINT, MetricsLogger, RunDir, read_metrics,
 };
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanCount, ProgressBar, ProgressState, ProgressStyle};
 use tracing::info;
 
-use crate::agent::{Agent, AgentError, ScoreReference};
+use crate::agent::{Agent, AgentError, ScoreReference, StepInfo};
 use crate::settings::ConfigError;
 
 /// Checkpoint metadata key of the best evaluation mean so far.
@@ -82,8 +82,10 @@ fn resume_from(agent: &mut dyn Agent, run: &RunDir) -> Result<f64, AgentError> {
 /// wrote after that checkpoint (see [`MetricsLogger::resume`]); a damaged `metrics.csv` is
 /// refused before any step.
 ///
-/// Every step's finished episodes are logged (`episode_return`, `episode_length`); the
-/// agent's training scalars every [`Agent::scalar_interval`] steps. Each
+/// Every step's finished episodes are logged (`episode_return`, `episode_length`). Every
+/// [`Agent::scalar_interval`] steps (and at the end) one row holds the mean of each training
+/// scalar over the interval, the latest run totals, the mean return and length of the last 100
+/// episodes (`ep_rew_mean`, `ep_len_mean`) and the run's steps per second (`fps`). Each
 /// `eval_interval` steps, and at the end, the greedy policy is evaluated on
 /// `eval_episodes` envs seeded from [`EVAL_SEED`] (`eval_mean_return`, `eval_std_return`);
 /// a better mean replaces `best.safetensors`, and `latest.safetensors` is always rewritten.
@@ -109,28 +111,24 @@ pub fn train(agent: &mut dyn Agent, run: &RunDir, resume: bool) -> Result<RunRep
     } else {
         MetricsLogger::open(run)?
     };
-    let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:30} {human_pos}/{human_len} steps ({per_sec}, eta {eta}) {msg}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
+    let bar = progress_bar(total);
     bar.set_position(agent.steps());
     let started = Instant::now();
     let start_steps = agent.steps();
-    let mut recent: VecDeque<f64> = VecDeque::with_capacity(100);
+    let mut recent = RecentEpisodes::default();
     let interval = settings.eval_interval;
     let scalar_interval = agent.scalar_interval().max(1);
+    let mut window = IntervalScalars::default();
     let mut final_eval = None;
     while !agent.is_done() {
         let before = agent.steps();
         let report = agent.step()?;
         let step = agent.steps();
+        if before == start_steps {
+            warn_if_rounded(total, step - before);
+        }
         for ep in &report.finished {
-            if recent.len() == 100 {
-                recent.pop_front();
-            }
-            recent.push_back(ep.episode_return);
+            recent.push(ep.episode_return, ep.length);
             log.log_many(
                 step,
                 &[
@@ -139,8 +137,17 @@ pub fn train(agent: &mut dyn Agent, run: &RunDir, resume: bool) -> Result<RunRep
                 ],
             )?;
         }
-        if !report.scalars.is_empty() && (step / scalar_interval != before / scalar_interval) {
-            log.log_many(step, &report.scalars)?;
+        window.add(&report);
+        if step / scalar_interval != before / scalar_interval || agent.is_done() {
+            let mut row = window.take();
+            if let Some((rew, len)) = recent.means() {
+                row.extend([("ep_rew_mean", rew), ("ep_len_mean", len)]);
+            }
+            let seconds = started.elapsed().as_secs_f64();
+            if seconds > 0.0 {
+                row.push(("fps", (step - start_steps) as f64 / seconds));
+            }
+            log.log_many(step, &row)?;
         }
         if before / interval != step / interval || agent.is_done() {
             let eval = agent.evaluate(settings.eval_episodes, EVAL_SEED)?;
@@ -176,13 +183,19 @@ pub fn train(agent: &mut dyn Agent, run: &RunDir, resume: bool) -> Result<RunRep
             final_eval = Some(eval);
         }
         bar.set_position(step);
-        if let Some(r) = recent.back() {
-            let mean = recent.iter().sum::<f64>() / recent.len() as f64;
-            let last = final_eval.as_ref().map_or(f64::NAN, EvalStats::mean);
-            bar.set_message(format!("return {r:.1} (mean100 {mean:.1}) eval {last:.1}"));
+        if let Some(r) = recent.last() {
+            let (mean, _) = recent.means().unwrap_or((r, 0.0));
+            let last = final_eval
+                .as_ref()
+                .map_or_else(|| "—".to_string(), |e| format!("{:.1}", e.mean()));
+            bar.set_message(format!("return {r:.1} (mean100 {mean:.1}) eval {last}"));
         }
     }
     bar.finish();
+    if !bar.is_hidden() {
+        // indicatif leaves the cursor after the final bar; what is printed next starts a line.
+        eprintln!();
+    }
     log.flush()?;
     drop(log);
     let seconds = started.elapsed().as_secs_f64();
@@ -194,6 +207,107 @@ pub fn train(agent: &mut dyn Agent, run: &RunDir, resume: bool) -> Result<RunRep
         final_eval,
         score_reference: agent.score_reference(),
     })
+}
+
+/// Agents step in whole iterations (a rollout of every env, an epoch): say so when
+/// `total_steps` is not a multiple of one, rather than running past it silently.
+fn warn_if_rounded(total: u64, per_step: u64) {
+    if per_step > 1 && !total.is_multiple_of(per_step) {
+        let ends = total.div_ceil(per_step) * per_step;
+        tracing::warn!(
+            "total_steps = {total} is not a multiple of this agent's {per_step}-step iterations \
+             (num_envs × steps per env); the run ends at {ends} steps"
+        );
+    }
+}
+
+/// The bar of [`train`]: integer step rates (`1,234/s`), the latest episode and evaluation.
+fn progress_bar(total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    let style = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {bar:30} {human_pos}/{human_len} steps ({rate}, eta {eta}) {msg}",
+    )
+    .map(|style| {
+        style
+            .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{}/s", HumanCount(state.per_sec().max(0.0).round() as u64));
+            })
+            .progress_chars("=> ")
+    });
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// The last 100 training episodes (SB3's `ep_info_buffer`).
+#[derive(Default)]
+struct RecentEpisodes {
+    episodes: VecDeque<(f64, usize)>,
+}
+
+impl RecentEpisodes {
+    const LEN: usize = 100;
+
+    fn push(&mut self, episode_return: f64, length: usize) {
+        if self.episodes.len() == Self::LEN {
+            self.episodes.pop_front();
+        }
+        self.episodes.push_back((episode_return, length));
+    }
+
+    fn last(&self) -> Option<f64> {
+        self.episodes.back().map(|e| e.0)
+    }
+
+    /// Mean return and mean length, once an episode has ended.
+    fn means(&self) -> Option<(f64, f64)> {
+        let n = self.episodes.len() as f64;
+        (!self.episodes.is_empty()).then(|| {
+            let (r, l) = self
+                .episodes
+                .iter()
+                .fold((0.0, 0.0), |(r, l), e| (r + e.0, l + e.1 as f64));
+            (r / n, l / n)
+        })
+    }
+}
+
+/// The training scalars of one logging interval: the mean of each [`StepInfo::scalars`] value
+/// over the steps that reported it, and the latest [`StepInfo::totals`].
+#[derive(Default)]
+struct IntervalScalars {
+    sums: Vec<(&'static str, f64, u32)>,
+    totals: Vec<(&'static str, f64)>,
+}
+
+impl IntervalScalars {
+    fn add(&mut self, step: &StepInfo) {
+        for &(name, value) in &step.scalars {
+            match self.sums.iter_mut().find(|s| s.0 == name) {
+                Some(s) => {
+                    s.1 += value;
+                    s.2 += 1;
+                }
+                None => self.sums.push((name, value, 1)),
+            }
+        }
+        for &(name, value) in &step.totals {
+            match self.totals.iter_mut().find(|s| s.0 == name) {
+                Some(s) => s.1 = value,
+                None => self.totals.push((name, value)),
+            }
+        }
+    }
+
+    /// The interval's row (means, then totals), emptying the window.
+    fn take(&mut self) -> Vec<(&'static str, f64)> {
+        let means = self
+            .sums
+            .drain(..)
+            .map(|(n, sum, k)| (n, sum / f64::from(k)));
+        means.chain(self.totals.drain(..)).collect()
+    }
 }
 
 /// The machine-readable result line of `eirl train` and `eirl eval`:
@@ -231,7 +345,17 @@ fn draw_learning_curve(run: &RunDir, agent: &dyn Agent) -> Result<(), AgentError
     } else {
         &[]
     };
-    if let Err(e) = eirl_runlog::plot_learning_curve(&rows, &png, &title, metrics) {
+    // A step is the agent's own unit (see [`Agent`]): an epoch of BC, a round of DAgger.
+    let x_label = match agent.algo() {
+        "bc" => "epoch",
+        "dagger" => "round",
+        _ => "env step",
+    };
+    let style = eirl_runlog::CurveStyle {
+        x_label: x_label.into(),
+        ..eirl_runlog::CurveStyle::default()
+    };
+    if let Err(e) = eirl_runlog::plot_learning_curve_with(&rows, &png, &title, metrics, &style) {
         tracing::warn!("could not draw {}: {e}", png.display());
     }
     Ok(())
@@ -249,11 +373,13 @@ mod tests {
     use crate::meta;
     use crate::settings::RunSettings;
 
-    /// Counts ten steps at a time, logs a scalar every step and evaluates to a fixed score.
+    /// Counts ten steps at a time, reports its step count every step (as a scalar and as a
+    /// total) and evaluates to a fixed score.
     struct Counter {
         steps: u64,
         total_steps: u64,
         score: f64,
+        scalar_interval: u64,
     }
 
     impl Agent for Counter {
@@ -274,7 +400,7 @@ mod tests {
             self.steps
         }
         fn scalar_interval(&self) -> u64 {
-            1
+            self.scalar_interval
         }
         fn greedy_actions(&self, _obs: &[f32], n: usize) -> Result<Actions, AgentError> {
             Ok(Actions::Discrete(vec![0; n]))
@@ -284,6 +410,7 @@ mod tests {
             Ok(StepInfo {
                 finished: Vec::new(),
                 scalars: vec![("count", self.steps as f64)],
+                totals: vec![("seen", self.steps as f64)],
             })
         }
         fn evaluate(&self, _episodes: usize, _seed: u64) -> Result<EvalStats, AgentError> {
@@ -309,7 +436,44 @@ mod tests {
             steps: 0,
             total_steps,
             score,
+            scalar_interval: 1,
         }
+    }
+
+    #[test]
+    fn scalars_are_interval_means_and_totals_the_latest_value() -> Result<(), AgentError> {
+        let root = tempfile::tempdir().map_err(AgentError::agent)?;
+        let run =
+            RunDir::create(root.path(), "counter", "CartPole-v1", 0).map_err(AgentError::agent)?;
+        let mut agent = Counter {
+            scalar_interval: 30,
+            ..counter(100, 1.0)
+        };
+        train(&mut agent, &run, false)?;
+        let rows = read_metrics(&run.metrics_path())?;
+        let series = |name: &str| -> Vec<(u64, f64)> {
+            rows.iter()
+                .filter(|r| r.name == name)
+                .map(|r| (r.step, r.value))
+                .collect()
+        };
+        // Steps 10, 20, 30 | 40, 50, 60 | 70, 80, 90 | 100 (the end closes the last interval).
+        assert_eq!(
+            series("count"),
+            [(30, 20.0), (60, 50.0), (90, 80.0), (100, 100.0)]
+        );
+        assert_eq!(
+            series("seen"),
+            [(30, 30.0), (60, 60.0), (90, 90.0), (100, 100.0)]
+        );
+        assert_eq!(series("fps").len(), 4);
+        let events = read_events(&newest_event_file(&run)?)?;
+        let tags: std::collections::BTreeSet<&str> =
+            events.scalars.iter().map(|e| e.tag.as_str()).collect();
+        for tag in ["train/count", "train/seen", "time/fps", "eval/mean_return"] {
+            assert!(tags.contains(tag), "no {tag} in {tags:?}");
+        }
+        Ok(())
     }
 
     /// A run of 100 steps (checkpoints at 50 and 100) under a fresh temp dir.
@@ -363,7 +527,12 @@ mod tests {
             "steps run backwards: {:?}",
             rows.iter().map(|r| r.step).collect::<Vec<_>>()
         );
-        assert_eq!(rows.iter().filter(|r| r.step == 120).count(), 1);
+        assert_eq!(
+            rows.iter()
+                .filter(|r| r.step == 120 && r.name == "count")
+                .count(),
+            1
+        );
         let events = read_events(&newest_event_file(&run)?)?;
         assert_eq!(events.session_starts, [101]);
         Ok(())

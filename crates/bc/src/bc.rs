@@ -135,6 +135,7 @@ impl Agent for Bc {
         Ok(StepInfo {
             finished: Vec::new(),
             scalars,
+            totals: Vec::new(),
         })
     }
 

@@ -151,6 +151,7 @@ impl Agent for DaggerAgent {
         Ok(StepInfo {
             finished: Vec::new(),
             scalars,
+            totals: Vec::new(),
         })
     }
 

@@ -2,7 +2,7 @@
 //! minibatch TD regression toward a target network.
 
 use eirl_agent::{Agent, AgentError, LinearSchedule, RunSettings, StepInfo, exact, meta};
-use eirl_envs::{Actions, Space, VecEnv};
+use eirl_envs::{Actions, Space, VecEnv, VecNormalize};
 use eirl_models::{Adam, AdamConfig, Categorical, Checkpoint, QNetwork, polyak_update};
 use eirl_replay::{
     AnyReplay, NStepBuffer, NStepTransition, PrioritizedReplay, Replay, ReplayBuffer,
@@ -44,7 +44,10 @@ struct TrainInfo {
 pub struct Dqn {
     cfg: DqnConfig,
     env_id: String,
-    env: VecEnv,
+    /// The training envs, through the observation / reward normaliser (transparent unless
+    /// `normalize_obs` / `normalize_reward`).
+    env: VecNormalize,
+    /// The current observations, as the Q network sees them (normalised when `normalize_obs`).
     obs: Vec<f32>,
     obs_dim: usize,
     num_actions: usize,
@@ -68,7 +71,7 @@ impl Dqn {
     /// Builds networks, replay and `cfg.num_envs` environments of `env_id`, all from `seed`.
     pub fn new(env_id: &str, cfg: DqnConfig, seed: u64) -> Result<Self, DqnError> {
         cfg.validate()?;
-        let mut env = VecEnv::new(env_id, cfg.num_envs, seed)?;
+        let mut env = VecNormalize::new(VecEnv::new(env_id, cfg.num_envs, seed)?, cfg.normalize())?;
         let num_actions = match env.action_space() {
             Space::Discrete(n) => *n,
             other => {
@@ -220,7 +223,11 @@ impl Dqn {
         if crossed(self.cfg.target_update_interval) {
             polyak_update(&mut self.target, &self.online, 1.0 - self.cfg.tau)?;
         }
-        Ok(StepInfo { finished, scalars })
+        Ok(StepInfo {
+            finished,
+            scalars,
+            totals: Vec::new(),
+        })
     }
 
     fn train(&mut self, gradient_steps: u32) -> Result<TrainInfo, DqnError> {
@@ -298,8 +305,13 @@ impl Agent for Dqn {
         self.steps
     }
 
-    /// Greedy actions `argmax_a Q(s, a)` for a batch of observations `[n, obs_dim]`.
+    /// Greedy actions `argmax_a Q(s, a)` for a batch of raw observations `[n, obs_dim]`
+    /// (normalised with the training statistics, frozen, when `normalize_obs`).
     fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<Actions, AgentError> {
+        if self.cfg.normalize_obs {
+            let normalized = self.env.normalize_obs(obs);
+            return Ok(Actions::Discrete(greedy(&self.online, &normalized, n)?));
+        }
         Ok(Actions::Discrete(greedy(&self.online, obs, n)?))
     }
 
@@ -314,6 +326,7 @@ impl Agent for Dqn {
         ck.insert_params("target", &self.target);
         meta::stamp(&mut ck, self.algo(), &self.env_id, self.steps);
         ck.set_meta("updates", self.updates.to_string());
+        exact::insert_normalizer(&mut ck, self.env.normalizer());
         if self.cfg.exact_resume {
             self.insert_exact(&mut ck);
         }
@@ -327,6 +340,7 @@ impl Agent for Dqn {
     fn restore(&mut self, ck: &Checkpoint) -> Result<(), AgentError> {
         let steps = meta::verify(ck, self.algo(), &self.env_id)?;
         let updates = ck.parse_meta("updates")?;
+        let norm_stats = exact::normalizer_stats(ck, self.env.normalizer())?;
         let (mut online, mut target) = (self.online.clone(), self.target.clone());
         ck.restore_params("online", &mut online)?;
         ck.restore_params("target", &mut target)?;
@@ -342,6 +356,10 @@ impl Agent for Dqn {
             }
         }
         (self.online, self.target) = (online, target);
+        if let Some(stats) = norm_stats {
+            // Checked against this env's width by `normalizer_stats`.
+            self.env.normalizer_mut().set_stats(stats)?;
+        }
         self.steps = steps;
         self.updates = updates;
         Ok(())
@@ -350,16 +368,18 @@ impl Agent for Dqn {
 
 impl Dqn {
     /// Adds the exact-resume state to `ck`: the environments (observations, episode counters,
-    /// physics and RNGs), the current observations, the replay memory and n-step buffers, the
+    /// physics and RNGs), the current observations, the normaliser's running returns, the
+    /// replay memory and n-step buffers, the
     /// ε-greedy / sampling RNG, Adam's moments and step count, and the steps since the last
     /// training round. ε and prioritized replay's β are functions of the step count. An
     /// environment that cannot be snapshotted (none of the registered ones) leaves the
     /// checkpoint without the exact state. Not covered: a [`NextQTransform`]'s own state
     /// (SV-RL's masking RNG), which the extension crate would have to save itself.
     fn insert_exact(&self, ck: &mut Checkpoint) {
-        if exact::insert_envs(ck, &self.env, &self.obs).is_err() {
+        if exact::insert_envs(ck, self.env.inner(), &self.obs).is_err() {
             return;
         }
+        exact::insert_normalizer_returns(ck, self.env.normalizer());
         exact::insert_replay(ck, &self.replay);
         exact::insert_nstep(ck, &self.nstep);
         exact::insert_rng(ck, "rng", &self.rng);
@@ -379,10 +399,14 @@ impl Dqn {
         let mut opt = Adam::new(self.opt.cfg);
         opt.restore_state(ck, "opt", online)?;
         let steps_since_train = ck.parse_meta("steps_since_train")?;
-        let obs = exact::read_envs(ck, &self.env_id, &self.env)?;
-        // Last: the only step that touches `self` and could fail, and it cannot after
-        // `read_envs`.
-        exact::restore_envs(ck, &mut self.env)?;
+        let obs = exact::read_envs(ck, &self.env_id, self.env.inner())?;
+        let returns = exact::normalizer_returns(ck, self.env.normalizer())?;
+        // Last: the only steps that touch `self` and could fail, and they cannot after
+        // `read_envs` / `normalizer_returns`.
+        exact::restore_envs(ck, self.env.inner_mut())?;
+        if let Some(returns) = &returns {
+            self.env.normalizer_mut().set_returns(returns)?;
+        }
         self.obs = obs;
         self.replay = replay;
         self.nstep = nstep;

@@ -90,6 +90,16 @@ pub struct DqnConfig {
     /// plus twice the network's size for the moments. Off (eirl's default): networks and
     /// counters only, and a resumed run refills its replay memory first.
     pub exact_resume: bool,
+    /// Normalise observations by their running mean and variance (Stable-Baselines3's
+    /// `VecNormalize(norm_obs=True)`, clipped to ±10; [`eirl_envs::VecNormalize`]). Not in the
+    /// paper (default off). The statistics update while training, are saved in every
+    /// checkpoint and are applied frozen by evaluation, `eirl eval`, `eirl demo record` and
+    /// when the run is an expert; [`crate::Dqn::q_network`] then takes normalised observations.
+    pub normalize_obs: bool,
+    /// Divide rewards by the running standard deviation of the `gamma`-discounted return
+    /// (SB3's `VecNormalize(norm_reward=True)`, clipped to ±10) before they enter replay. Not
+    /// in the paper (default off); episode returns are reported unnormalised.
+    pub normalize_reward: bool,
 }
 
 impl Default for DqnConfig {
@@ -123,11 +133,22 @@ impl Default for DqnConfig {
             eval_interval: 5_000,
             eval_episodes: 20,
             exact_resume: false,
+            normalize_obs: false,
+            normalize_reward: false,
         }
     }
 }
 
 impl DqnConfig {
+    /// What [`eirl_envs::VecNormalize`] normalises, with SB3's clips and ε and this `gamma`.
+    pub fn normalize(&self) -> eirl_envs::NormalizeConfig {
+        eirl_envs::NormalizeConfig::new(
+            self.normalize_obs,
+            self.normalize_reward,
+            f64::from(self.gamma),
+        )
+    }
+
     /// Run length and evaluation cadence.
     pub fn run_settings(&self) -> RunSettings {
         RunSettings {

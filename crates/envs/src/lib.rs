@@ -53,6 +53,7 @@ mod error;
 mod evaluate;
 mod mountain_car;
 pub mod mountain_car_continuous;
+mod normalize;
 mod numeric;
 mod pendulum;
 mod policy;
@@ -73,6 +74,9 @@ pub use evaluate::{
 };
 pub use mountain_car::MountainCar;
 pub use mountain_car_continuous::{MountainCarContinuous, Precision};
+pub use normalize::{
+    NormalizeConfig, NormalizeStats, Normalizer, PRIOR_COUNT, RunningMeanStd, VecNormalize,
+};
 pub use pendulum::{Pendulum, angle_normalize};
 pub use policy::{ActionKind, Actions, EpisodeEnd, Policy, PolicyError};
 pub use registry::{EnvSpec, make, make_unlimited, registry, spec};

@@ -319,6 +319,7 @@ impl Gail {
                 value_loss,
             }
             .scalars(),
+            totals: Vec::new(),
         })
     }
 }

@@ -30,7 +30,7 @@
 
 use std::path::Path;
 
-use eirl_envs::{ActionKind, Actions};
+use eirl_envs::{ActionKind, Actions, Space};
 
 use crate::error::ImitationError;
 use crate::npy::{LoadLimits, NpyArray, read_npz, write_npz};
@@ -83,9 +83,30 @@ const ARRAYS: [&str; 9] = [
     "expert_mean_return",
     "random_mean_return",
 ];
-const FORMAT_VERSION: i64 = 1;
+pub(crate) const FORMAT_VERSION: i64 = 1;
 /// Largest discrete action index a file may hold.
-const MAX_DISCRETE_ACTION: i64 = 1 << 20;
+pub(crate) const MAX_DISCRETE_ACTION: i64 = 1 << 20;
+
+/// The on-disk formats of [`Demonstrations`] (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DemoFormat {
+    /// A single `.npz` file: eirl's layout, a superset of the `imitation` library's legacy one.
+    Npz,
+    /// A HuggingFace `datasets` folder: the `imitation` library's current format
+    /// (`imitation.data.serialize.save`), plus eirl's `eirl.json`.
+    HfDataset,
+}
+
+impl DemoFormat {
+    /// The format a path is written in: `.npz` (any case) → [`DemoFormat::Npz`], anything else
+    /// → a [`DemoFormat::HfDataset`] folder.
+    pub fn for_path(path: &Path) -> DemoFormat {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(ext) if ext.eq_ignore_ascii_case("npz") => DemoFormat::Npz,
+            _ => DemoFormat::HfDataset,
+        }
+    }
+}
 
 impl Demonstrations {
     /// An empty dataset for `env_id` (may be empty when unknown).
@@ -299,7 +320,8 @@ impl Demonstrations {
         })
     }
 
-    /// Writes the `.npz` atomically (temp file in the same directory, then rename).
+    /// Writes the `.npz` atomically (temp file in the same directory, then rename), whatever
+    /// `path`'s extension ([`Demonstrations::save_as`] picks the format by path).
     pub fn save(&self, path: &Path) -> Result<(), ImitationError> {
         let bytes = self.to_npz_bytes()?;
         eirl_runlog::atomic_write(path, &bytes).map_err(|source| ImitationError::Io {
@@ -308,32 +330,155 @@ impl Demonstrations {
         })
     }
 
-    /// Loads a file written by [`Demonstrations::save`] or by the `imitation` library, with the
-    /// default [`LoadLimits`].
+    /// Writes a HuggingFace `datasets` folder, the `imitation` library's current format (layout
+    /// in the module docs), atomically: the folder is written beside `dir` and renamed into
+    /// place. An existing datasets folder at `dir` is replaced; any other existing path is
+    /// refused. Needs at least one episode.
+    pub fn save_dataset(&self, dir: &Path) -> Result<(), ImitationError> {
+        #[cfg(feature = "hf-datasets")]
+        return crate::hf::save_dir(self, dir);
+        #[cfg(not(feature = "hf-datasets"))]
+        return Err(no_datasets_feature(dir));
+    }
+
+    /// Writes in `format` ([`DemoFormat::for_path`] picks it from a path).
+    pub fn save_as(&self, path: &Path, format: DemoFormat) -> Result<(), ImitationError> {
+        match format {
+            DemoFormat::Npz => self.save(path),
+            DemoFormat::HfDataset => self.save_dataset(path),
+        }
+    }
+
+    /// Loads an `.npz` written by [`Demonstrations::save`] or by the `imitation` library
+    /// (legacy), or a `datasets` folder (the `imitation` library's current format, or
+    /// [`Demonstrations::save_dataset`]'s), with the default [`LoadLimits`]. A folder is read
+    /// as a datasets folder, a file as an `.npz`.
     pub fn load(path: &Path) -> Result<Self, ImitationError> {
         Self::load_with_limits(path, &LoadLimits::default())
     }
 
-    /// [`Demonstrations::load`], then a check that the file was recorded on `env_id`.
+    /// [`Demonstrations::load`], then a check that the data was recorded on `env_id`.
+    ///
+    /// A file without an env id (every file the `imitation` library writes) is accepted when
+    /// its observation width and actions fit `env_id`'s spaces (an error says what does not),
+    /// with a warning that `env_id` is assumed; the returned data then carries `env_id`.
     pub fn load_for(path: &Path, env_id: &str) -> Result<Self, ImitationError> {
-        let demos = Self::load(path)?;
-        if demos.env_id() != env_id {
+        let mut demos = Self::load(path)?;
+        if demos.env_id.is_empty() {
+            if env_id.is_empty() {
+                return Err(ImitationError::Invalid(format!(
+                    "{} has no env id (a file from the imitation library?): pass --env <id> to \
+                     say which env it was recorded on",
+                    path.display()
+                )));
+            }
+            demos.assume_env_id(env_id).map_err(|e| {
+                ImitationError::Invalid(format!(
+                    "{} has no env id (a file from the imitation library?), and its data does \
+                     not fit {env_id} (--env): {e}; pass the --env it was recorded on",
+                    path.display()
+                ))
+            })?;
+            tracing::warn!(
+                "{} has no env id (a file from the imitation library?): assuming {env_id} \
+                 (--env), whose observation width and actions it fits",
+                path.display()
+            );
+        } else if demos.env_id != env_id {
             return Err(ImitationError::Invalid(format!(
                 "{} holds {} demonstrations, not {env_id}",
                 path.display(),
-                demos.env_id()
+                demos.env_id
             )));
         }
         Ok(demos)
     }
 
-    /// [`Demonstrations::load`] with explicit size limits.
+    /// Checks that the data fits `env_id`'s spaces: the observation width, the action kind
+    /// (and width), and every discrete action inside the action space.
+    pub fn check_fits(&self, env_id: &str) -> Result<(), ImitationError> {
+        let env = eirl_envs::make(env_id)?;
+        let obs_dim = env.observation_space().dim();
+        if obs_dim != self.obs_dim {
+            return Err(ImitationError::Invalid(format!(
+                "its observations have {} values, {env_id}'s have {obs_dim}",
+                self.obs_dim
+            )));
+        }
+        match (env.action_space(), &self.actions) {
+            (Space::Discrete(n), Actions::Discrete(a)) => {
+                if let Some(&max) = a.iter().max().filter(|&&m| m >= *n) {
+                    return Err(ImitationError::Invalid(format!(
+                        "it holds action {max}, outside {env_id}'s actions 0..{n}"
+                    )));
+                }
+            }
+            (Space::Box(b), Actions::Continuous { dim, .. }) if b.dim() == *dim => {}
+            (space, actions) => {
+                let describe = |kind: ActionKind| match kind {
+                    ActionKind::Discrete => "discrete actions".to_string(),
+                    ActionKind::Continuous(d) => format!("continuous actions of width {d}"),
+                };
+                return Err(ImitationError::Invalid(format!(
+                    "it holds {}, {env_id} takes {}",
+                    describe(actions.kind()),
+                    describe(ActionKind::of(space))
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives data without an env id (loaded from an `imitation` file) the env `env_id`, after
+    /// [`Demonstrations::check_fits`]. Data that has an env id keeps it: another `env_id` is an
+    /// error.
+    pub fn assume_env_id(&mut self, env_id: &str) -> Result<(), ImitationError> {
+        if !self.env_id.is_empty() {
+            if self.env_id != env_id {
+                return Err(ImitationError::Invalid(format!(
+                    "these are {} demonstrations, not {env_id}",
+                    self.env_id
+                )));
+            }
+            return Ok(());
+        }
+        self.check_fits(env_id)?;
+        self.env_id = env_id.to_string();
+        Ok(())
+    }
+
+    /// Whether `other` holds the same trajectories (observations, actions, rewards, episode
+    /// ends and terminal flags), whatever its env id, reference returns or file format.
+    pub fn same_trajectories(&self, other: &Demonstrations) -> bool {
+        self.obs_dim == other.obs_dim
+            && self.ends == other.ends
+            && self.terminated == other.terminated
+            && self.actions == other.actions
+            && self.obs.len() == other.obs.len()
+            && self.rewards.len() == other.rewards.len()
+            && self
+                .obs
+                .iter()
+                .zip(&other.obs)
+                .chain(self.rewards.iter().zip(&other.rewards))
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+    }
+
+    /// [`Demonstrations::load`] with explicit size limits (a datasets folder's data files count
+    /// together against `max_file_bytes`, and their number against `max_entries`).
     pub fn load_with_limits(path: &Path, limits: &LoadLimits) -> Result<Self, ImitationError> {
         let io = |source| ImitationError::Io {
             path: path.to_path_buf(),
             source,
         };
-        let len = std::fs::metadata(path).map_err(io)?.len();
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if meta.is_dir() {
+            #[cfg(feature = "hf-datasets")]
+            return crate::hf::load_dir(path, limits);
+            #[cfg(not(feature = "hf-datasets"))]
+            return Err(no_datasets_feature(path));
+        }
+        let len = meta.len();
         if len > limits.max_file_bytes {
             return Err(ImitationError::Format {
                 origin: path.display().to_string(),
@@ -353,10 +498,25 @@ impl Demonstrations {
         })
     }
 
+    /// Parses one data file of a `datasets` folder (`data-0000K-of-0000N.arrow`, an Arrow IPC
+    /// stream) held in memory, with the same checks as a folder; the result has no env id and
+    /// no reference returns (those live in the folder's `eirl.json`).
+    #[cfg(feature = "hf-datasets")]
+    pub fn from_dataset_stream(bytes: &[u8], limits: &LoadLimits) -> Result<Self, ImitationError> {
+        crate::hf::from_stream(bytes, limits)
+    }
+
     /// Parses an `.npz` held in memory, checking every shape (see the module docs).
     pub fn from_npz_bytes(bytes: &[u8], limits: &LoadLimits) -> Result<Self, ImitationError> {
         if bytes.len() as u64 > limits.max_file_bytes {
             return Err(ImitationError::format("file exceeds the size limit"));
+        }
+        if bytes.first() == Some(&0x80) {
+            return Err(ImitationError::format(
+                "a Python pickle (the imitation library's oldest trajectory format), not an \
+                 .npz; eirl never unpickles: convert it with imitation \
+                 (imitation.data.serialize.save(dir, imitation.data.serialize.load(file)))",
+            ));
         }
         let arrays = read_npz(bytes, &ARRAYS, limits).map_err(ImitationError::format)?;
         let get = |name: &str| arrays.iter().find(|(n, _)| n == name).map(|(_, a)| a);
@@ -387,7 +547,12 @@ impl Demonstrations {
             .collect();
         let e = terminated.len();
 
-        let rews = need("rews")?;
+        let rews = get("rews").ok_or_else(|| {
+            ImitationError::format(
+                "missing array 'rews': trajectories without rewards (eirl needs imitation's \
+                 TrajectoryWithRew)",
+            )
+        })?;
         if rews.shape.len() != 1 {
             return Err(ImitationError::format(format!(
                 "rews has shape {:?}, expected [N]",
@@ -516,6 +681,16 @@ impl Demonstrations {
             expert_mean_return: scalar("expert_mean_return")?,
             random_mean_return: scalar("random_mean_return")?,
         })
+    }
+}
+
+#[cfg(not(feature = "hf-datasets"))]
+fn no_datasets_feature(path: &Path) -> ImitationError {
+    ImitationError::Format {
+        origin: path.display().to_string(),
+        reason: "a folder (a HuggingFace datasets folder?), but eirl-imitation was built \
+                 without its `hf-datasets` feature"
+            .into(),
     }
 }
 

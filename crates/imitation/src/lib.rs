@@ -52,6 +52,8 @@ mod discriminator;
 mod error;
 mod expert;
 mod flat;
+#[cfg(feature = "hf-datasets")]
+mod hf;
 mod npy;
 pub mod trpo;
 mod value;
@@ -61,7 +63,7 @@ pub use bc::{
     train_bc,
 };
 pub use dagger::{Dagger, DaggerConfig, DaggerRound, dagger};
-pub use demos::{Demonstrations, Episode};
+pub use demos::{DemoFormat, Demonstrations, Episode};
 pub use discriminator::{Discriminator, DiscriminatorConfig, DiscriminatorStats, RewardKind};
 pub use eirl_envs::{ActionKind, Actions, Policy, PolicyError, normalized_score};
 pub use error::ImitationError;

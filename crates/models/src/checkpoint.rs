@@ -1,20 +1,23 @@
 //! Checkpoints: named f32 tensors plus string metadata in one safetensors file, written
 //! atomically (temporary file in the same directory, fsync, rename, fsync the directory) and
 //! checked on load: a CRC-32C of the tensors and the metadata, stored under [`CHECKSUM_KEY`],
-//! must match, and every value must be finite.
+//! must match, and every value must be finite. Files are deterministic: equal checkpoints give
+//! equal bytes (tensors and metadata in sorted order), so a seeded run's checkpoints can be
+//! compared with `cmp`. Tensor layout and names: see the crate docs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, SafeTensors};
 
 use crate::error::ModelError;
 use crate::param::Parameterized;
+use crate::safetensors_write::{TensorRef, safetensors_bytes};
 
 /// Metadata key of the checksum: `crc32c:<8 hex digits>` over the tensors (names, shapes,
 /// values) and every other metadata entry, in a canonical order (see `Checkpoint::checksum`).
-/// Safetensors' own header is JSON of an unordered map, so the file's bytes cannot be summed
-/// as they are; the checksum is over what they decode to. It is set by
+/// The checksum is over what the file decodes to, not its bytes: a header may be re-encoded
+/// (another writer, another key order) without changing the checkpoint. It is set by
 /// [`Checkpoint::to_bytes`], checked and removed by [`Checkpoint::from_bytes`], and never shows
 /// in [`Checkpoint::meta`].
 pub const CHECKSUM_KEY: &str = "eirl_checksum";
@@ -130,44 +133,35 @@ impl Checkpoint {
         crc
     }
 
-    /// Serialises to safetensors bytes, with the checksum in the metadata.
+    /// Serialises to safetensors bytes, with the checksum in the metadata. The bytes are a
+    /// function of the contents alone: tensors in name order, metadata in key order (see
+    /// `safetensors_write`), so saving equal checkpoints gives byte-identical files.
     ///
-    /// A checkpoint needs at least one tensor: safetensors 0.3 writes the header of a
-    /// tensor-less file with metadata as malformed JSON, which nothing could read back, so such a
-    /// checkpoint is refused here rather than saved unreadable.
+    /// A checkpoint needs at least one tensor: eirl's agents always save their networks, and the
+    /// safetensors 0.3 writer eirl used before produced unreadable tensor-less files, so such a
+    /// checkpoint is refused rather than saved.
     pub fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
         if self.tensors.is_empty() {
             return Err(ModelError::Config(
-                "a checkpoint needs at least one tensor (a file without one cannot be read back)"
+                "a checkpoint needs at least one tensor (one without holds nothing to restore)"
                     .into(),
             ));
         }
-        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = self
+        let tensors: Vec<TensorRef<'_>> = self
             .tensors
             .iter()
-            .map(|(n, (s, v))| {
-                (
-                    n.clone(),
-                    s.clone(),
-                    v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                )
+            .map(|(name, (shape, values))| TensorRef {
+                name,
+                shape,
+                values,
             })
             .collect();
-        let views = bytes
-            .iter()
-            .map(|(n, s, b)| {
-                TensorView::new(Dtype::F32, s.clone(), b)
-                    .map(|v| (n.clone(), v))
-                    .map_err(|e| ModelError::Config(format!("tensor {n}: {e:?}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
+        let mut meta = self.metadata.clone();
         meta.insert(
             CHECKSUM_KEY.to_string(),
             format!("crc32c:{:08x}", self.checksum()),
         );
-        safetensors::tensor::serialize(views, &Some(meta))
-            .map_err(|e| ModelError::Config(format!("serialising checkpoint: {e:?}")))
+        safetensors_bytes(&tensors, &meta)
     }
 
     /// Parses safetensors bytes; anything malformed, truncated or not f32 is an error, and so is

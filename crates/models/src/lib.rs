@@ -25,6 +25,22 @@
 //! ```
 //!
 //! The `cuda` feature runs the same code on dfdx's CUDA device; it needs `nvcc` when building.
+//!
+//! # Tensor layout and checkpoint names
+//!
+//! A [`Linear`] layer computes `y = x W + b` with `W: [in, out]` (dfdx's layout), the transpose
+//! of `torch.nn.Linear`'s `weight: [out, in]`. A [`Checkpoint`] stores each network under a
+//! prefix chosen by its agent (`online`/`target` for DQN, `policy` for BC and DAgger, …) as
+//! `<prefix>.<i>`, `i` counting [`Parameterized::params`] in order: for an MLP `W₀, b₀, W₁, b₁,
+//! …`; a dueling [`QNetwork`] continues with the value then the advantage layer; a Gaussian
+//! [`PolicyNetwork`] ends with `log σ`. Values are row-major f32, so `<prefix>.0` of a `4 → 64`
+//! layer has shape `[4, 64]`. Checkpoint files are byte-for-byte deterministic: tensors and
+//! metadata are written in sorted order.
+//!
+//! [`TorchExport`] converts a network to PyTorch's layout and `state_dict` names (`net.0.weight`
+//! `[out, in]`, `net.0.bias`, `net.2.weight`, … as in an `nn.Sequential` whose odd entries are
+//! the activations), with the architecture as JSON metadata; `eirl export --format torch` writes
+//! it for a trained run.
 
 mod actor_critic;
 mod checkpoint;
@@ -39,7 +55,9 @@ mod optim;
 mod param;
 mod policy;
 mod qnet;
+mod safetensors_write;
 mod sdn;
+mod torch;
 
 pub use actor_critic::{ActorCritic, ActorCriticConfig, PolicyValueNetwork};
 pub use checkpoint::{CHECKSUM_KEY, Checkpoint};
@@ -55,6 +73,7 @@ pub use param::{ParamMut, ParamRef, Parameterized, copy_params, polyak_update};
 pub use policy::{PolicyHead, PolicyNetwork, PolicyNetworkConfig};
 pub use qnet::{QNetwork, QNetworkConfig, RegressionStats, TdLoss};
 pub use sdn::{StochasticDuelingNetwork, dueling_combination};
+pub use torch::{ARCHITECTURE_KEY, TorchArchitecture, TorchExport, TorchHead, TorchLayer};
 
 /// Gradients of a scalar loss with respect to every parameter that took part in computing it.
 pub type Gradients = dfdx::tensor::Gradients<f32, Device>;

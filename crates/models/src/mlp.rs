@@ -98,6 +98,16 @@ impl Mlp {
         &self.dev
     }
 
+    /// The layers, input first.
+    pub(crate) fn layers(&self) -> &[Linear] {
+        &self.layers
+    }
+
+    /// The hidden-layer activation.
+    pub(crate) fn activation(&self) -> Activation {
+        self.activation
+    }
+
     /// Input width.
     pub fn inputs(&self) -> usize {
         self.layers.first().map_or(0, Linear::inputs)

@@ -147,6 +147,11 @@ impl PolicyNetwork {
         &self.dev
     }
 
+    /// The layers (input first) and the hidden activation, for [`crate::TorchExport`].
+    pub(crate) fn torch_parts(&self) -> (&[Linear], Activation) {
+        (&self.layers, self.activation)
+    }
+
     /// Observation width.
     pub fn obs_dim(&self) -> usize {
         self.obs_dim

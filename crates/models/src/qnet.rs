@@ -54,6 +54,13 @@ pub struct RegressionStats {
     pub grad_norm: f32,
 }
 
+/// A [`QNetwork`]'s layers, borrowed for export (see [`QNetwork::torch_parts`]).
+pub(crate) struct TorchParts<'a> {
+    pub layers: &'a [Linear],
+    pub activation: Activation,
+    pub dueling: Option<(&'a Linear, &'a Linear)>,
+}
+
 enum Head {
     Plain(Mlp),
     Dueling(Box<DuelingHead>),
@@ -147,6 +154,23 @@ impl QNetwork {
 
     pub fn config(&self) -> &QNetworkConfig {
         &self.cfg
+    }
+
+    /// The layers [`crate::TorchExport`] writes: the MLP (the dueling torso, or the whole plain
+    /// network), its activation, and the dueling `(value, advantage)` layers.
+    pub(crate) fn torch_parts(&self) -> TorchParts<'_> {
+        match &self.head {
+            Head::Plain(mlp) => TorchParts {
+                layers: mlp.layers(),
+                activation: mlp.activation(),
+                dueling: None,
+            },
+            Head::Dueling(d) => TorchParts {
+                layers: d.torso.layers(),
+                activation: d.torso.activation(),
+                dueling: Some((&d.value, &d.advantage)),
+            },
+        }
     }
 
     /// `[B, obs_dim] → [B, A]` on the tape of `x`.

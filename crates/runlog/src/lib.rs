@@ -34,12 +34,17 @@ mod tfrecord;
 
 pub use atomic::{TEMP_PREFIX, atomic_write, atomic_write_with, remove_orphaned_temp_files};
 pub use error::{Error, Result};
-pub use metrics::{MetricRow, MetricsLogger, metric_names, metric_series, read_metrics};
+pub use metrics::{
+    MetricRow, MetricsLogger, metric_names, metric_series, read_metrics, tensorboard_tag,
+};
 #[cfg(feature = "plot")]
-pub use plot::{plot_curves, plot_heatmap, plot_learning_curve, plot_learning_curve_csv};
+pub use plot::{
+    Chart, Curve, CurveStyle, metric_curve, plot_charts, plot_curves, plot_heatmap,
+    plot_learning_curve, plot_learning_curve_csv, plot_learning_curve_with, rolling_mean,
+};
 pub use run_dir::{
-    BEST_CHECKPOINT, CHECKPOINTS_DIR, CONFIG_FILE, EVAL_SEED, LATEST_CHECKPOINT, METRICS_FILE,
-    RUN_INFO_FILE, RunDir, RunInfo,
+    BEST_CHECKPOINT, CHECKPOINTS_DIR, CONFIG_FILE, EVAL_SEED, HELD_OUT_EVAL_SEED,
+    LATEST_CHECKPOINT, METRICS_FILE, RUN_INFO_FILE, RunDir, RunInfo,
 };
 pub use tfevents::{
     EventFile, EventWriter, FILE_VERSION, ScalarEvent, read_events, read_scalar_events,

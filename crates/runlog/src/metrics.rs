@@ -125,7 +125,12 @@ impl MetricsLogger {
                 source,
             })?;
         }
-        let tb: Vec<(&str, f32)> = scalars.iter().map(|&(n, v)| (n, v as f32)).collect();
+        let tags: Vec<String> = scalars.iter().map(|&(n, _)| tensorboard_tag(n)).collect();
+        let tb: Vec<(&str, f32)> = tags
+            .iter()
+            .zip(scalars)
+            .map(|(tag, &(_, v))| (tag.as_str(), v as f32))
+            .collect();
         let tb_step = i64::try_from(step).unwrap_or(i64::MAX);
         self.events
             .write_scalars(tb_step, wall_time, &tb)
@@ -153,6 +158,36 @@ impl Drop for MetricsLogger {
     fn drop(&mut self) {
         // Errors cannot propagate out of drop; call `flush` explicitly to see them.
         let _ = self.flush();
+    }
+}
+
+/// The TensorBoard tag of a metric, grouped as Stable-Baselines3 groups its own:
+/// `rollout/…` for episodes from the training envs (`episode_return`, `episode_length`,
+/// `ep_rew_mean`, `ep_len_mean`), `eval/…` for evaluations (`eval_*`), `time/…` for
+/// throughput (`fps`, `time_elapsed`) and `train/…` for everything the agent reports.
+/// `metrics.csv` keeps the plain names.
+///
+/// ```
+/// assert_eq!(eirl_runlog::tensorboard_tag("loss"), "train/loss");
+/// assert_eq!(eirl_runlog::tensorboard_tag("eval_mean_return"), "eval/mean_return");
+/// assert_eq!(eirl_runlog::tensorboard_tag("episode_return"), "rollout/episode_return");
+/// ```
+pub fn tensorboard_tag(name: &str) -> String {
+    const ROLLOUT: [&str; 4] = [
+        "episode_return",
+        "episode_length",
+        "ep_rew_mean",
+        "ep_len_mean",
+    ];
+    const TIME: [&str; 2] = ["fps", "time_elapsed"];
+    if ROLLOUT.contains(&name) {
+        format!("rollout/{name}")
+    } else if let Some(rest) = name.strip_prefix("eval_") {
+        format!("eval/{rest}")
+    } else if TIME.contains(&name) {
+        format!("time/{name}")
+    } else {
+        format!("train/{name}")
     }
 }
 

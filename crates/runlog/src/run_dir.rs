@@ -22,6 +22,10 @@ pub const LATEST_CHECKPOINT: &str = "latest.safetensors";
 /// Seed of the evaluation environments of a run (env `i` gets `EVAL_SEED + i`), apart from
 /// every training seed.
 pub const EVAL_SEED: u64 = 1_000_000;
+/// `eirl eval`'s default seed: its episodes start from states none of the run's own evaluations
+/// (seeds `EVAL_SEED .. EVAL_SEED + 10⁶`, at most `eirl_envs::MAX_EVAL_EPISODES` episodes)
+/// saw, so the checkpoint they picked as best is scored on held-out starts.
+pub const HELD_OUT_EVAL_SEED: u64 = 2_000_000;
 
 /// `run.json`: what produced the run, written once when it is created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

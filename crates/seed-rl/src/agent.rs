@@ -193,18 +193,20 @@ impl SeedRl {
                 length: e.length as usize,
             })
             .collect();
-        let mut scalars = vec![
+        let scalars = vec![
             ("policy_loss", f64::from(info.policy_loss)),
             ("value_loss", f64::from(info.value_loss)),
             ("entropy", f64::from(info.entropy)),
             ("mean_rho", f64::from(info.mean_rho)),
             ("grad_norm", f64::from(info.grad_norm)),
+        ];
+        let mut totals = vec![
             ("actor_steps", self.actor_steps() as f64),
             ("rejected_unrolls", self.learner.rejected_unrolls() as f64),
             ("skipped_updates", self.learner.skipped_updates() as f64),
         ];
         if let Some(s) = self.server_stats() {
-            scalars.push(("mean_inference_batch", s.mean_batch_size));
+            totals.push(("mean_inference_batch", s.mean_batch_size));
             // Server health over the run (what `cargo xtask soak` follows).
             for (name, value) in [
                 ("server_connected_clients", s.connected_clients),
@@ -218,10 +220,14 @@ impl SeedRl {
                 ("server_rejected_connections", s.rejected_connections),
                 ("server_idle_connections_closed", s.idle_connections_closed),
             ] {
-                scalars.push((name, value as f64));
+                totals.push((name, value as f64));
             }
         }
-        Ok(StepInfo { finished, scalars })
+        Ok(StepInfo {
+            finished,
+            scalars,
+            totals,
+        })
     }
 
     /// Waits for `batch_size` unrolls that the learner admits.

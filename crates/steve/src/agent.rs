@@ -248,7 +248,11 @@ impl Steve {
                 scalars.push(("steve_weight_h0", info.weight_h0 / k));
             }
         }
-        Ok(StepInfo { finished, scalars })
+        Ok(StepInfo {
+            finished,
+            scalars,
+            totals: Vec::new(),
+        })
     }
 
     /// The official `pretrain_n` world-model updates before value expansion starts.

@@ -320,3 +320,117 @@ fn plain_resume_differs_and_misfits_are_refused() -> Result<(), AgentError> {
     assert_same_checkpoint(&before, &b.checkpoint());
     Ok(())
 }
+
+/// Normalisation on (observations and rewards), small and quick.
+fn normalizing(cfg: AcerConfig) -> AcerConfig {
+    AcerConfig {
+        normalize_obs: true,
+        normalize_reward: true,
+        ..cfg
+    }
+}
+
+/// The statistics travel with the checkpoint: a fresh agent restored from the saved bytes holds
+/// the same statistics bit for bit and acts and evaluates exactly as the live agent on raw
+/// observations. Restoring the networks with fresh (unit) statistics instead changes the
+/// greedy actions, so evaluation really applies the saved statistics.
+#[test]
+fn normalisation_statistics_travel_with_the_checkpoint() -> Result<(), Box<dyn std::error::Error>>
+{
+    let cfg = normalizing(AcerConfig {
+        num_envs: 4,
+        n_steps: 5,
+        replay_start: 5,
+        ..AcerConfig::default()
+    });
+    let mut agent = Acer::new("CartPole-v1", cfg.clone(), 3)?;
+    while agent.steps() < 4_000 {
+        agent.step()?;
+    }
+    let ck = agent.checkpoint();
+    assert_eq!(ck.meta(eirl_agent::exact::NORMALIZE_KEY), Some("obs+reward"));
+    let bytes = ck.to_bytes()?;
+    let saved = eirl_models::Checkpoint::from_bytes(&bytes, std::path::Path::new("mem"))?;
+    let mut fresh = Acer::new("CartPole-v1", cfg.clone(), 99)?;
+    fresh.restore(&saved)?;
+    let stats = |a: &Acer| eirl_agent::exact::words(&a.checkpoint(), "normalize");
+    assert_eq!(stats(&fresh)?, stats(&agent)?);
+    assert_ne!(
+        stats(&fresh)?,
+        eirl_envs::NormalizeStats::new(4).to_words(),
+        "training moved the statistics"
+    );
+    // Raw CartPole-like observations, wider than the training data.
+    let obs: Vec<f32> = (0..800).map(|i| (i as f32 * 0.37).sin() * 1.5).collect();
+    assert_eq!(
+        fresh.greedy_actions(&obs, 200)?,
+        agent.greedy_actions(&obs, 200)?
+    );
+    let bits = |r: &[f64]| r.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&fresh.evaluate(5, 1234)?.returns),
+        bits(&agent.evaluate(5, 1234)?.returns)
+    );
+
+    let mut unit_stats = saved.clone();
+    eirl_agent::exact::insert_words(
+        &mut unit_stats,
+        "normalize",
+        &eirl_envs::NormalizeStats::new(4).to_words(),
+    );
+    let mut blind = Acer::new("CartPole-v1", cfg, 99)?;
+    blind.restore(&unit_stats)?;
+    assert_ne!(
+        blind.greedy_actions(&obs, 200)?,
+        agent.greedy_actions(&obs, 200)?,
+        "the statistics change what the policy does"
+    );
+    Ok(())
+}
+
+/// A checkpoint of a normalising run is refused by a config that does not normalise (and the
+/// reverse), changing nothing; without normalisation checkpoints carry no statistics.
+#[test]
+fn normalisation_mismatch_is_refused() -> Result<(), AgentError> {
+    let plain = AcerConfig {
+        num_envs: 2,
+        n_steps: 5,
+        replay_start: 5,
+        ..AcerConfig::default()
+    };
+    let norm = normalizing(plain.clone());
+    let mut a = Acer::new("CartPole-v1", norm.clone(), 1)?;
+    a.step()?;
+    let mut b = Acer::new("CartPole-v1", plain.clone(), 1)?;
+    b.step()?;
+    assert!(b.checkpoint().get("normalize").is_none());
+    let before = b.checkpoint();
+    assert!(b.restore(&a.checkpoint()).is_err());
+    assert_same_checkpoint(&before, &b.checkpoint());
+    let obs_only = AcerConfig {
+        normalize_obs: true,
+        ..plain
+    };
+    assert!(Acer::new("CartPole-v1", obs_only, 1)?.restore(&a.checkpoint()).is_err());
+    assert!(Acer::new("CartPole-v1", norm, 1)?.restore(&b.checkpoint()).is_err());
+    Ok(())
+}
+
+/// Exact resume with normalisation: the statistics and each env's running discounted return
+/// come back too, so the continuation is bit for bit (discrete and continuous).
+#[test]
+fn exact_resume_with_normalisation_continues_bit_for_bit() -> Result<(), AgentError> {
+    let cfg = normalizing(AcerConfig {
+        num_envs: 2,
+        n_steps: 5,
+        buffer_size: 100,
+        replay_start: 10,
+        replay_ratio: 2.0,
+        total_steps: 2_000,
+        exact_resume: true,
+        ..AcerConfig::default()
+    });
+    assert_resume_is_exact("CartPole-v1", cfg.clone(), 1_000)?;
+    assert_resume_is_exact("Pendulum-v1", cfg, 1_010)?;
+    Ok(())
+}

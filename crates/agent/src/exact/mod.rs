@@ -14,8 +14,13 @@
 //! (see the `replay` submodule's docs: [`insert_replay`], [`insert_sequence_replay`],
 //! [`insert_nstep`]).
 
+mod normalize;
 mod replay;
 
+pub use normalize::{
+    NORMALIZE_KEY, insert_normalizer, insert_normalizer_returns, normalizer_returns,
+    normalizer_stats,
+};
 pub use replay::{
     insert_nstep, insert_replay, insert_replay_buffer, insert_sequence_replay, restore_nstep,
     restore_replay, restore_replay_buffer, restore_sequence_replay,

@@ -434,3 +434,48 @@ fn exact_checkpoint_costs_what_the_docs_say() {
         "{extra} vs {documented}"
     );
 }
+
+/// With `normalize_obs` / `normalize_reward` the statistics travel with every checkpoint: a
+/// restored agent holds them bit for bit and acts and evaluates exactly as the live one on raw
+/// observations; the same networks with fresh (unit) statistics act differently; a config that
+/// does not normalise refuses the checkpoint; and exact resume stays bit for bit.
+#[test]
+fn normalisation_travels_with_the_checkpoint() {
+    let cfg = DqnConfig {
+        normalize_obs: true,
+        normalize_reward: true,
+        ..exact_cfg()
+    };
+    let mut a = Dqn::new("CartPole-v1", cfg.clone(), 2).expect("agent");
+    run_until(&mut a, 2_000, &mut Trace::default());
+    let ck = a.checkpoint();
+    assert_eq!(ck.meta(eirl_agent::exact::NORMALIZE_KEY), Some("obs+reward"));
+    let mut b = Dqn::new("CartPole-v1", cfg.clone(), 99).expect("agent");
+    b.restore(&ck).expect("restore");
+    let stats = |c: &Checkpoint| eirl_agent::exact::words(c, "normalize").expect("stats");
+    assert_eq!(stats(&b.checkpoint()), stats(&ck));
+    let obs: Vec<f32> = (0..800).map(|i| (i as f32 * 0.37).sin() * 1.5).collect();
+    let acts = |x: &Dqn| x.greedy_actions(&obs, 200).expect("actions");
+    assert_eq!(acts(&a), acts(&b));
+    let eval = |x: &Dqn| {
+        let r = x.evaluate(5, 7).expect("eval").returns;
+        r.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    };
+    assert_eq!(eval(&a), eval(&b));
+
+    let mut unit = ck.clone();
+    eirl_agent::exact::insert_words(
+        &mut unit,
+        "normalize",
+        &eirl_envs::NormalizeStats::new(4).to_words(),
+    );
+    let mut blind = Dqn::new("CartPole-v1", cfg.clone(), 99).expect("agent");
+    blind.restore(&unit).expect("restore");
+    assert_ne!(acts(&blind), acts(&a), "the statistics change what the policy does");
+
+    let mut plain = Dqn::new("CartPole-v1", exact_cfg(), 99).expect("agent");
+    assert!(plain.restore(&ck).is_err());
+    assert!(b.restore(&plain.checkpoint()).is_err());
+
+    assert_resume_is_exact(cfg, 4, 1_500);
+}

@@ -170,3 +170,95 @@ fn a_missing_file_names_the_os_error_once() {
     assert!(err.contains("absent.safetensors"), "{err}");
     assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
 }
+
+/// A checkpoint with many metadata entries and tensors, inserted in the order `keys` gives.
+fn filled(keys: &[usize]) -> Checkpoint {
+    let mut ck = Checkpoint::new();
+    for &k in keys {
+        ck.set_meta(format!("key_{k}"), format!("value \"{k}\" é"));
+        ck.insert(
+            format!("t.{k}"),
+            vec![2, k + 1],
+            vec![k as f32 * 0.5; 2 * (k + 1)],
+        );
+    }
+    ck.insert_params("online", &net(7, 16));
+    ck
+}
+
+#[test]
+fn equal_checkpoints_save_to_identical_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let forward: Vec<usize> = (0..24).collect();
+    let backward: Vec<usize> = (0..24).rev().collect();
+    let (a, b) = (
+        dir.path().join("a.safetensors"),
+        dir.path().join("b.safetensors"),
+    );
+    filled(&forward).save(&a).expect("save a");
+    filled(&backward).save(&b).expect("save b");
+    let (bytes_a, bytes_b) = (std::fs::read(&a).expect("a"), std::fs::read(&b).expect("b"));
+    assert_eq!(bytes_a, bytes_b);
+    // Saving the loaded checkpoint again gives the same bytes too.
+    Checkpoint::load(&a)
+        .expect("load")
+        .save(&b)
+        .expect("resave");
+    assert_eq!(std::fs::read(&b).expect("b"), bytes_a);
+
+    // The file is plain safetensors: the crate reads every tensor and the metadata back.
+    let st = safetensors::SafeTensors::deserialize(&bytes_a).expect("safetensors reads it");
+    assert_eq!(st.len(), 24 + net(7, 16).export_params().len());
+    let t = st.tensor("t.3").expect("t.3");
+    assert_eq!(t.shape(), [2, 4]);
+    assert_eq!(t.dtype(), safetensors::Dtype::F32);
+    let values: Vec<f32> = t
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    assert_eq!(values, vec![1.5; 8]);
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes_a).expect("header");
+    let meta = header.metadata().as_ref().expect("metadata");
+    assert_eq!(meta.get("key_5").map(String::as_str), Some("value \"5\" é"));
+    assert!(meta.contains_key(CHECKSUM_KEY));
+    // Metadata keys appear in sorted order in the header.
+    let text = String::from_utf8_lossy(&bytes_a[8..data_start(&bytes_a)]).into_owned();
+    let at = |k: &str| text.find(&format!("\"{k}\"")).expect(k);
+    assert!(at("eirl_checksum") < at("key_0") && at("key_0") < at("key_1"));
+    assert!(at("key_10") < at("key_2"), "byte order, as BTreeMap");
+}
+
+#[test]
+fn bytes_equal_the_reference_writer_when_its_order_is_fixed() {
+    // With one metadata entry (the checksum) the reference writer's hash order cannot vary, and
+    // both writers sort tensors by name: the outputs must agree byte for byte.
+    let mut ck = Checkpoint::new();
+    ck.insert_params("q", &net(3, 8));
+    ck.insert("scalar", vec![1], vec![2.5]);
+    ck.insert("empty", vec![0, 3], vec![]);
+    let ours = ck.to_bytes().expect("ours");
+    let (_, header) = safetensors::SafeTensors::read_metadata(&ours).expect("header");
+    let meta = header.metadata().clone();
+    assert_eq!(meta.as_ref().map(|m| m.len()), Some(1));
+    let data: Vec<(String, Vec<usize>, Vec<u8>)> = ck
+        .names()
+        .map(|n| {
+            let (s, v) = ck.get(n).expect("tensor");
+            (
+                n.to_string(),
+                s.to_vec(),
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            )
+        })
+        .collect();
+    let views = data.iter().map(|(n, s, b)| {
+        (
+            n.clone(),
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                .expect("view"),
+        )
+    });
+    let reference = safetensors::tensor::serialize(views, &meta).expect("reference");
+    assert_eq!(ours, reference);
+}

@@ -4,4 +4,5 @@
 mod checkpoint;
 mod distributions;
 mod fuzz;
+mod torch;
 mod training;

@@ -57,9 +57,16 @@ fn logged_scalars_round_trip_through_csv_and_tensorboard() -> TestResult {
         .iter()
         .map(|e| (e.step, e.tag.as_str(), e.value.to_bits()))
         .collect();
+    let tags = [
+        "train/loss",
+        "train/loss",
+        "rollout/episode_return",
+        "train/epsilon",
+    ];
     let expected: Vec<_> = expected
         .iter()
-        .map(|&(s, n, v)| (s as i64, n, (f64::from_bits(v) as f32).to_bits()))
+        .zip(tags)
+        .map(|(&(s, _, v), tag)| (s as i64, tag, (f64::from_bits(v) as f32).to_bits()))
         .collect();
     assert_eq!(got, expected);
     Ok(())
