@@ -189,7 +189,8 @@ pub fn import_zoo(text: &str, env: &str, algo: &str, source: &str) -> Result<Str
         match DQN_KEYS.iter().find(|(z, _)| *z == key).map(|(_, m)| m) {
             Some(ZooKey::To(ours)) => match zoo_value(key, v, defaults.get(*ours)) {
                 Ok(value) => {
-                    let text = Some(shown.clone()).filter(|t| toml_literal(t).as_ref() == Some(&value));
+                    let text =
+                        Some(shown.clone()).filter(|t| toml_literal(t).as_ref() == Some(&value));
                     lines.push(Line {
                         key: (*ours).to_string(),
                         comment: if *ours == key && text.is_some() {

@@ -1,5 +1,7 @@
 //! `eirl demo record`: expert demonstrations for imitation learning, from a trained run or a
-//! scripted expert, saved as an `.npz` that numpy and the `imitation` library read.
+//! scripted expert, saved as an `.npz` (`--out *.npz`: numpy and the `imitation` library's
+//! legacy loader read it) or as a HuggingFace `datasets` folder (any other `--out`: the
+//! `imitation` library's current format, `imitation.data.serialize.load`).
 
 use std::path::PathBuf;
 
@@ -7,7 +9,7 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use eirl_causal::{StateExpert, rich_mountain_car_start};
 use eirl_envs::Policy;
-use eirl_imitation::{random_mean_return, record_from};
+use eirl_imitation::{DemoFormat, random_mean_return, record_from};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -15,7 +17,7 @@ use crate::registry;
 
 #[derive(Subcommand)]
 pub enum DemoCommand {
-    /// Record expert episodes to an .npz file.
+    /// Record expert episodes to an .npz file or a datasets folder.
     Record(RecordArgs),
 }
 
@@ -43,6 +45,9 @@ pub struct RecordArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// The file to write (`.npz`: eirl's format, which numpy and `imitation`'s legacy loader read).
+    /// Where to write: a path ending in `.npz` gets an .npz; any other path a HuggingFace
+    /// `datasets` folder (the `imitation` library's format; an existing datasets folder there
+    /// is replaced, anything else is refused).
     #[arg(long)]
     out: PathBuf,
 }
@@ -97,7 +102,7 @@ pub fn run(cmd: DemoCommand) -> Result<()> {
     )?;
     let random = random_mean_return(&env_id, 100, args.seed.wrapping_add(1_000_000))?;
     demos.set_random_mean_return(Some(random));
-    demos.save(&args.out)?;
+    demos.save_as(&args.out, DemoFormat::for_path(&args.out))?;
     println!(
         "recorded {} episodes ({} transitions) of {env_id} to {}: expert mean return {:.2}, random {:.2}",
         demos.num_episodes(),

@@ -26,5 +26,11 @@ pub fn run() -> anyhow::Result<()> {
             spec.max_episode_steps
         );
     }
+    println!(
+        "{:<26} any Gymnasium env with a Box observation space and a Discrete or Box action \
+         space, run in Python (EIRL_PYTHON, else python3; needs `pip install gymnasium`), \
+         e.g. gym:LunarLander-v3",
+        format!("{}<id>", eirl_envs::GYM_PREFIX)
+    );
     Ok(())
 }

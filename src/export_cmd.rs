@@ -110,18 +110,11 @@ fn section<T: DeserializeOwned>(config: &toml::Table, key: &str) -> Result<T> {
 
 /// The network of `ck` in PyTorch's layout.
 fn torch_export(
-    algo: &str,
+    acting: Acting,
     env_id: &str,
     config: &toml::Table,
     ck: &Checkpoint,
 ) -> Result<TorchExport> {
-    let Some(acting) = acting_network(algo) else {
-        bail!(
-            "exporting {algo} is not supported (supported: dqn, svrl, bc, dagger); gail's policy \
-             reads clipped normalised observations and acer, steve and seed have several heads, \
-             which have no one-module PyTorch form yet"
-        );
-    };
     let env = eirl_envs::make(env_id)?;
     let obs_dim = env.observation_space().dim();
     let restoring = |prefix: &str| format!("restoring the `{prefix}` network from the checkpoint");
@@ -188,6 +181,14 @@ fn describe(export: &TorchExport) -> String {
 pub fn run(args: ExportArgs) -> Result<()> {
     let Format::Torch = args.format;
     let saved = registry::open_run(&args.run)?;
+    let algo = saved.entry.algorithm.name;
+    let Some(acting) = acting_network(algo) else {
+        bail!(
+            "exporting {algo} runs is not supported (supported: dqn, svrl, bc, dagger): gail's \
+             policy reads clipped normalised observations, and acer, steve and seed networks have \
+             several heads, which have no one-module PyTorch form yet"
+        );
+    };
     let path = saved
         .run
         .checkpoints_dir()
@@ -201,8 +202,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         );
     }
     let ck = Checkpoint::load(&path)?;
-    let algo = saved.entry.algorithm.name;
-    let export = torch_export(algo, &saved.env, &saved.config, &ck)
+    let export = torch_export(acting, &saved.env, &saved.config, &ck)
         .with_context(|| format!("exporting {}", path.display()))?;
     let mut meta = BTreeMap::from([
         ("eirl_algo".to_string(), algo.to_string()),

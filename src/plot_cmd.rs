@@ -148,7 +148,14 @@ fn combine(members: &[&RunCurve]) -> Result<Curve> {
         band.push((x, mean - std, mean + std));
     }
     Ok(Curve {
-        label: format!("{name} ({} seeds, mean ± std)", members.len()),
+        label: format!(
+            "{name} (seeds {}: mean ± std)",
+            members
+                .iter()
+                .map(|m| m.seed.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         points,
         band,
         raw: Vec::new(),
@@ -286,7 +293,7 @@ mod tests {
             assert!(close(p.0, x) && close(p.1, m), "{p:?}");
             assert!(close(b.1, m - sd) && close(b.2, m + sd), "{b:?}");
         }
-        assert!(mean.label.contains("2 seeds"), "{}", mean.label);
+        assert!(mean.label.contains("seeds 0, 1"), "{}", mean.label);
         let single = combine(&groups[1])?;
         assert!(single.band.is_empty());
         assert_eq!(x_label(["bc", "bc"].into_iter()), "epoch");

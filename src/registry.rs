@@ -73,6 +73,7 @@ pub static ALGORITHMS: &[Entry] = &[
     Entry {
         algorithm: &eirl_gail::ALGORITHM,
         presets: &[
+            preset!("gail", "CartPole-v1"),
             preset!("gail", "Acrobot-v1"),
             preset!("gail", "MountainCar-v0"),
         ],

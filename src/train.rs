@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use eirl_agent::{Input, RunReport, result_line};
 use eirl_envs::Policy;
+use eirl_imitation::Demonstrations;
 use eirl_runlog::RunDir;
 
 use crate::registry::{self, DEMOS_FILE, Entry};
@@ -42,8 +43,11 @@ pub struct TrainArgs {
     /// larger `--steps` extends the run.
     #[arg(long)]
     pub(crate) resume: Option<PathBuf>,
-    /// Expert demonstrations (.npz from `eirl demo record`), for imitation algorithms (bc, gail;
-    /// optional initial data for dagger).
+    /// Expert demonstrations, for imitation algorithms (bc, gail; optional initial data for
+    /// dagger): an `.npz` or a datasets folder from `eirl demo record`, or trajectories saved by
+    /// the `imitation` library (an `imitation.data.serialize.save` folder, or its legacy `.npz`).
+    /// Those hold no env id: they are taken to be of `--env`, after a check against its spaces,
+    /// with a warning.
     #[arg(long)]
     pub(crate) demos: Option<PathBuf>,
     /// The expert DAgger queries: a trained run directory, or a scripted expert
@@ -374,9 +378,18 @@ fn check_resume_flags(
         let Some(own) = &saved.demos else {
             bail!("{shown} was trained without demonstrations; --demos does not apply");
         };
-        let given = std::fs::read(demos).with_context(|| format!("reading {}", demos.display()))?;
-        let kept = std::fs::read(own).with_context(|| format!("reading {}", own.display()))?;
-        if given != kept {
+        // The run's copy is the file given, or its conversion to an .npz (a datasets folder, an
+        // imitation file): the same bytes, or else the same trajectories.
+        let same = match (std::fs::read(demos), std::fs::read(own)) {
+            (Ok(given), Ok(kept)) if given == kept => true,
+            _ => {
+                let load = |p: &Path| {
+                    Demonstrations::load(p).with_context(|| format!("reading {}", p.display()))
+                };
+                load(demos)?.same_trajectories(&load(own)?)
+            }
+        };
+        if !same {
             bail!(
                 "{} differs from the demonstrations {shown} trained on ({}); --resume keeps them",
                 demos.display(),
@@ -469,7 +482,10 @@ fn created(args: &TrainArgs) -> Result<Start> {
     }
     match (entry.algorithm.demos, &args.demos) {
         (Input::Required, None) => {
-            bail!("{algo} needs --demos <file.npz> (record one with `eirl demo record`)")
+            bail!(
+                "{algo} needs --demos <file.npz or datasets folder> (record one with \
+                 `eirl demo record`)"
+            )
         }
         (Input::Unused, Some(_)) => bail!("--demos does not apply to {algo}"),
         _ => {}
@@ -493,9 +509,22 @@ fn created(args: &TrainArgs) -> Result<Start> {
             return Ok(None);
         };
         let copy = run.path().join(DEMOS_FILE);
-        let bytes = std::fs::read(src).with_context(|| format!("reading {}", src.display()))?;
-        eirl_runlog::atomic_write(&copy, &bytes)
-            .with_context(|| format!("writing {}", copy.display()))?;
+        let mut demos =
+            Demonstrations::load(src).with_context(|| format!("reading {}", src.display()))?;
+        if src.is_file() && !demos.env_id().is_empty() {
+            // eirl's own .npz: copied as it is.
+            let bytes =
+                std::fs::read(src).with_context(|| format!("reading {}", src.display()))?;
+            eirl_runlog::atomic_write(&copy, &bytes)
+                .with_context(|| format!("writing {}", copy.display()))?;
+        } else {
+            // A datasets folder, or a file without an env id (checked against --env when the
+            // agent was built above): kept as an .npz that names the env.
+            demos.assume_env_id(&args.env)?;
+            demos
+                .save(&copy)
+                .with_context(|| format!("writing {}", copy.display()))?;
+        }
         Ok(Some(copy))
     };
     let demos = match write_files() {
@@ -573,4 +602,70 @@ pub fn run_with(args: TrainArgs, given: Given) -> Result<()> {
         println!("{}", result_line(eval, report.score_reference));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod set_tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        toml::from_str(text).unwrap_or_default()
+    }
+
+    #[test]
+    fn set_values_are_toml_literals_else_strings() -> Result<()> {
+        let raw: Vec<String> = [
+            "learning_rate=1e-3",
+            "network.hidden=[128, 128]",
+            "act = relu",
+        ]
+        .map(String::from)
+        .to_vec();
+        let parsed = parse_set_keys(&raw)?;
+        assert_eq!(
+            parsed[0],
+            ("learning_rate".into(), toml::Value::Float(1e-3))
+        );
+        assert_eq!(
+            parsed[1].1,
+            toml::Value::Array(vec![toml::Value::Integer(128), toml::Value::Integer(128)])
+        );
+        assert_eq!(
+            parsed[2],
+            ("act".into(), toml::Value::String("relu".into()))
+        );
+        for bad in ["gamma", "=1", "a..b=1"] {
+            assert!(parse_set_keys(&[bad.to_string()]).is_err(), "{bad}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn set_reaches_into_tables_and_refuses_unknown_keys() -> Result<()> {
+        let defaults = table("gamma = 0.99\nsteps = 3\n[network]\nhidden = [64]\n");
+        let mut config = defaults.clone();
+        set_dotted(
+            &defaults,
+            &mut config,
+            "network.hidden",
+            toml_literal("[8, 8]"),
+        )?;
+        set_dotted(&defaults, &mut config, "gamma", toml_literal("1"))?;
+        assert_eq!(
+            config,
+            table("gamma = 1.0\nsteps = 3\n[network]\nhidden = [8, 8]\n")
+        );
+        let err = set_dotted(&defaults, &mut config, "gama", toml_literal("0.9"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("unknown config key `gama`")
+                && err.contains("gamma, network, network.hidden, steps"),
+            "{err}"
+        );
+        assert!(set_dotted(&defaults, &mut config, "network.width", toml_literal("3")).is_err());
+        assert!(set_dotted(&defaults, &mut config, "gamma.x", toml_literal("3")).is_err());
+        Ok(())
+    }
 }

@@ -307,6 +307,13 @@ fn check_export(run: &Path, dir: &Path, outputs: impl Fn(&Checkpoint, &[f32], us
     python_check(&model, &obs, &expected, batch);
 }
 
+/// The `[network]` table of a run's saved config.
+fn network_config<T: serde::de::DeserializeOwned>(run: &Path) -> T {
+    let text = std::fs::read_to_string(run.join("config.toml")).expect("config.toml");
+    let table: toml::Table = toml::from_str(&text).expect("toml");
+    table["network"].clone().try_into().expect("[network]")
+}
+
 #[test]
 fn torch_export_computes_what_the_run_computes() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -334,11 +341,8 @@ fn torch_export_computes_what_the_run_computes() {
     assert!(dqn.status.success(), "{}", stderr(&dqn));
     let dqn_run = only_run_dir(&tmp.path().join("runs-dqn"));
     check_export(&dqn_run, tmp.path(), |ck, obs, batch| {
-        let cfg = QNetworkConfig {
-            hidden: vec![16],
-            dueling: true,
-            ..QNetworkConfig::default()
-        };
+        let cfg: QNetworkConfig = network_config(&dqn_run);
+        assert!(cfg.dueling);
         let mut q = QNetwork::new(4, 2, &cfg, 0).expect("q");
         ck.restore_params("online", &mut q).expect("restore");
         q.q_values(obs, batch).expect("q values")
@@ -368,17 +372,15 @@ fn torch_export_computes_what_the_run_computes() {
     assert!(bc.status.success(), "{}", stderr(&bc));
     let bc_run = only_run_dir(&tmp.path().join("runs-bc"));
     check_export(&bc_run, tmp.path(), |ck, obs, batch| {
-        let cfg = PolicyNetworkConfig {
-            hidden: vec![32, 16],
-            ..PolicyNetworkConfig::default()
-        };
+        let cfg: PolicyNetworkConfig = network_config(&bc_run);
+        assert_eq!(cfg.hidden, [32, 16]);
         let head = eirl_models::PolicyHead::Categorical { num_actions: 2 };
         let mut p = PolicyNetwork::new(4, head, &cfg, 0).expect("policy");
         ck.restore_params("policy", &mut p).expect("restore");
         p.outputs(obs, batch).expect("logits")
     });
 
-    // Algorithms without a one-module form are refused with a reason.
+    // A run that does not exist is a one-line error naming it.
     let missing = eirl(
         &[
             "export",

@@ -1044,7 +1044,7 @@ mod tests {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
         )
         .unwrap();
-        for (name, _) in REPRODUCTIONS {
+        for (name, _, _) in REPRODUCTIONS {
             for marker in [
                 format!("<!-- repro {name} -->"),
                 format!("<!-- /repro {name} -->"),

@@ -212,7 +212,7 @@ pub fn train(agent: &mut dyn Agent, run: &RunDir, resume: bool) -> Result<RunRep
 /// Agents step in whole iterations (a rollout of every env, an epoch): say so when
 /// `total_steps` is not a multiple of one, rather than running past it silently.
 fn warn_if_rounded(total: u64, per_step: u64) {
-    if per_step > 1 && !total.is_multiple_of(per_step) {
+    if per_step > 1 && total % per_step != 0 {
         let ends = total.div_ceil(per_step) * per_step;
         tracing::warn!(
             "total_steps = {total} is not a multiple of this agent's {per_step}-step iterations \

@@ -33,6 +33,16 @@ pub enum EnvError {
         /// What is wrong with the state.
         reason: String,
     },
+    /// A `gym:` env's Python side failed: Python or Gymnasium is missing, Gymnasium has no such
+    /// id or the env's spaces are not supported, the env raised, or its process died or stopped
+    /// answering. The reason says which, and how to fix a missing install.
+    #[error("{id}: {reason}")]
+    Gym {
+        /// The env id, `gym:<Gymnasium id>`.
+        id: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// An argument other than an action or a state is out of its domain (e.g. zero envs).
     #[error("invalid argument: {reason}")]
     InvalidArgument {

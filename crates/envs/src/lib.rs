@@ -8,6 +8,10 @@
 //! confusion's CONFOUNDED and ORIGINAL inputs), and a batched [`VecEnv`] with same-step
 //! auto-reset.
 //!
+//! Any other Gymnasium env is available as `gym:<id>` (`gym:LunarLander-v3`): [`make`] and
+//! [`VecEnv`] run it in a Python child process with Gymnasium ([`GymEnv`]; one process per
+//! `VecEnv`, one round trip per batch step), so every agent can train on it.
+//!
 //! It also holds the acting vocabulary every eirl crate shares: [`Actions`] (a batch of
 //! discrete indices or continuous rows), the [`Policy`] trait (observations → actions), the one
 //! evaluation runner ([`evaluate`] / [`evaluate_policy`]: one episode in each of N envs) and
@@ -51,6 +55,8 @@ mod discretized;
 mod env;
 mod error;
 mod evaluate;
+mod gym;
+mod gym_bridge;
 mod mountain_car;
 pub mod mountain_car_continuous;
 mod normalize;
@@ -72,6 +78,8 @@ pub use error::EnvError;
 pub use evaluate::{
     EvalStats, MAX_EVAL_EPISODES, evaluate, evaluate_discrete, evaluate_policy, normalized_score,
 };
+pub use gym::{GYM_PREFIX, GymEnv};
+pub use gym_bridge::{DEFAULT_TIMEOUT as GYM_DEFAULT_TIMEOUT, gym_python, set_gym_python};
 pub use mountain_car::MountainCar;
 pub use mountain_car_continuous::{MountainCarContinuous, Precision};
 pub use normalize::{

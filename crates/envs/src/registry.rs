@@ -1,6 +1,7 @@
 //! The registered ids and [`make`], including the discretised-action ids
-//! `<BaseId>-discrete<N>` of the continuous-action envs and the action-slot ids
-//! `<BaseId>-confounded` / `<BaseId>-original` of causal-confusion studies.
+//! `<BaseId>-discrete<N>` of the continuous-action envs, the action-slot ids
+//! `<BaseId>-confounded` / `<BaseId>-original` of causal-confusion studies, and `gym:<id>`:
+//! any Gymnasium env, run in Python ([`crate::gym`]).
 
 use std::sync::Mutex;
 
@@ -8,6 +9,7 @@ use crate::confounded::{ActionSlot, Nuisance, slot_width};
 use crate::discretized::{
     DISCRETE_SUFFIX, DiscretizedActions, discretizable, intern, linspace_actions,
 };
+use crate::gym::{GYM_PREFIX, GymEnv, GymSpec, probe};
 use crate::{
     Acrobot, CartPole, Env, EnvError, MountainCar, MountainCarContinuous, Pendulum, TimeLimit,
 };
@@ -17,7 +19,8 @@ use crate::{
 pub struct EnvSpec {
     /// The id, e.g. `"CartPole-v1"`.
     pub id: &'static str,
-    /// The [`TimeLimit`] that [`make`] applies.
+    /// The [`TimeLimit`] that [`make`] applies (a `gym:` id: Gymnasium's own, `usize::MAX`
+    /// when Gymnasium registers none).
     pub max_episode_steps: usize,
     /// The return at which the task counts as solved, if Gymnasium registers one.
     pub reward_threshold: Option<f64>,
@@ -44,6 +47,8 @@ enum Builder {
         base: &'static EnvSpec,
         nuisance: Nuisance,
     },
+    /// `gym:<id>`: a Gymnasium env in a Python process ([`GymEnv`]).
+    Gym(&'static GymSpec),
 }
 
 impl EnvSpec {
@@ -53,6 +58,7 @@ impl EnvSpec {
             Builder::Base { build, .. } => build(),
             Builder::Discretized { base, .. } => self.discretize(base.make_unlimited()),
             Builder::Slot { base, .. } => self.slotted(base.make_unlimited()),
+            Builder::Gym(g) => Box::new(GymEnv::from_spec(g, false)),
         }
     }
 
@@ -63,6 +69,25 @@ impl EnvSpec {
             Builder::Base { build_limited, .. } => build_limited(self.max_episode_steps),
             Builder::Discretized { base, .. } => self.discretize(base.make()),
             Builder::Slot { base, .. } => self.slotted(base.make()),
+            Builder::Gym(g) => Box::new(GymEnv::from_spec(g, true)),
+        }
+    }
+
+    /// Whether this id runs in Python through the Gymnasium bridge (`gym:<id>`, or an id
+    /// derived from one).
+    pub fn is_gym(&self) -> bool {
+        match self.builder {
+            Builder::Gym(_) => true,
+            Builder::Discretized { base, .. } | Builder::Slot { base, .. } => base.is_gym(),
+            Builder::Base { .. } => false,
+        }
+    }
+
+    /// The Gymnasium side of a plain `gym:<id>` spec.
+    pub(crate) fn gym_spec(&self) -> Option<&'static GymSpec> {
+        match self.builder {
+            Builder::Gym(g) => Some(g),
+            Builder::Base { .. } | Builder::Discretized { .. } | Builder::Slot { .. } => None,
         }
     }
 
@@ -70,7 +95,7 @@ impl EnvSpec {
     pub fn discretized_from(&self) -> Option<(&'static str, usize)> {
         match self.builder {
             Builder::Discretized { base, n, .. } => Some((base.id, n)),
-            Builder::Base { .. } | Builder::Slot { .. } => None,
+            Builder::Base { .. } | Builder::Slot { .. } | Builder::Gym(_) => None,
         }
     }
 
@@ -78,7 +103,7 @@ impl EnvSpec {
     pub fn slotted_from(&self) -> Option<(&'static str, Nuisance)> {
         match self.builder {
             Builder::Slot { base, nuisance } => Some((base.id, nuisance)),
-            Builder::Base { .. } | Builder::Discretized { .. } => None,
+            Builder::Base { .. } | Builder::Discretized { .. } | Builder::Gym(_) => None,
         }
     }
 
@@ -87,7 +112,7 @@ impl EnvSpec {
             Builder::Slot { nuisance, .. } => {
                 Box::new(ActionSlot::from_parts(env, self.id, nuisance))
             }
-            Builder::Base { .. } | Builder::Discretized { .. } => env,
+            Builder::Base { .. } | Builder::Discretized { .. } | Builder::Gym(_) => env,
         }
     }
 
@@ -98,7 +123,7 @@ impl EnvSpec {
                 self.id,
                 &linspace_actions(low, high, n),
             )),
-            Builder::Base { .. } | Builder::Slot { .. } => env,
+            Builder::Base { .. } | Builder::Slot { .. } | Builder::Gym(_) => env,
         }
     }
 }
@@ -170,7 +195,8 @@ fn unknown(id: &str) -> EnvError {
         id: id.to_string(),
         known: format!(
             "{} (and `<id>-discrete<N>` of the 1-D continuous-action ones, \
-             `<id>-confounded` / `<id>-original` of any)",
+             `<id>-confounded` / `<id>-original` of any, `gym:<Gymnasium id>` for any \
+             Gymnasium env, e.g. gym:LunarLander-v3)",
             REGISTRY.iter().map(|s| s.id).collect::<Vec<_>>().join(", ")
         ),
     }
@@ -180,13 +206,22 @@ fn unknown(id: &str) -> EnvError {
 /// (with its time limit and reward threshold) with its 1-D box action space split into `N ≥ 2`
 /// evenly spaced actions ([`DiscretizedActions`]), e.g. `Pendulum-v1-discrete25`.
 ///
+/// `gym:<Gymnasium id>` (e.g. `gym:LunarLander-v3`) is that Gymnasium env, run in Python
+/// ([`GymEnv`]); asking for its spec the first time starts Python to read its spaces. The
+/// derived suffixes apply to it too (`gym:Pendulum-v1-discrete25`).
+///
 /// # Errors
 /// [`EnvError::UnknownEnv`], listing the known ids, for an unregistered id or base id (or an
 /// `N` that is not a plain decimal number); [`EnvError::InvalidArgument`] for `N < 2` or a base
-/// env whose action space is not a 1-D box.
+/// env whose action space is not a 1-D box; [`EnvError::Gym`] for a `gym:` id that Python,
+/// Gymnasium or the bridge cannot serve (the message says why and how to install what is
+/// missing).
 pub fn spec(id: &str) -> Result<&'static EnvSpec, EnvError> {
     if let Some(spec) = REGISTRY.iter().find(|s| s.id == id) {
         return Ok(spec);
+    }
+    if id.starts_with(GYM_PREFIX) {
+        return gym_or_derived_spec(id);
     }
     if let Some((base_id, nuisance)) = Nuisance::split_id(id) {
         return slotted_spec(spec(base_id)?, nuisance);
@@ -220,6 +255,32 @@ fn derived_spec(
     let spec: &'static EnvSpec = Box::leak(Box::new(build()?));
     specs.push(spec);
     Ok(spec)
+}
+
+/// A `gym:` id: a derived id over a `gym:` base (`-confounded`, `-original`, `-discrete<N>`),
+/// else the Gymnasium id itself.
+fn gym_or_derived_spec(id: &str) -> Result<&'static EnvSpec, EnvError> {
+    if let Some((base_id, nuisance)) = Nuisance::split_id(id) {
+        return slotted_spec(spec(base_id)?, nuisance);
+    }
+    if let Some((base_id, n)) = id.rsplit_once(DISCRETE_SUFFIX)
+        && let Ok(k) = n.parse::<usize>()
+        && k.to_string() == n
+    {
+        return discretized_spec(spec(base_id)?, k);
+    }
+    derived_spec(
+        |b| matches!(b, Builder::Gym(g) if g.id == id),
+        || {
+            let g: &'static GymSpec = Box::leak(Box::new(probe(id)?));
+            Ok(EnvSpec {
+                id: g.id,
+                max_episode_steps: g.max_episode_steps.unwrap_or(usize::MAX),
+                reward_threshold: g.reward_threshold,
+                builder: Builder::Gym(g),
+            })
+        },
+    )
 }
 
 /// The spec of `<base>-discrete<n>`.

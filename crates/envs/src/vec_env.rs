@@ -1,5 +1,6 @@
 //! [`VecEnv`]: N copies of one env stepped as a batch, with same-step auto-reset.
 
+use crate::gym::{GymBatch, NO_SNAPSHOT};
 use crate::{Action, Actions, BoxSpace, Env, EnvError, EpisodeEnd, Space, make};
 
 /// One episode that ended during a [`VecEnv`] step.
@@ -66,14 +67,22 @@ impl VecStep<'_> {
 /// ending transition. Gymnasium 1.x's *default* (`NEXT_STEP`) differs: it returns the final
 /// observation and resets on the following call, ignoring that call's action. Here every action
 /// is used, and a truncated transition can bootstrap from `final_obs`.
+///
+/// **`gym:` ids** run all N envs in one Python process ([`crate::GymEnv`]'s bridge): a batch
+/// step (or reset) is one round trip, and the same-step auto-reset happens on the Python side
+/// within it. Such a batch cannot be snapshotted ([`VecEnv::try_snapshot`]). `reset` cannot
+/// fail by its signature: when the process is gone, the next step reports it.
 pub struct VecEnv {
-    envs: Vec<Box<dyn Env>>,
+    backend: Backend,
+    id: &'static str,
     obs_dim: usize,
     observation_space: BoxSpace,
     action_space: Space,
     obs: Vec<f32>,
     final_obs: Vec<f32>,
     rewards: Vec<f32>,
+    /// This step's rewards as the envs gave them (f64), summed into `episode_returns`.
+    step_rewards: Vec<f64>,
     terminated: Vec<bool>,
     truncated: Vec<bool>,
     finished: Vec<EpisodeStats>,
@@ -81,6 +90,14 @@ pub struct VecEnv {
     episode_lengths: Vec<usize>,
     /// True until the first step: `reset` then returns the seeded first observations.
     fresh: bool,
+}
+
+/// Where a [`VecEnv`]'s envs live.
+enum Backend {
+    /// One boxed env each, stepped in turn.
+    Envs(Vec<Box<dyn Env>>),
+    /// A plain `gym:` id: all of them in one Python process.
+    Gym(GymBatch),
 }
 
 /// Most environments one [`VecEnv`] holds: 10⁶ (every env, its observation and its counters
@@ -92,7 +109,8 @@ impl VecEnv {
     ///
     /// # Errors
     /// [`EnvError::UnknownEnv`] for an unregistered id, [`EnvError::InvalidArgument`] for
-    /// `num_envs == 0` or above [`MAX_NUM_ENVS`].
+    /// `num_envs == 0` or above [`MAX_NUM_ENVS`], [`EnvError::Gym`] when a `gym:` id's Python
+    /// side cannot be started.
     pub fn new(id: &str, num_envs: usize, seed: u64) -> Result<Self, EnvError> {
         if num_envs == 0 {
             return Err(EnvError::InvalidArgument {
@@ -106,25 +124,34 @@ impl VecEnv {
                 ),
             });
         }
-        let mut envs = Vec::with_capacity(num_envs);
-        for _ in 0..num_envs {
-            envs.push(make(id)?);
-        }
-        let observation_space = envs[0].observation_space().clone();
-        let action_space = envs[0].action_space().clone();
+        let spec = crate::spec(id)?;
+        let probe = spec.make_unlimited();
+        let observation_space = probe.observation_space().clone();
+        let action_space = probe.action_space().clone();
         let obs_dim = observation_space.dim();
         let mut obs = Vec::with_capacity(num_envs * obs_dim);
-        for (i, env) in envs.iter_mut().enumerate() {
-            obs.extend(env.reset(Some(seed.wrapping_add(i as u64))));
-        }
+        let backend = if let Some(gym) = spec.gym_spec() {
+            Backend::Gym(GymBatch::new(gym, num_envs, seed, &mut obs)?)
+        } else {
+            let mut envs = Vec::with_capacity(num_envs);
+            for _ in 0..num_envs {
+                envs.push(make(id)?);
+            }
+            for (i, env) in envs.iter_mut().enumerate() {
+                obs.extend(env.reset(Some(seed.wrapping_add(i as u64))));
+            }
+            Backend::Envs(envs)
+        };
         Ok(VecEnv {
-            envs,
+            backend,
+            id: spec.id,
             obs_dim,
             observation_space,
             action_space,
             final_obs: obs.clone(),
             obs,
             rewards: vec![0.0; num_envs],
+            step_rewards: vec![0.0; num_envs],
             terminated: vec![false; num_envs],
             truncated: vec![false; num_envs],
             finished: Vec::new(),
@@ -136,7 +163,12 @@ impl VecEnv {
 
     /// N.
     pub fn num_envs(&self) -> usize {
-        self.envs.len()
+        self.rewards.len()
+    }
+
+    /// The env id.
+    pub fn id(&self) -> &'static str {
+        self.id
     }
 
     /// The length of one observation row.
@@ -161,8 +193,16 @@ impl VecEnv {
     pub fn reset(&mut self) -> &[f32] {
         if !self.fresh {
             let d = self.obs_dim;
-            for (env, row) in self.envs.iter_mut().zip(self.obs.chunks_exact_mut(d)) {
-                row.copy_from_slice(&env.reset(None));
+            match &mut self.backend {
+                Backend::Envs(envs) => {
+                    for (env, row) in envs.iter_mut().zip(self.obs.chunks_exact_mut(d)) {
+                        row.copy_from_slice(&env.reset(None));
+                    }
+                }
+                // A dead process: the observations stay; the next step reports the error.
+                Backend::Gym(batch) => {
+                    let _ = batch.reset(&mut self.obs);
+                }
             }
         }
         self.fresh = false;
@@ -188,7 +228,7 @@ impl VecEnv {
     /// [`EnvError::InvalidAction`] when the action space is not discrete, `actions.len() != N`
     /// or an action is out of range; no env is stepped then.
     pub fn step_discrete(&mut self, actions: &[usize]) -> Result<VecStep<'_>, EnvError> {
-        let env_id = self.envs[0].id();
+        let env_id = self.id;
         let Some(n) = self.action_space.n() else {
             return Err(invalid(
                 env_id,
@@ -216,7 +256,7 @@ impl VecEnv {
     /// [`EnvError::InvalidAction`] when the action space is discrete, the length is not
     /// `N * act_dim` or an entry is not finite; no env is stepped then.
     pub fn step_continuous(&mut self, actions: &[f32]) -> Result<VecStep<'_>, EnvError> {
-        let env_id = self.envs[0].id();
+        let env_id = self.id;
         if self.action_space.is_discrete() {
             return Err(invalid(
                 env_id,
@@ -246,12 +286,28 @@ impl VecEnv {
     /// Everything that decides the batch's future, as exact words for exact resume: whether
     /// the first reset is still pending, then per env its current observation row (f32 bits),
     /// the running episode return (f64 bits) and length, and its [`Env::snapshot`] (length
-    /// first). `None` when an env cannot be snapshotted.
+    /// first). `None` when an env cannot be snapshotted ([`VecEnv::try_snapshot`] says why).
     pub fn snapshot(&self) -> Option<Vec<u64>> {
+        self.try_snapshot().ok()
+    }
+
+    /// [`VecEnv::snapshot`], or why the batch cannot be snapshotted.
+    ///
+    /// # Errors
+    /// [`EnvError::InvalidState`] for a `gym:` batch (its envs live in Python) or an env
+    /// without snapshots.
+    pub fn try_snapshot(&self) -> Result<Vec<u64>, EnvError> {
+        let envs = match &self.backend {
+            Backend::Envs(envs) => envs,
+            Backend::Gym(_) => return Err(self.no_snapshot()),
+        };
         let d = self.obs_dim;
         let mut words = vec![self.num_envs() as u64, u64::from(self.fresh)];
-        for (i, env) in self.envs.iter().enumerate() {
-            let inner = env.snapshot()?;
+        for (i, env) in envs.iter().enumerate() {
+            let inner = env.snapshot().ok_or_else(|| EnvError::InvalidState {
+                env: self.id,
+                reason: "this environment cannot be snapshotted".into(),
+            })?;
             words.extend(
                 self.obs[i * d..(i + 1) * d]
                     .iter()
@@ -262,7 +318,14 @@ impl VecEnv {
             words.push(inner.len() as u64);
             words.extend(inner);
         }
-        Some(words)
+        Ok(words)
+    }
+
+    fn no_snapshot(&self) -> EnvError {
+        EnvError::InvalidState {
+            env: self.id,
+            reason: NO_SNAPSHOT.into(),
+        }
     }
 
     /// Restores [`VecEnv::snapshot`]'s words: the next step returns what the snapshotted batch's
@@ -270,9 +333,12 @@ impl VecEnv {
     ///
     /// # Errors
     /// [`EnvError::InvalidState`] when the words do not fit this batch (another env, number of
-    /// envs or observation size); nothing is changed then.
+    /// envs or observation size), or a `gym:` batch; nothing is changed then.
     pub fn restore_snapshot(&mut self, words: &[u64]) -> Result<(), EnvError> {
-        let id = self.envs[0].id();
+        if matches!(self.backend, Backend::Gym(_)) {
+            return Err(self.no_snapshot());
+        }
+        let id = self.id;
         let mut r = crate::snapshot::WordReader::new(id, words);
         let n = r.usize()?;
         if n != self.num_envs() {
@@ -301,7 +367,7 @@ impl VecEnv {
             envs.push(env);
         }
         r.finish()?;
-        self.envs = envs;
+        self.backend = Backend::Envs(envs);
         self.obs = obs;
         self.episode_returns = returns;
         self.episode_lengths = lengths;
@@ -316,16 +382,37 @@ impl VecEnv {
         self.fresh = false;
         self.finished.clear();
         let d = self.obs_dim;
-        for (i, env) in self.envs.iter_mut().enumerate() {
-            let step = env.step(action(i))?;
-            let row = i * d..(i + 1) * d;
-            self.final_obs[row.clone()].copy_from_slice(&step.obs);
-            self.rewards[i] = step.reward as f32;
-            self.terminated[i] = step.terminated;
-            self.truncated[i] = step.truncated;
-            self.episode_returns[i] += step.reward;
+        match &mut self.backend {
+            Backend::Envs(envs) => {
+                for (i, env) in envs.iter_mut().enumerate() {
+                    let step = env.step(action(i))?;
+                    let row = i * d..(i + 1) * d;
+                    self.final_obs[row.clone()].copy_from_slice(&step.obs);
+                    self.step_rewards[i] = step.reward;
+                    self.terminated[i] = step.terminated;
+                    self.truncated[i] = step.truncated;
+                    if step.terminated || step.truncated {
+                        self.obs[row].copy_from_slice(&env.reset(None));
+                    } else {
+                        self.obs[row].copy_from_slice(&step.obs);
+                    }
+                }
+            }
+            Backend::Gym(batch) => batch.step(
+                action,
+                &mut self.final_obs,
+                &mut self.obs,
+                &mut self.step_rewards,
+                &mut self.terminated,
+                &mut self.truncated,
+            )?,
+        }
+        for i in 0..self.rewards.len() {
+            let reward = self.step_rewards[i];
+            self.rewards[i] = reward as f32;
+            self.episode_returns[i] += reward;
             self.episode_lengths[i] += 1;
-            if step.terminated || step.truncated {
+            if self.terminated[i] || self.truncated[i] {
                 self.finished.push(EpisodeStats {
                     env: i,
                     episode_return: self.episode_returns[i],
@@ -333,9 +420,6 @@ impl VecEnv {
                 });
                 self.episode_returns[i] = 0.0;
                 self.episode_lengths[i] = 0;
-                self.obs[row].copy_from_slice(&env.reset(None));
-            } else {
-                self.obs[row].copy_from_slice(&step.obs);
             }
         }
         Ok(VecStep {

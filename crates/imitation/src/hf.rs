@@ -166,10 +166,9 @@ fn shard_names(dir: &Path, limits: &LoadLimits) -> Result<Vec<String>, Imitation
     files
         .iter()
         .map(|f| {
-            let name = f
-                .get("filename")
-                .and_then(|n| n.as_str())
-                .ok_or_else(|| format_error(&state_path, "a `_data_files` entry lacks `filename`"))?;
+            let name = f.get("filename").and_then(|n| n.as_str()).ok_or_else(|| {
+                format_error(&state_path, "a `_data_files` entry lacks `filename`")
+            })?;
             let plain = !name.is_empty()
                 && name != "."
                 && name != ".."
@@ -237,7 +236,8 @@ pub(crate) fn load_dir(dir: &Path, limits: &LoadLimits) -> Result<Demonstrations
         total += bytes.len() as u64;
         let batches = read_stream(&bytes).map_err(|reason| format_error(&path, reason))?;
         for batch in &batches {
-            rows.add(batch).map_err(|reason| format_error(&path, reason))?;
+            rows.add(batch)
+                .map_err(|reason| format_error(&path, reason))?;
         }
     }
     let mut demos = rows
@@ -251,7 +251,10 @@ pub(crate) fn load_dir(dir: &Path, limits: &LoadLimits) -> Result<Demonstrations
 }
 
 /// One shard (an Arrow IPC stream) held in memory, without the folder's metadata.
-pub(crate) fn from_stream(bytes: &[u8], limits: &LoadLimits) -> Result<Demonstrations, ImitationError> {
+pub(crate) fn from_stream(
+    bytes: &[u8],
+    limits: &LoadLimits,
+) -> Result<Demonstrations, ImitationError> {
     if bytes.len() as u64 > limits.max_file_bytes {
         return Err(ImitationError::format("stream exceeds the size limit"));
     }
@@ -279,6 +282,9 @@ fn check_stream(bytes: &[u8]) -> Result<(), String> {
     }
     let mut pos = 0usize;
     let mut index = 0usize;
+    // Per array node of a record batch (depth first, as the IPC format lists them): the
+    // element size of each of its buffers. Set by the schema message.
+    let mut layout: Vec<Vec<usize>> = Vec::new();
     loop {
         let Some(mut len) = u32_at(bytes, pos) else {
             if pos == bytes.len() && index > 0 {
@@ -301,10 +307,11 @@ fn check_stream(bytes: &[u8]) -> Result<(), String> {
             }
             return Ok(()); // end-of-stream marker
         }
-        let len = usize::try_from(i32::try_from(len).map_err(|_| {
-            format!("message {index}: negative metadata length {}", len as i32)
-        })?)
-        .map_err(|_| format!("message {index}: bad metadata length"))?;
+        let len =
+            usize::try_from(i32::try_from(len).map_err(|_| {
+                format!("message {index}: negative metadata length {}", len as i32)
+            })?)
+            .map_err(|_| format!("message {index}: bad metadata length"))?;
         let meta_end = pos
             .checked_add(len)
             .filter(|&e| e <= bytes.len())
@@ -334,13 +341,14 @@ fn check_stream(bytes: &[u8]) -> Result<(), String> {
                 let schema = message
                     .header_as_schema()
                     .ok_or("message 0: schema header missing")?;
-                check_schema(&schema)?;
+                layout = check_schema(&schema)?;
             }
             arrow_ipc::MessageHeader::RecordBatch if index > 0 => {
                 let batch = message
                     .header_as_record_batch()
                     .ok_or_else(|| format!("message {index}: record batch header missing"))?;
-                check_batch(&batch, body).map_err(|e| format!("record batch {index}: {e}"))?;
+                check_batch(&batch, body, &layout)
+                    .map_err(|e| format!("record batch {index}: {e}"))?;
             }
             other if index == 0 => {
                 return Err(format!(
@@ -358,37 +366,54 @@ fn check_stream(bytes: &[u8]) -> Result<(), String> {
     }
 }
 
-fn check_schema(schema: &arrow_ipc::Schema<'_>) -> Result<(), String> {
+/// Checks the schema; returns the element sizes of each array node's buffers, depth first.
+fn check_schema(schema: &arrow_ipc::Schema<'_>) -> Result<Vec<Vec<usize>>, String> {
     if schema.endianness() != arrow_ipc::Endianness::Little {
         return Err("a big-endian stream".into());
     }
     let fields = schema.fields().ok_or("the schema has no field list")?;
+    let mut layout = Vec::new();
     for field in fields {
-        check_field(&field, 1)?;
+        check_field(&field, 1, &mut layout)?;
     }
-    Ok(())
+    Ok(layout)
 }
 
 /// Accepts the column types a trajectory dataset holds (lists, numbers, bools, strings), each
 /// with the type table arrow-ipc will unwrap.
-fn check_field(field: &arrow_ipc::Field<'_>, depth: usize) -> Result<(), String> {
+fn check_field(
+    field: &arrow_ipc::Field<'_>,
+    depth: usize,
+    layout: &mut Vec<Vec<usize>>,
+) -> Result<(), String> {
     use arrow_ipc::Type;
     let name = field.name().unwrap_or("<unnamed>");
     if depth > MAX_TYPE_DEPTH {
-        return Err(format!("column '{name}': types nested deeper than {MAX_TYPE_DEPTH}"));
+        return Err(format!(
+            "column '{name}': types nested deeper than {MAX_TYPE_DEPTH}"
+        ));
     }
     if field.dictionary().is_some() {
-        return Err(format!("column '{name}': dictionary-encoded columns are not supported"));
+        return Err(format!(
+            "column '{name}': dictionary-encoded columns are not supported"
+        ));
     }
     let bad = |what: &str| format!("column '{name}': {what}");
     let children = field.children().map_or(0, |c| c.len());
     let ty = field.type_type();
+    // Validity bitmap (bytes), then offsets and/or data, with the size of their elements.
+    let mut buffers = vec![1];
+    let at = layout.len();
+    layout.push(Vec::new());
     match ty {
         Type::Int => {
-            let int = field.type_as_int().ok_or_else(|| bad("Int type without its table"))?;
+            let int = field
+                .type_as_int()
+                .ok_or_else(|| bad("Int type without its table"))?;
             if ![8, 16, 32, 64].contains(&int.bitWidth()) {
                 return Err(bad(&format!("integers of {} bits", int.bitWidth())));
             }
+            buffers.push(int.bitWidth() as usize / 8);
         }
         Type::FloatingPoint => {
             let f = field
@@ -403,17 +428,29 @@ fn check_field(field: &arrow_ipc::Field<'_>, depth: usize) -> Result<(), String>
             {
                 return Err(bad(&format!("unknown float precision {:?}", f.precision())));
             }
+            buffers.push(match f.precision() {
+                arrow_ipc::Precision::HALF => 2,
+                arrow_ipc::Precision::SINGLE => 4,
+                _ => 8,
+            });
         }
         Type::Bool => {
-            field.type_as_bool().ok_or_else(|| bad("Bool type without its table"))?;
+            field
+                .type_as_bool()
+                .ok_or_else(|| bad("Bool type without its table"))?;
+            buffers.push(1);
         }
         Type::Utf8 => {
-            field.type_as_utf_8().ok_or_else(|| bad("Utf8 type without its table"))?;
+            field
+                .type_as_utf_8()
+                .ok_or_else(|| bad("Utf8 type without its table"))?;
+            buffers.extend([4, 1]);
         }
         Type::LargeUtf8 => {
             field
                 .type_as_large_utf_8()
                 .ok_or_else(|| bad("LargeUtf8 type without its table"))?;
+            buffers.extend([8, 1]);
         }
         Type::List | Type::LargeList => {
             let table = match ty {
@@ -421,12 +458,14 @@ fn check_field(field: &arrow_ipc::Field<'_>, depth: usize) -> Result<(), String>
                 _ => field.type_as_large_list().map(|_| ()),
             };
             table.ok_or_else(|| bad("list type without its table"))?;
+            buffers.push(if ty == Type::List { 4 } else { 8 });
+            layout[at] = buffers;
             let child = field
                 .children()
                 .filter(|c| c.len() == 1)
                 .ok_or_else(|| bad(&format!("a list with {children} child types, not 1")))?
                 .get(0);
-            return check_field(&child, depth + 1);
+            return check_field(&child, depth + 1, layout);
         }
         other => {
             return Err(bad(&format!(
@@ -437,12 +476,17 @@ fn check_field(field: &arrow_ipc::Field<'_>, depth: usize) -> Result<(), String>
     if children != 0 {
         return Err(bad(&format!("a {ty:?} type with {children} child types")));
     }
+    layout[at] = buffers;
     Ok(())
 }
 
 /// Every buffer inside the body, every length small enough that no size computed from it
 /// overflows (an element of any accepted type takes at least one bit of some buffer).
-fn check_batch(batch: &arrow_ipc::RecordBatch<'_>, body: usize) -> Result<(), String> {
+fn check_batch(
+    batch: &arrow_ipc::RecordBatch<'_>,
+    body: usize,
+    layout: &[Vec<usize>],
+) -> Result<(), String> {
     if batch.compression().is_some() {
         return Err("compressed buffers are not supported (datasets writes none)".into());
     }
@@ -466,7 +510,41 @@ fn check_batch(batch: &arrow_ipc::RecordBatch<'_>, body: usize) -> Result<(), St
             ));
         }
     }
-    for buf in batch.buffers().iter().flatten() {
+    let nodes: Vec<_> = batch.nodes().iter().flatten().collect();
+    let buffers: Vec<_> = batch.buffers().iter().flatten().collect();
+    let expected_buffers: usize = layout.iter().map(Vec::len).sum();
+    if nodes.len() != layout.len() || buffers.len() != expected_buffers {
+        return Err(format!(
+            "{} arrays and {} buffers, where the schema has {} and {expected_buffers}",
+            nodes.len(),
+            buffers.len(),
+            layout.len(),
+        ));
+    }
+    // What Arrow asserts rather than checks: a node with nulls has a validity bitmap of a bit
+    // per element, and every buffer holds whole elements.
+    let mut first = 0;
+    for (node, node_layout) in nodes.iter().zip(layout) {
+        let bits = u64::try_from(buffers[first].length())
+            .unwrap_or(0)
+            .saturating_mul(8);
+        if node.null_count() > 0 && bits < node.length() as u64 {
+            return Err(format!(
+                "an array of {} elements with nulls has a validity bitmap of {bits} bits",
+                node.length()
+            ));
+        }
+        first += node_layout.len();
+    }
+    for (buf, &size) in buffers.iter().zip(layout.iter().flatten()) {
+        if buf.length() % size as i64 != 0 {
+            return Err(format!(
+                "a buffer of {} bytes for elements of {size} bytes",
+                buf.length()
+            ));
+        }
+    }
+    for buf in &buffers {
         let fits = u64::try_from(buf.offset())
             .ok()
             .zip(u64::try_from(buf.length()).ok())
@@ -517,12 +595,18 @@ struct Lists<'a> {
 
 fn no_nulls(array: &dyn Array, what: &str) -> Result<(), String> {
     if array.null_count() > 0 {
-        return Err(format!("{what} has {} missing (null) values", array.null_count()));
+        return Err(format!(
+            "{what} has {} missing (null) values",
+            array.null_count()
+        ));
     }
     Ok(())
 }
 
-fn ranges<O: Copy + TryInto<usize>>(offsets: &[O], what: &str) -> Result<Vec<Range<usize>>, String> {
+fn ranges<O: Copy + TryInto<usize>>(
+    offsets: &[O],
+    what: &str,
+) -> Result<Vec<Range<usize>>, String> {
     let as_usize = |o: O| o.try_into().map_err(|_| format!("{what}: negative offset"));
     offsets
         .windows(2)
@@ -579,7 +663,13 @@ fn integers(array: &ArrayRef) -> Option<Vec<i64>> {
         )*};
     }
     try_int!(
-        Int8Array, Int16Array, Int32Array, Int64Array, UInt8Array, UInt16Array, UInt32Array,
+        Int8Array,
+        Int16Array,
+        Int32Array,
+        Int64Array,
+        UInt8Array,
+        UInt16Array,
+        UInt32Array,
         UInt64Array
     );
     None
@@ -692,7 +782,12 @@ impl Rows {
         let terminal = terminal
             .as_any()
             .downcast_ref::<BooleanArray>()
-            .ok_or_else(|| format!("terminal has Arrow type {}, expected bool", terminal.data_type()))?;
+            .ok_or_else(|| {
+                format!(
+                    "terminal has Arrow type {}, expected bool",
+                    terminal.data_type()
+                )
+            })?;
         let acts_col = column(batch, "acts")?;
         let acts = lists(acts_col, "acts")?;
         let discrete = integers(acts.values);
@@ -703,9 +798,14 @@ impl Rows {
         if discrete.is_some() {
             no_nulls(acts.values.as_ref(), "acts")?;
         }
-        if [obs.rows.len(), rews.rows.len(), acts.rows.len(), terminal.len()]
-            .iter()
-            .any(|&len| len != n)
+        if [
+            obs.rows.len(),
+            rews.rows.len(),
+            acts.rows.len(),
+            terminal.len(),
+        ]
+        .iter()
+        .any(|&len| len != n)
         {
             return Err("columns of different lengths".into());
         }
@@ -737,7 +837,9 @@ impl Rows {
                         .get(acts.rows[r].clone())
                         .ok_or_else(|| format!("trajectory {k}: actions outside the values"))?;
                     if let Some(bad) = a.iter().find(|&&a| !(0..MAX_DISCRETE_ACTION).contains(&a)) {
-                        return Err(format!("trajectory {k}: discrete action {bad} out of range"));
+                        return Err(format!(
+                            "trajectory {k}: discrete action {bad} out of range"
+                        ));
                     }
                     Actions::Discrete(a.iter().map(|&a| a as usize).collect())
                 }
@@ -893,7 +995,10 @@ fn batch(
     let terminal: ArrayRef = Arc::new(BooleanArray::from(
         eps.iter().map(|ep| ep.terminated).collect::<Vec<_>>(),
     ));
-    let rews: Vec<f32> = eps.iter().flat_map(|ep| ep.rewards.iter().copied()).collect();
+    let rews: Vec<f32> = eps
+        .iter()
+        .flat_map(|ep| ep.rewards.iter().copied())
+        .collect();
     let rews = list(
         DataType::Float32,
         lens.iter().copied(),
@@ -960,7 +1065,9 @@ fn stream_bytes(d: &Demonstrations, schema: &Arc<Schema>) -> Result<Vec<u8>, Imi
             values += v;
             end += 1;
         }
-        writer.write(&batch(d, start..end, schema)?).map_err(arrow)?;
+        writer
+            .write(&batch(d, start..end, schema)?)
+            .map_err(arrow)?;
         start = end;
     }
     writer.finish().map_err(arrow)?;
@@ -979,7 +1086,9 @@ fn fingerprint(bytes: &[u8]) -> String {
 }
 
 /// The files of the folder for `d`: name and bytes.
-pub(crate) fn dataset_files(d: &Demonstrations) -> Result<Vec<(&'static str, Vec<u8>)>, ImitationError> {
+pub(crate) fn dataset_files(
+    d: &Demonstrations,
+) -> Result<Vec<(&'static str, Vec<u8>)>, ImitationError> {
     if d.num_episodes() == 0 {
         return Err(ImitationError::Invalid(
             "no episodes: a datasets folder needs at least one trajectory".into(),

@@ -55,7 +55,7 @@ pub(crate) fn temp_file_in(dir: &Path, suffix: &str) -> io::Result<tempfile::Nam
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let _ = fs::Permissions::from_mode(0o666);
+        builder.permissions(fs::Permissions::from_mode(0o666));
     }
     builder.tempfile_in(dir)
 }

@@ -110,7 +110,15 @@ pub fn plot_learning_curve_with(
     style: &CurveStyle,
 ) -> Result<()> {
     let names: Vec<String> = if metrics.is_empty() {
-        metric_names(rows)
+        // A `…std…` metric is drawn as its `…mean…` twin's band, not as a chart of its own.
+        let all = metric_names(rows);
+        all.iter()
+            .filter(|n| {
+                let mean = n.replacen("std", "mean", 1);
+                mean == **n || !all.contains(&mean)
+            })
+            .cloned()
+            .collect()
     } else {
         metrics.iter().map(|s| s.to_string()).collect()
     };
@@ -308,6 +316,12 @@ fn draw<DB: DrawingBackend>(
 /// Stroke width of a curve's bold line, in pixels.
 const LINE_WIDTH: u32 = 2;
 
+/// Curves of at most this many points get a marker at each point.
+const MARKED_POINTS: usize = 30;
+
+/// Radius of those markers, in pixels.
+const MARKER_RADIUS: u32 = 3;
+
 fn draw_chart<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     chart: &Chart,
@@ -355,11 +369,11 @@ fn draw_chart<DB: DrawingBackend>(
     }
     mesh.draw().map_err(|e| e.to_string())?;
     let pixels = ctx.plotting_area().get_pixel_range();
-    // Strokes are clipped to the plot area shrunk by the stroke's half-width, so no pixel of
-    // a line falls on or past an axis.
+    // Strokes are clipped to the plot area shrunk by a stroke's (or marker's) width, so no
+    // pixel of a curve falls on or past an axis.
     let inset = |r: &Range<f64>, px: &Range<i32>| {
         let per_px = (r.end - r.start) / f64::from((px.end - px.start).max(1));
-        let d = per_px * f64::from(LINE_WIDTH + 1);
+        let d = per_px * f64::from(LINE_WIDTH.max(MARKER_RADIUS) + 1);
         (r.start + d, r.end - d)
     };
     let (x0, x1) = inset(&x, &pixels.0);
@@ -390,6 +404,24 @@ fn draw_chart<DB: DrawingBackend>(
                     .into_iter()
                     .map(|piece| PathElement::new(piece, faint)),
             )
+            .map_err(|e| e.to_string())?;
+        }
+        // A curve of a few points (BC's one evaluation at the end) shows each point, and a band
+        // too short to shade shows as error bars.
+        if c.points.len() <= MARKED_POINTS {
+            ctx.draw_series(
+                c.points
+                    .iter()
+                    .filter(|p| clip.contains(**p))
+                    .map(|&p| Circle::new(p, MARKER_RADIUS, color.filled())),
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        if c.band.len() == 1 {
+            ctx.draw_series(c.band.iter().filter_map(|&(x, lo, hi)| {
+                clip.segment((x, lo), (x, hi))
+                    .map(|(a, b)| PathElement::new(vec![a, b], color.stroke_width(1)))
+            }))
             .map_err(|e| e.to_string())?;
         }
         let bold = color.stroke_width(LINE_WIDTH);
@@ -455,12 +487,10 @@ impl ClipRect {
                 }
             }
         }
-        (t0 <= t1).then(|| {
-            (
-                (a.0 + t0 * dx, a.1 + t0 * dy),
-                (a.0 + t1 * dx, a.1 + t1 * dy),
-            )
-        })
+        (t0 <= t1).then_some((
+            (a.0 + t0 * dx, a.1 + t0 * dy),
+            (a.0 + t1 * dx, a.1 + t1 * dy),
+        ))
     }
 
     /// The parts of the polyline inside the rectangle, as separate polylines.
@@ -764,12 +794,25 @@ mod tests {
             caption: String::new(),
             x_label: "step".into(),
             y_label: "y".into(),
-            curves: vec![Curve {
-                label: "wild".into(),
-                raw: points.iter().map(|&(x, y)| (x, -y)).collect(),
-                points,
-                band,
-            }],
+            curves: vec![
+                Curve {
+                    label: "wild".into(),
+                    raw: points.iter().map(|&(x, y)| (x, -y)).collect(),
+                    points,
+                    band,
+                },
+                // Few points: drawn with markers, some on or past the range's edges.
+                Curve::line(
+                    "few",
+                    vec![
+                        (0.0, 0.5),
+                        (50.0, 2.0),
+                        (100.0, 0.0),
+                        (150.0, -1.0),
+                        (199.0, 1.0),
+                    ],
+                ),
+            ],
             y_range: Some((0.0, 1.0)),
         };
         for text in [false, font_available()] {

@@ -1,7 +1,7 @@
 //! The STEVE-DDPG learner: one agent whose critic target is TD, MVE or STEVE.
 
 use eirl_agent::{Agent, AgentError, RunSettings, StepInfo, exact, meta};
-use eirl_envs::{Actions, BoxSpace, Space, VecEnv};
+use eirl_envs::{Actions, BoxSpace, Space, VecEnv, VecNormalize};
 use eirl_models::tensor::*;
 use eirl_models::{
     Activation, Adam, AdamConfig, Checkpoint, Device, EnsembleMlp, Mlp, Optimizer, device,
@@ -49,8 +49,11 @@ pub struct SteveStats {
 pub struct Steve {
     cfg: SteveConfig,
     env_id: String,
-    env: VecEnv,
+    /// The training envs, through the observation / reward normaliser (transparent unless
+    /// `normalize_obs` / `normalize_reward`).
+    env: VecNormalize,
     bounds: BoxSpace,
+    /// The current observations, as the networks see them (normalised when `normalize_obs`).
     obs: Vec<f32>,
     obs_dim: usize,
     act_dim: usize,
@@ -74,7 +77,7 @@ impl Steve {
     /// Builds networks, replay and `cfg.num_envs` environments of `env_id`, all from `seed`.
     pub fn new(env_id: &str, cfg: SteveConfig, seed: u64) -> Result<Self, SteveError> {
         cfg.validate()?;
-        let mut env = VecEnv::new(env_id, cfg.num_envs, seed)?;
+        let mut env = VecNormalize::new(VecEnv::new(env_id, cfg.num_envs, seed)?, cfg.normalize())?;
         let bounds = match env.action_space() {
             Space::Box(b) => b.clone(),
             Space::Discrete(_) => {
@@ -453,9 +456,14 @@ impl Agent for Steve {
         self.steps
     }
 
-    /// `tanh μ(s)` scaled to the action box.
+    /// `tanh μ(s)` scaled to the action box, for raw observations (normalised with the
+    /// training statistics, frozen, when `normalize_obs`).
     fn greedy_actions(&self, obs: &[f32], n: usize) -> Result<Actions, AgentError> {
-        let a = policy_actions(&self.policy, obs, n)?;
+        let a = if self.cfg.normalize_obs {
+            policy_actions(&self.policy, &self.env.normalize_obs(obs), n)?
+        } else {
+            policy_actions(&self.policy, obs, n)?
+        };
         Ok(Actions::Continuous {
             values: self.to_env(&a),
             dim: self.act_dim,
@@ -481,6 +489,7 @@ impl Agent for Steve {
         ck.set_meta("target", self.cfg.target.name());
         ck.set_meta("updates", self.stats.updates.to_string());
         ck.set_meta("model_updates", self.stats.model_updates.to_string());
+        exact::insert_normalizer(&mut ck, self.env.normalizer());
         if self.cfg.exact_resume {
             self.insert_exact(&mut ck);
         }
@@ -499,6 +508,7 @@ impl Agent for Steve {
         }
         let updates = ck.parse_meta("updates")?;
         let model_updates = ck.parse_meta("model_updates")?;
+        let norm_stats = exact::normalizer_stats(ck, self.env.normalizer())?;
         let (mut policy, mut q, mut target_q) =
             (self.policy.clone(), self.q.clone(), self.target_q.clone());
         ck.restore_params(NETS[0], &mut policy)?;
@@ -525,6 +535,10 @@ impl Agent for Steve {
         };
         (self.policy, self.q, self.target_q) = (policy, q, target_q);
         self.world = world;
+        if let Some(stats) = norm_stats {
+            // Checked against this env's width by `normalizer_stats`.
+            self.env.normalizer_mut().set_stats(stats)?;
+        }
         self.steps = steps;
         self.stats = SteveStats {
             updates,
@@ -532,7 +546,10 @@ impl Agent for Steve {
         };
         match exact_state {
             Some(s) => {
-                exact::restore_envs(ck, &mut self.env)?;
+                exact::restore_envs(ck, self.env.inner_mut())?;
+                if let Some(returns) = &s.returns {
+                    self.env.normalizer_mut().set_returns(returns)?;
+                }
                 self.replay = s.replay;
                 self.rng = s.rng;
                 self.obs = s.obs;
@@ -561,18 +578,22 @@ struct ExactState {
     opt_q: Adam,
     pretrained: bool,
     learn_from: u64,
+    /// Each env's running discounted return of the reward normaliser.
+    returns: Option<Vec<f64>>,
 }
 
 impl Steve {
     /// Adds the exact-resume state to `ck`: the environments (observations, episode counters,
-    /// physics and RNGs), the current observations, the replay memory, the exploration /
+    /// physics and RNGs), the current observations, the normaliser's running returns, the
+    /// replay memory, the exploration /
     /// sampling RNG, the policy's, critic's and world models' Adam moments and step counts, the
     /// pre-training flag and the step learning starts from. An environment that cannot be
     /// snapshotted (none of the registered ones) leaves the checkpoint without the exact state.
     fn insert_exact(&self, ck: &mut Checkpoint) {
-        if exact::insert_envs(ck, &self.env, &self.obs).is_err() {
+        if exact::insert_envs(ck, self.env.inner(), &self.obs).is_err() {
             return;
         }
+        exact::insert_normalizer_returns(ck, self.env.normalizer());
         exact::insert_replay_buffer(ck, &self.replay);
         exact::insert_rng(ck, "rng", &self.rng);
         self.opt_policy.insert_state(ck, "opt_policy");
@@ -604,8 +625,10 @@ impl Steve {
         if let Some(w) = world {
             w.restore_optimizer_state(ck, "opt_model")?;
         }
-        let obs = exact::read_envs(ck, &self.env_id, &self.env)?;
+        let obs = exact::read_envs(ck, &self.env_id, self.env.inner())?;
+        let returns = exact::normalizer_returns(ck, self.env.normalizer())?;
         Ok(ExactState {
+            returns,
             replay,
             rng,
             obs,

@@ -114,6 +114,18 @@ pub struct SteveConfig {
     /// bytes each, 36 MB for a full 1M buffer) plus twice the networks' size. Off (default):
     /// networks and counters only, and a resumed run refills replay first.
     pub exact_resume: bool,
+    /// Normalise observations by their running mean and variance (Stable-Baselines3's
+    /// `VecNormalize(norm_obs=True)`, clipped to ±10; [`eirl_envs::VecNormalize`]). Not in the
+    /// paper (default off). The policy, critics and world model then see normalised
+    /// observations; the statistics update while training, are saved in every checkpoint and
+    /// are applied frozen by evaluation, `eirl eval`, `eirl demo record` and when the run is an
+    /// expert.
+    pub normalize_obs: bool,
+    /// Divide rewards by the running standard deviation of the `gamma`-discounted return
+    /// (SB3's `VecNormalize(norm_reward=True)`, clipped to ±10) before they enter replay (and
+    /// `reward_scale`). Not in the paper (default off); episode returns are reported
+    /// unnormalised.
+    pub normalize_reward: bool,
 }
 
 impl Default for SteveConfig {
@@ -147,11 +159,22 @@ impl Default for SteveConfig {
             eval_interval: 10_000,
             eval_episodes: 10,
             exact_resume: false,
+            normalize_obs: false,
+            normalize_reward: false,
         }
     }
 }
 
 impl SteveConfig {
+    /// What [`eirl_envs::VecNormalize`] normalises, with SB3's clips and ε and this `gamma`.
+    pub fn normalize(&self) -> eirl_envs::NormalizeConfig {
+        eirl_envs::NormalizeConfig::new(
+            self.normalize_obs,
+            self.normalize_reward,
+            f64::from(self.gamma),
+        )
+    }
+
     /// Run length and evaluation cadence.
     pub fn run_settings(&self) -> RunSettings {
         RunSettings {

@@ -36,8 +36,15 @@ fn learns_cartpole_well_above_random() -> Result<(), AgentError> {
         off_policy_seen |= updates > 1.0;
     }
     assert!(off_policy_seen, "replay updates started");
-    // Whole-run engagement: every sample of every update counted, fractions in [0, 1].
-    let samples = last.scalar("run_samples").unwrap_or(0.0);
+    // Whole-run engagement (reported as run totals): every sample of every update counted,
+    // fractions in [0, 1].
+    let total = |name: &str| {
+        last.totals
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+    };
+    let samples = total("run_samples").unwrap_or(0.0);
     let expected = (agent.updates() * 20 * 8) as f64;
     assert!(
         (samples - expected).abs() < 0.5,
@@ -48,7 +55,7 @@ fn learns_cartpole_well_above_random() -> Result<(), AgentError> {
         "run_correction_active",
         "run_trust_region_active",
     ] {
-        let f = last.scalar(name).unwrap_or(f64::NAN);
+        let f = total(name).unwrap_or(f64::NAN);
         assert!((0.0..=1.0).contains(&f), "{name} = {f}");
     }
     let after = agent.evaluate(10, 777)?.mean();
@@ -335,8 +342,7 @@ fn normalizing(cfg: AcerConfig) -> AcerConfig {
 /// observations. Restoring the networks with fresh (unit) statistics instead changes the
 /// greedy actions, so evaluation really applies the saved statistics.
 #[test]
-fn normalisation_statistics_travel_with_the_checkpoint() -> Result<(), Box<dyn std::error::Error>>
-{
+fn normalisation_statistics_travel_with_the_checkpoint() -> Result<(), Box<dyn std::error::Error>> {
     let cfg = normalizing(AcerConfig {
         num_envs: 4,
         n_steps: 5,
@@ -348,7 +354,10 @@ fn normalisation_statistics_travel_with_the_checkpoint() -> Result<(), Box<dyn s
         agent.step()?;
     }
     let ck = agent.checkpoint();
-    assert_eq!(ck.meta(eirl_agent::exact::NORMALIZE_KEY), Some("obs+reward"));
+    assert_eq!(
+        ck.meta(eirl_agent::exact::NORMALIZE_KEY),
+        Some("obs+reward")
+    );
     let bytes = ck.to_bytes()?;
     let saved = eirl_models::Checkpoint::from_bytes(&bytes, std::path::Path::new("mem"))?;
     let mut fresh = Acer::new("CartPole-v1", cfg.clone(), 99)?;
@@ -411,8 +420,16 @@ fn normalisation_mismatch_is_refused() -> Result<(), AgentError> {
         normalize_obs: true,
         ..plain
     };
-    assert!(Acer::new("CartPole-v1", obs_only, 1)?.restore(&a.checkpoint()).is_err());
-    assert!(Acer::new("CartPole-v1", norm, 1)?.restore(&b.checkpoint()).is_err());
+    assert!(
+        Acer::new("CartPole-v1", obs_only, 1)?
+            .restore(&a.checkpoint())
+            .is_err()
+    );
+    assert!(
+        Acer::new("CartPole-v1", norm, 1)?
+            .restore(&b.checkpoint())
+            .is_err()
+    );
     Ok(())
 }
 

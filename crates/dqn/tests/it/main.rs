@@ -449,7 +449,10 @@ fn normalisation_travels_with_the_checkpoint() {
     let mut a = Dqn::new("CartPole-v1", cfg.clone(), 2).expect("agent");
     run_until(&mut a, 2_000, &mut Trace::default());
     let ck = a.checkpoint();
-    assert_eq!(ck.meta(eirl_agent::exact::NORMALIZE_KEY), Some("obs+reward"));
+    assert_eq!(
+        ck.meta(eirl_agent::exact::NORMALIZE_KEY),
+        Some("obs+reward")
+    );
     let mut b = Dqn::new("CartPole-v1", cfg.clone(), 99).expect("agent");
     b.restore(&ck).expect("restore");
     let stats = |c: &Checkpoint| eirl_agent::exact::words(c, "normalize").expect("stats");
@@ -471,7 +474,11 @@ fn normalisation_travels_with_the_checkpoint() {
     );
     let mut blind = Dqn::new("CartPole-v1", cfg.clone(), 99).expect("agent");
     blind.restore(&unit).expect("restore");
-    assert_ne!(acts(&blind), acts(&a), "the statistics change what the policy does");
+    assert_ne!(
+        acts(&blind),
+        acts(&a),
+        "the statistics change what the policy does"
+    );
 
     let mut plain = Dqn::new("CartPole-v1", exact_cfg(), 99).expect("agent");
     assert!(plain.restore(&ck).is_err());

@@ -4,5 +4,6 @@ mod api;
 mod conformance;
 mod discretized;
 mod evaluate;
+mod gym;
 mod properties;
 mod vec_env;

@@ -10,6 +10,7 @@
 //! `datasets` (and, better, `imitation`) installed, and is skipped with a message otherwise.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use eirl_imitation::{
     ActionKind, Actions, DemoFormat, Demonstrations, Episode, ImitationError, LoadLimits,
@@ -50,7 +51,12 @@ fn expected(name: &str) -> Vec<Expected> {
         .expect("trajectories")
         .iter()
         .map(|t| Expected {
-            obs: t["obs"].as_array().expect("obs").iter().map(floats).collect(),
+            obs: t["obs"]
+                .as_array()
+                .expect("obs")
+                .iter()
+                .map(floats)
+                .collect(),
             acts: t["acts"].clone(),
             rews: floats(&t["rews"]),
             terminal: t["terminal"].as_bool().expect("terminal"),
@@ -106,7 +112,12 @@ fn imitation_fixtures_load_as_written() -> Result<(), ImitationError> {
     for (name, _, kind) in FIXTURES {
         for path in [data(name), data(&format!("{name}.npz"))] {
             let d = Demonstrations::load(&path)?;
-            assert_eq!(d.env_id(), "", "{}: imitation stores no env id", path.display());
+            assert_eq!(
+                d.env_id(),
+                "",
+                "{}: imitation stores no env id",
+                path.display()
+            );
             assert_eq!(d.action_kind(), kind);
             assert_matches(&d, name, &path.display().to_string());
         }
@@ -146,7 +157,10 @@ fn round_trips_through_both_formats() -> Result<(), ImitationError> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with(eirl_runlog::TEMP_PREFIX))
         .collect();
-    assert!(leftovers.is_empty(), "temp files left behind: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "temp files left behind: {leftovers:?}"
+    );
     Ok(())
 }
 
@@ -156,7 +170,11 @@ fn missing_env_id_needs_a_fitting_env() {
     for (name, env, _) in FIXTURES {
         for path in [data(name), data(&format!("{name}.npz"))] {
             let d = Demonstrations::load_for(&path, env);
-            assert!(matches!(&d, Ok(d) if d.env_id() == env), "{}", path.display());
+            assert!(
+                matches!(&d, Ok(d) if d.env_id() == env),
+                "{}",
+                path.display()
+            );
         }
     }
     // No env at all: says so, and names --env; never an empty name.
@@ -164,11 +182,18 @@ fn missing_env_id_needs_a_fitting_env() {
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
-    assert!(err.contains("has no env id") && err.contains("--env"), "{err}");
+    assert!(
+        err.contains("has no env id") && err.contains("--env"),
+        "{err}"
+    );
     assert!(!err.contains("holds  demonstrations"), "{err}");
     // Wrong env: the mismatch is named.
     let cases = [
-        ("cartpole", "Pendulum-v1", "observations have 4 values, Pendulum-v1's have 3"),
+        (
+            "cartpole",
+            "Pendulum-v1",
+            "observations have 4 values, Pendulum-v1's have 3",
+        ),
         ("cartpole", "MountainCar-v0", "observations have 4 values"),
         ("pendulum", "Acrobot-v1", "observations have 3 values"),
         (
@@ -208,8 +233,9 @@ fn action_mismatches_are_named() {
     assert!(d.push_episode(&ep).is_ok());
     let err = d.check_fits("CartPole-v1").err().map(|e| e.to_string());
     assert!(
-        err.as_deref().is_some_and(|e| e.contains("continuous actions of width 1")
-            && e.contains("CartPole-v1 takes discrete actions")),
+        err.as_deref()
+            .is_some_and(|e| e.contains("continuous actions of width 1")
+                && e.contains("CartPole-v1 takes discrete actions")),
         "{err:?}"
     );
     let mut d = Demonstrations::new("", 4, ActionKind::Discrete);
@@ -269,7 +295,10 @@ fn broken_folders_give_clear_errors() {
 
     let state = std::fs::read_to_string(ds.join("state.json")).expect("state");
     for (bad, want) in [
-        (state.replace(SHARD, "../../etc/passwd"), "not a plain file name"),
+        (
+            state.replace(SHARD, "../../etc/passwd"),
+            "not a plain file name",
+        ),
         (state.replace(SHARD, "data-00009-of-00010.arrow"), "cannot"),
         (state.replace("_data_files", "files"), "_data_files"),
         ("{".to_string(), "not valid JSON"),
@@ -313,7 +342,10 @@ fn pickles_and_reward_less_files_are_refused_with_reasons() {
         &pickle,
         &LoadLimits::default(),
     ));
-    assert!(reason.contains("pickle") && reason.contains("never unpickles"), "{reason}");
+    assert!(
+        reason.contains("pickle") && reason.contains("never unpickles"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -323,7 +355,8 @@ fn saving_a_folder_refuses_to_clobber_other_things() -> Result<(), ImitationErro
     // A folder with other files in it is not replaced.
     let other = dir.path().join("mine");
     std::fs::create_dir_all(&other).map_err(|e| ImitationError::Config(e.to_string()))?;
-    std::fs::write(other.join("notes.txt"), "keep").map_err(|e| ImitationError::Config(e.to_string()))?;
+    std::fs::write(other.join("notes.txt"), "keep")
+        .map_err(|e| ImitationError::Config(e.to_string()))?;
     assert!(d.save_dataset(&other).is_err());
     assert!(other.join("notes.txt").is_file());
     // Nor a file.
@@ -367,8 +400,8 @@ fn python_loads_what_eirl_writes() -> Result<(), ImitationError> {
         );
         return Ok(());
     };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../python/fixtures/check_eirl_files.py");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../python/fixtures/check_eirl_files.py");
     let dir = tmp();
     for (name, env, _) in FIXTURES {
         let d = Demonstrations::load_for(&data(name), env)?;
@@ -417,18 +450,35 @@ fn fuzz_dataset_stream() {
         d.save_dataset(&out).expect("save");
         seeds.push(std::fs::read(out.join(SHARD)).expect("eirl shard"));
     }
-    fuzz::run("demonstrations (datasets stream)", fuzz::bytes(seeds), |input| {
-        match Demonstrations::from_dataset_stream(&input, &LoadLimits::default()) {
-            Ok(d) => {
-                let (obs, acts) = d.state_action_pairs();
-                prop_assert_eq!(obs.len(), acts.len() * d.obs_dim());
-                prop_assert!((0..d.num_episodes()).all(|e| d.episode(e).is_some()));
+    fuzz::run(
+        "demonstrations (datasets stream)",
+        fuzz::bytes(seeds),
+        |input| {
+            match Demonstrations::from_dataset_stream(&input, &LoadLimits::default()) {
+                Ok(d) => {
+                    LOADED.fetch_add(1, Ordering::Relaxed);
+                    let (obs, acts) = d.state_action_pairs();
+                    prop_assert_eq!(obs.len(), acts.len() * d.obs_dim());
+                    prop_assert!((0..d.num_episodes()).all(|e| d.episode(e).is_some()));
+                }
+                Err(ImitationError::Format { reason, .. }) => {
+                    prop_assert!(!reason.contains("panicked"), "{}", reason);
+                    if reason.starts_with("Arrow stream:") || !reason.contains("message") {
+                        DECODED.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(other) => prop_assert!(false, "not a format error: {other}"),
             }
-            Err(ImitationError::Format { reason, .. }) => {
-                prop_assert!(!reason.contains("panicked"), "{}", reason);
-            }
-            Err(other) => prop_assert!(false, "not a format error: {other}"),
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
+    eprintln!(
+        "fuzz datasets stream: {} inputs loaded as demonstrations, {} more refused past the \
+         framing checks",
+        LOADED.load(Ordering::Relaxed),
+        DECODED.load(Ordering::Relaxed)
+    );
 }
+
+static LOADED: AtomicU64 = AtomicU64::new(0);
+static DECODED: AtomicU64 = AtomicU64::new(0);

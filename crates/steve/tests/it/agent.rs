@@ -192,3 +192,73 @@ fn exact_resume_continues_bit_for_bit() {
         assert_same_checkpoint(&straight.checkpoint(), &second.checkpoint());
     }
 }
+
+/// With `normalize_obs` / `normalize_reward` the statistics travel with the checkpoint: a
+/// restored agent acts and evaluates exactly as the live one on raw observations, the same
+/// networks with fresh (unit) statistics act differently, a non-normalising config refuses
+/// the checkpoint, and exact resume (statistics and running returns) stays bit for bit.
+#[test]
+fn normalisation_travels_with_the_checkpoint() {
+    let cfg = SteveConfig {
+        num_envs: 2,
+        buffer_size: 100,
+        explore_chance: 0.5,
+        target_update_interval: 7,
+        total_steps: 500,
+        eval_interval: 500,
+        exact_resume: true,
+        normalize_obs: true,
+        normalize_reward: true,
+        ..tiny(TargetKind::Steve)
+    };
+    let mut straight = Steve::new("Pendulum-v1", cfg.clone(), 2).unwrap();
+    let mut whole = Trace::default();
+    run_until(&mut straight, 500, &mut whole);
+    let mut first = Steve::new("Pendulum-v1", cfg.clone(), 2).unwrap();
+    let mut resumed = Trace::default();
+    run_until(&mut first, 250, &mut resumed);
+    let bytes = first.checkpoint().to_bytes().unwrap();
+    let ck = eirl_models::Checkpoint::from_bytes(&bytes, std::path::Path::new("m")).unwrap();
+    assert_eq!(
+        ck.meta(eirl_agent::exact::NORMALIZE_KEY),
+        Some("obs+reward")
+    );
+    let mut second = Steve::new("Pendulum-v1", cfg.clone(), 55).unwrap();
+    second.restore(&ck).unwrap();
+    let obs: Vec<f32> = (0..600).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
+    let act = |a: &Steve| match a.greedy_actions(&obs, 200).unwrap() {
+        Actions::Continuous { values, .. } => values,
+        Actions::Discrete(_) => unreachable!(),
+    };
+    assert_eq!(act(&second), act(&first));
+    let eval = |a: &Steve| {
+        let r = a.evaluate(2, 9).unwrap().returns;
+        r.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    };
+    assert_eq!(eval(&second), eval(&first));
+    let mut unit = ck.clone();
+    eirl_agent::exact::insert_words(
+        &mut unit,
+        "normalize",
+        &eirl_envs::NormalizeStats::new(3).to_words(),
+    );
+    let mut blind = Steve::new("Pendulum-v1", cfg.clone(), 55).unwrap();
+    blind.restore(&unit).unwrap();
+    assert_ne!(act(&blind), act(&first));
+    let plain = SteveConfig {
+        normalize_obs: false,
+        normalize_reward: false,
+        ..cfg
+    };
+    assert!(
+        Steve::new("Pendulum-v1", plain, 1)
+            .unwrap()
+            .restore(&ck)
+            .is_err()
+    );
+
+    run_until(&mut second, 500, &mut resumed);
+    assert_eq!(whole.0, resumed.0, "episode returns differ");
+    assert_eq!(whole.1, resumed.1, "training scalars differ");
+    assert_same_checkpoint(&straight.checkpoint(), &second.checkpoint());
+}
