@@ -12,7 +12,9 @@
 //! An agent marks an exact checkpoint with [`EXACT_KEY`] and restores exactly whenever the
 //! checkpoint carries it. Replay memories and n-step buffers have their own layout
 //! (see the `replay` submodule's docs: [`insert_replay`], [`insert_sequence_replay`],
-//! [`insert_nstep`]).
+//! [`insert_nstep`]). Observation / reward normalisation statistics ([`insert_normalizer`]) go
+//! into every checkpoint of a normalising run, exact or not (evaluation needs them); each env's
+//! running discounted return ([`insert_normalizer_returns`]) only into exact ones.
 
 mod normalize;
 mod replay;
