@@ -19,7 +19,7 @@ const DEFAULT_OUT: &str = "runs";
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Algorithm (each is listed with what it needs below; `eirl train <algo> --help`).
+    /// Algorithm: one of those listed below (with what each needs and its presets).
     pub(crate) algo: String,
     /// Environment id (see `eirl envs`).
     #[arg(long, default_value = DEFAULT_ENV)]
@@ -73,10 +73,6 @@ pub struct TrainArgs {
 /// `eirl train`'s help with the registry's algorithms: each with its one-line description,
 /// what it needs (`--demos`, `--expert`) and its shipped presets.
 pub fn with_algorithm_help(cli: clap::Command) -> clap::Command {
-    let names: Vec<&'static str> = registry::ALGORITHMS
-        .iter()
-        .map(|e| e.algorithm.name)
-        .collect();
     let mut text = String::from("Algorithms:\n");
     for entry in registry::ALGORITHMS {
         let a = entry.algorithm;
@@ -103,13 +99,9 @@ pub fn with_algorithm_help(cli: clap::Command) -> clap::Command {
         "\nOther envs run on the algorithm's defaults (`eirl envs` lists the ids); a --config file \
          or --set overrides any key.",
     );
-    cli.mut_subcommand("train", |train| {
-        train
-            .mut_arg("algo", |arg| {
-                arg.value_parser(clap::builder::PossibleValuesParser::new(names))
-            })
-            .after_help(text)
-    })
+    // The names are listed, not enforced by clap: an unknown one gets the registry's one-line
+    // error like every other bad input.
+    cli.mut_subcommand("train", |train| train.after_help(text))
 }
 
 /// Which flags with a default value were typed on the command line: `--resume` refuses those
@@ -513,8 +505,7 @@ fn created(args: &TrainArgs) -> Result<Start> {
             Demonstrations::load(src).with_context(|| format!("reading {}", src.display()))?;
         if src.is_file() && !demos.env_id().is_empty() {
             // eirl's own .npz: copied as it is.
-            let bytes =
-                std::fs::read(src).with_context(|| format!("reading {}", src.display()))?;
+            let bytes = std::fs::read(src).with_context(|| format!("reading {}", src.display()))?;
             eirl_runlog::atomic_write(&copy, &bytes)
                 .with_context(|| format!("writing {}", copy.display()))?;
         } else {
