@@ -16,7 +16,8 @@ All numbers are little-endian.
     M u32 n, u8 limited, id (UTF-8)
                 -> the spaces: u32 obs_dim, f32 low[obs_dim], f32 high[obs_dim];
                    u8 0, u64 n (Discrete) | u8 1, u32 act_dim, f32 low[act_dim], f32 high[act_dim];
-                   i64 max_episode_steps (-1: none), f64 reward_threshold (NaN: none)
+                   i64 max_episode_steps (the TimeLimit applied; -1: none),
+                   f64 reward_threshold (NaN: none)
                    Makes n envs of `id` with `gymnasium.make` (its TimeLimit when limited, no
                    TimeLimit otherwise), replacing any envs made before.
     R n * (u8 has_seed, u64 seed)
@@ -37,6 +38,7 @@ Observations are flattened and cast to float32; a discrete action `k` is passed 
 """
 
 import math
+import signal
 import struct
 import sys
 
@@ -56,6 +58,8 @@ def main():
     out = sys.stdout.buffer
     # Whatever an env prints must not corrupt the frames: print() goes to stderr from here on.
     sys.stdout = sys.stderr
+    # Ctrl-C is eirl's to handle; the bridge exits when eirl closes its stdin.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def send(status, payload=b""):
         out.write(_HEAD.pack(len(payload) + 1, status) + payload)
@@ -145,19 +149,25 @@ class Envs:
         self.close()
         if n == 0:
             raise BridgeError("asked for zero envs")
+        # `module:Env-v0` ids import `module` first, as gymnasium.make does.
+        kwargs = {} if limited else {"max_episode_steps": -1}
+        envs = []
         try:
-            spec = gym.spec(env_id)
-        except Exception as e:  # noqa: BLE001
+            for _ in range(n):
+                envs.append(gym.make(env_id, **kwargs))
+        except gym.error.UnregisteredEnv as e:
+            self.envs = envs
+            self.close()
             raise BridgeError(
                 f"Gymnasium has no env `{env_id}` ({type(e).__name__}: {e})"
             ) from e
-        kwargs = {} if limited else {"max_episode_steps": -1}
-        try:
-            envs = [gym.make(env_id, **kwargs) for _ in range(n)]
         except Exception as e:  # noqa: BLE001
+            self.envs = envs
+            self.close()
             raise BridgeError(
                 f"gymnasium.make({env_id!r}) failed ({type(e).__name__}: {e})"
             ) from e
+        spec = envs[0].spec
         obs_space = envs[0].observation_space
         act_space = envs[0].action_space
         try:
@@ -190,8 +200,8 @@ class Envs:
             for env in envs:
                 env.close()
             raise
-        steps = spec.max_episode_steps
-        threshold = spec.reward_threshold
+        steps = spec.max_episode_steps if spec is not None and limited else None
+        threshold = spec.reward_threshold if spec is not None else None
         payload += struct.pack(
             "<qd",
             -1 if steps is None else int(steps),

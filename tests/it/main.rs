@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 mod architecture;
 mod causal;
 mod files;
+mod gym;
+mod imitation_interop;
 mod legacy;
 mod logging;
 mod plan;

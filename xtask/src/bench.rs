@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use crate::bench_gym::{self, GYM_MARK};
 use crate::cmd::{capture_stdout, cargo, run_streaming, workspace_root};
 use crate::criterion;
 use crate::machine;
@@ -16,8 +17,9 @@ const QUICK_ARGS: &[&str] = &["--warm-up-time", "1", "--measurement-time", "3"];
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Crates to bench (`returns` or `eirl-returns`; `seed` for the SEED inference benchmark);
-    /// default: every member with a benches/ dir.
+    /// Crates to bench (`returns` or `eirl-returns`; `seed` for the SEED inference benchmark;
+    /// `gym` for the cost of `gym:` envs, which needs Python with Gymnasium); default: every
+    /// member with a benches/ dir.
     crates: Vec<String>,
     /// Short warm-up and measurement (1 s + 3 s per bench); the default.
     #[arg(long, conflicts_with = "full")]
@@ -99,10 +101,16 @@ fn me_section(target_dir: &Path) -> Result<String> {
 }
 
 /// Replaces the parts of BENCHMARKS.md that were re-run, keeping the others: the criterion part
-/// (before any marker), the matrix-estimation part ([`ME_MARK`]) and the SEED part
-/// ([`SEED_MARK`]), in that order.
-fn splice(existing: &str, criterion: Option<&str>, me: Option<&str>, seed: Option<&str>) -> String {
-    let marks = [ME_MARK, SEED_MARK];
+/// (before any marker), the matrix-estimation part ([`ME_MARK`]), the SEED part
+/// ([`SEED_MARK`]) and the gym bridge part ([`GYM_MARK`]), in that order.
+fn splice(
+    existing: &str,
+    criterion: Option<&str>,
+    me: Option<&str>,
+    seed: Option<&str>,
+    gym: Option<&str>,
+) -> String {
+    let marks = [ME_MARK, SEED_MARK, GYM_MARK];
     let starts: Vec<Option<usize>> = marks.iter().map(|m| existing.find(m)).collect();
     let first = starts
         .iter()
@@ -126,7 +134,11 @@ fn splice(existing: &str, criterion: Option<&str>, me: Option<&str>, seed: Optio
         .trim_end()
         .to_string();
     let mut out = head;
-    for new in [me.unwrap_or(part(0)), seed.unwrap_or(part(1))] {
+    for new in [
+        me.unwrap_or(part(0)),
+        seed.unwrap_or(part(1)),
+        gym.unwrap_or(part(2)),
+    ] {
         let new = new.trim();
         if !new.is_empty() {
             out.push_str("\n\n");
@@ -139,7 +151,7 @@ fn splice(existing: &str, criterion: Option<&str>, me: Option<&str>, seed: Optio
 
 /// The criterion part of BENCHMARKS.md: everything before the first harness marker.
 fn criterion_part(doc: &str) -> &str {
-    let end = [ME_MARK, SEED_MARK]
+    let end = [ME_MARK, SEED_MARK, GYM_MARK]
         .iter()
         .filter_map(|m| doc.find(m))
         .min()
@@ -200,7 +212,19 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         return rlax::setup(&root);
     }
     let (members, target_dir) = workspace_metadata()?;
-    let selected = select(members, &args.crates)?;
+    // `gym` is not a crate: the gym: bridge's cost, measured by `bench_gym`.
+    let gym = args.crates.iter().any(|c| c == "gym");
+    let wanted: Vec<String> = args
+        .crates
+        .iter()
+        .filter(|c| *c != "gym")
+        .cloned()
+        .collect();
+    let selected = if gym && wanted.is_empty() {
+        Vec::new()
+    } else {
+        select(members, &wanted)?
+    };
     let (criterion_args, settings) = if args.full {
         (&[][..], "criterion defaults (`--full`)")
     } else {
@@ -253,11 +277,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     } else {
         Some(me_section(&target_dir)?)
     };
+    let gym_md = if gym {
+        Some(bench_gym::section(&root, &target_dir, criterion_args)?)
+    } else {
+        None
+    };
     let md = splice(
         &existing,
         criterion_md.as_deref(),
         me_md.as_deref(),
         seed_md.as_deref(),
+        gym_md.as_deref(),
     );
     eirl_runlog::atomic_write(&out, md.as_bytes())
         .with_context(|| format!("writing {}", out.display()))?;
@@ -352,12 +382,13 @@ mod tests {
             None,
             None,
             Some("<!-- seed inference benchmark -->\nseed v1"),
+            None,
         );
         assert!(
             both.contains("old criterion") && both.contains("seed v1"),
             "{both}"
         );
-        let renewed = splice(&both, Some("# Benchmarks\nnew criterion"), None, None);
+        let renewed = splice(&both, Some("# Benchmarks\nnew criterion"), None, None, None);
         assert!(renewed.contains("new criterion") && renewed.contains("seed v1"));
         assert!(!renewed.contains("old criterion"));
         let reseeded = splice(
@@ -365,6 +396,7 @@ mod tests {
             None,
             None,
             Some("<!-- seed inference benchmark -->\nseed v2"),
+            None,
         );
         assert!(reseeded.contains("new criterion") && reseeded.contains("seed v2"));
         assert!(!reseeded.contains("seed v1"));
@@ -372,6 +404,7 @@ mod tests {
             &reseeded,
             None,
             Some("<!-- matrix-estimation benchmark -->\nme v1"),
+            None,
             None,
         );
         let (c, m, sd) = (
@@ -385,7 +418,25 @@ mod tests {
             Some("# Benchmarks\nc3"),
             None,
             Some("<!-- seed inference benchmark -->\nseed v3"),
+            None,
         );
         assert!(again.contains("me v1") && again.contains("seed v3") && !again.contains("seed v2"));
+        let with_gym = splice(
+            &again,
+            None,
+            None,
+            None,
+            Some("<!-- gym bridge benchmark -->\ngym v1"),
+        );
+        let (sd, g) = (
+            with_gym.find("seed v3").expect("SEED part"),
+            with_gym.find("gym v1").expect("gym part"),
+        );
+        assert!(
+            sd < g && with_gym.contains("c3") && with_gym.contains("me v1"),
+            "{with_gym}"
+        );
+        let regym = splice(&with_gym, Some("# Benchmarks\nc4"), None, None, None);
+        assert!(regym.contains("gym v1") && regym.contains("c4") && !regym.contains("c3"));
     }
 }

@@ -39,6 +39,12 @@ const TARGETS: &[Target] = &[
         test: "fuzz::fuzz_npz",
     },
     Target {
+        name: "datasets (Arrow) demonstrations",
+        package: "eirl-imitation",
+        target: &["--test", "it"],
+        test: "interop::fuzz_dataset_stream",
+    },
+    Target {
         name: "safetensors checkpoint",
         package: "eirl-models",
         target: &["--test", "it"],

@@ -2,6 +2,7 @@
 //! It shells out to cargo, python and the `eirl` binary; no RL logic lives here.
 
 mod bench;
+mod bench_gym;
 mod ci;
 mod cmd;
 mod criterion;

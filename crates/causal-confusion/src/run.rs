@@ -82,6 +82,12 @@ impl Setup {
                     .ok()
                     .and_then(|s| s.slotted_from().map(|(b, _)| b.to_string()))
                     .unwrap_or_else(|| d.env_id().to_string());
+                if d.env_id().is_empty() {
+                    return Err(CausalError::Config(format!(
+                        "the demonstrations carry no env id; causal confusion needs them recorded \
+                         on {confounded_id} (`eirl demo record --env {confounded_id}`)"
+                    )));
+                }
                 if base != cfg.env_id {
                     return Err(CausalError::Config(format!(
                         "demonstrations of {} do not fit {} (record them on {confounded_id})",

@@ -49,7 +49,8 @@ fn cartpole_steps(c: &mut Criterion) {
 
 fn native_vs_gym(c: &mut Criterion) {
     if std::env::var_os("EIRL_PYTHON").is_none_or(|p| p.is_empty()) {
-        let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-py/bin/python");
+        let venv =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-py/bin/python");
         if venv.is_file() {
             eirl_envs::set_gym_python(Some(venv));
         }

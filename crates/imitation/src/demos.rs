@@ -1,10 +1,29 @@
 //! [`Demonstrations`]: expert trajectories in memory and on disk.
 //!
-//! # On-disk format (`.npz`, readable by `numpy.load` without pickle)
+//! # Formats
 //!
-//! The flat layout of the `imitation` library's trajectory files (HumanCompatibleAI/imitation,
-//! `imitation.data.serialize`), plus eirl's metadata. With `E` episodes, `N` actions in all and
-//! episode `e` holding `T_e ≥ 1` actions:
+//! | on disk | written by | eirl reads | eirl writes |
+//! |---|---|---|---|
+//! | eirl `.npz` (below) | [`Demonstrations::save`], `eirl demo record --out x.npz` | yes | yes |
+//! | `imitation`'s legacy `.npz` (`imitation.data.types.save` before 1.0) | the `imitation` library < 1.0 | yes (`infos` skipped, never unpickled) | as eirl `.npz`, which `imitation`'s loader reads |
+//! | HuggingFace `datasets` folder (`imitation.data.serialize.save`, imitation ≥ 1.0) | the `imitation` library, [`Demonstrations::save_dataset`], `eirl demo record --out DIR` | yes | yes |
+//! | a pickle (`imitation` before the `.npz` format) | — | refused with a reason (never unpickled) | no |
+//!
+//! [`Demonstrations::load`] reads a folder as a `datasets` folder and a file as an `.npz`;
+//! [`DemoFormat::for_path`] picks what [`Demonstrations::save_as`] writes: a path ending in
+//! `.npz` gets an `.npz`, any other a `datasets` folder (layout, checks and atomic replacement:
+//! the crate docs; behind the on-by-default `hf-datasets` cargo feature).
+//!
+//! Files written by the `imitation` library carry no env id ([`Demonstrations::env_id`] is
+//! `""`): [`Demonstrations::load_for`] (what `--demos` goes through) then takes the caller's
+//! env (`--env`) after checking the observation width and the actions against its spaces, and
+//! logs a warning; [`Demonstrations::assume_env_id`] does the same without the warning.
+//!
+//! # The `.npz` layout (readable by `numpy.load` without pickle)
+//!
+//! The flat layout of the `imitation` library's legacy trajectory files
+//! (HumanCompatibleAI/imitation, `imitation.data.types.save` before v1.0), plus eirl's
+//! metadata. With `E` episodes, `N` actions in all and episode `e` holding `T_e ≥ 1` actions:
 //!
 //! | array | dtype | shape | meaning |
 //! |---|---|---|---|
@@ -21,8 +40,10 @@
 //!
 //! Episode `e`'s observations are `obs[indices[e] + e : indices[e+1] + e + 1]` (with
 //! `indices[-1] = 0`, `indices[E-1] = N`), exactly as `imitation` splits them
-//! (`np.split(obs, indices + np.arange(E) + 1)`). Files written by `imitation` load too (float64
-//! observations and rewards, int32/int64 actions are converted); the eirl metadata is then absent.
+//! (`np.split(obs, indices + np.arange(E) + 1)`). Files written by `imitation` load too
+//! (`savez_compressed`'s deflated members; float64 observations and rewards, int32/int64 actions
+//! are converted; the object-dtype, pickled `infos` member is skipped unread); the eirl metadata
+//! is then absent. A file without `rews` (trajectories without rewards) is refused.
 //!
 //! Writes are atomic (temp file + rename). Loading checks every length against the others and
 //! against the bytes present before allocating, so a truncated or hostile file is an
@@ -373,6 +394,10 @@ impl Demonstrations {
                 )));
             }
             demos.assume_env_id(env_id).map_err(|e| {
+                let e = match e {
+                    ImitationError::Invalid(reason) => reason,
+                    other => other.to_string(),
+                };
                 ImitationError::Invalid(format!(
                     "{} has no env id (a file from the imitation library?), and its data does \
                      not fit {env_id} (--env): {e}; pass the --env it was recorded on",

@@ -4,9 +4,40 @@
 //! These are the pieces of Ho & Ermon's *Generative Adversarial Imitation Learning* (2016) and
 //! of the baselines every imitation paper compares against; the `gail` agent wires them into
 //! Algorithm 1, and causal-confusion work builds on the same datasets and BC.
-//! * [`Demonstrations`] — trajectories stored as a numpy-readable `.npz` in the `imitation`
-//!   library's flat layout (see [`demos`] for the format), written atomically and loaded
-//!   defensively (hostile files are errors, not panics or huge allocations).
+//! * [`Demonstrations`] — trajectories on disk in the `imitation` library's formats, both ways:
+//!   a numpy-readable `.npz` in its legacy flat layout (plus eirl's env id and reference
+//!   returns), and — with the on-by-default `hf-datasets` feature — its current format, a
+//!   HuggingFace `datasets` folder (`imitation.data.serialize.save`); see [`demos`] and below.
+//!   Written atomically and loaded defensively (hostile files are errors, not panics or huge
+//!   allocations). Files from `imitation` carry no env id: [`Demonstrations::load_for`] takes
+//!   the caller's `--env` after checking the data fits its spaces, with a warning.
+//!
+//! # HuggingFace `datasets` folders (feature `hf-datasets`)
+//!
+//! What `imitation.data.serialize.save` writes (`Dataset.save_to_disk`, one row per
+//! trajectory), read and written by [`Demonstrations::load`] / [`Demonstrations::save_dataset`]:
+//!
+//! | file | content |
+//! |---|---|
+//! | `state.json` | `_data_files`: the shard files in order (eirl writes one, `data-00000-of-00001.arrow`) |
+//! | `dataset_info.json` | `features`: the column types in `datasets`' JSON (eirl writes the `Sequence` form, which `datasets` 2.x to 5.x read) |
+//! | `data-0000K-of-0000N.arrow` | an Arrow IPC **stream** of the rows |
+//! | `eirl.json` | eirl only (ignored by `datasets`): `eirl_format`, `env_id`, `expert_mean_return`, `random_mean_return` |
+//!
+//! | column | Arrow type | per trajectory of `T` actions |
+//! |---|---|---|
+//! | `obs` | `list<list<float32>>` | `T + 1` observations |
+//! | `acts` | `list<int64>` / `list<list<float32>>` | `T` discrete / continuous actions |
+//! | `infos` | `list<string>` | `T` jsonpickled dicts (eirl writes `"{}"` and never reads them) |
+//! | `terminal` | `bool` | ended in a terminal state |
+//! | `rews` | `list<float32>` | `T` rewards |
+//!
+//! float64 values, smaller integer actions and `large_list` columns are read too. Before the
+//! Arrow reader sees a stream, its framing, flatbuffers, column types and every record batch's
+//! buffers are checked (`arrow-ipc` asserts, rather than checks, some of these), so a hostile or
+//! truncated folder is an [`ImitationError::Format`]. A folder is written into a temp folder
+//! beside the target and renamed into place; an existing `datasets` folder there is replaced,
+//! any other existing path refused.
 //! * [`MountainCarEnergyPump`], [`CartPoleBalancer`], [`NetworkPolicy`] (all
 //!   [`eirl_envs::Policy`]s), [`record`], [`normalized_score`] `= (x − random)/(expert − random)`.
 //! * [`train_bc`] — maximum likelihood of expert actions with validation early stopping.
