@@ -1142,17 +1142,6 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    match fs::File::open(dir)?.sync_all() {
-        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {}
-        other => return other,
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
 /// Writes `files` into a temp folder beside `dir`, then renames it to `dir`. An existing
 /// `datasets` folder (or empty folder) at `dir` is moved aside first and deleted after; any
 /// other existing path is refused.
@@ -1194,7 +1183,7 @@ fn write_dir_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> io::Result<()>
         f.write_all(bytes)?;
         f.sync_all()?;
     }
-    sync_dir(tmp.path())?;
+    eirl_runlog::sync_dir(tmp.path())?;
     let aside: Option<PathBuf> = if existing {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -1221,7 +1210,7 @@ fn write_dir_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> io::Result<()>
     if let Some(aside) = aside {
         fs::remove_dir_all(aside)?;
     }
-    sync_dir(parent)
+    eirl_runlog::sync_dir(parent)
 }
 
 #[cfg(test)]

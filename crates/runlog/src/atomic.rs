@@ -98,7 +98,7 @@ fn parent_dir(path: &Path) -> &Path {
 /// Makes the rename itself durable (POSIX: a rename is on disk once its directory is synced).
 /// File systems that cannot sync a directory (`EINVAL`) are let be. A no-op off Unix, where a
 /// directory cannot be opened as a file.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     match fs::File::open(dir)?.sync_all() {
         Err(e) if e.kind() == io::ErrorKind::InvalidInput => {}

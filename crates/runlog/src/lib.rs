@@ -32,7 +32,9 @@ mod run_dir;
 mod tfevents;
 mod tfrecord;
 
-pub use atomic::{TEMP_PREFIX, atomic_write, atomic_write_with, remove_orphaned_temp_files};
+pub use atomic::{
+    TEMP_PREFIX, atomic_write, atomic_write_with, remove_orphaned_temp_files, sync_dir,
+};
 pub use error::{Error, Result};
 pub use metrics::{
     MetricRow, MetricsLogger, metric_names, metric_series, read_metrics, tensorboard_tag,
