@@ -107,7 +107,9 @@ pub fn resolve_config(
 ) -> Result<toml::Table> {
     let algo = entry.algorithm.name;
     let mut table = (entry.algorithm.defaults)()?;
-    if let Some((_, text)) = entry.presets.iter().find(|(e, _)| *e == env_id) {
+    // `gym:<id>` runs Gymnasium's own <id>, which eirl's envs match bit for bit: same preset.
+    let preset_env = env_id.strip_prefix("gym:").unwrap_or(env_id);
+    if let Some((_, text)) = entry.presets.iter().find(|(e, _)| *e == preset_env) {
         let t: toml::Table =
             toml::from_str(text).with_context(|| format!("built-in preset {algo}/{env_id}"))?;
         overlay(&mut table, t);

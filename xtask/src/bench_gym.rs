@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
 
-use crate::cmd::{cargo, describe, run_streaming};
+use crate::cmd::{cargo, describe, run_streaming, succeeds};
 use crate::criterion::{self, BenchResult};
 use crate::machine;
 
@@ -59,6 +59,46 @@ fn versions(python: &Path) -> Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Steps/s of a plain Python loop over Gymnasium's CartPole-v1 (random actions, reset on
+/// episode end) with 1 and 16 envs: what Gymnasium itself costs, without the bridge.
+const PYTHON_LOOP: &str = "
+import time, gymnasium as gym, numpy as np
+rng = np.random.default_rng(1)
+for n in (1, 16):
+    envs = [gym.make('CartPole-v1') for _ in range(n)]
+    for i, e in enumerate(envs):
+        e.reset(seed=i)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < 3:
+        for e, a in zip(envs, rng.integers(0, 2, n).tolist()):
+            _, _, term, trunc, _ = e.step(a)
+            steps += 1
+            if term or trunc:
+                e.reset()
+    print(steps / (time.perf_counter() - start))
+";
+
+fn python_loop(python: &Path) -> Result<Vec<f64>> {
+    let out = Command::new(python)
+        .args(["-c", PYTHON_LOOP])
+        .output()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    if !out.status.success() {
+        bail!(
+            "the plain Gymnasium loop failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            l.trim()
+                .parse::<f64>()
+                .context("parsing the Gymnasium loop's rate")
+        })
+        .collect()
 }
 
 /// `text` (a TOML config) with each `key = …` line replaced by `key = value`.
@@ -136,6 +176,8 @@ pub fn section(root: &Path, target_dir: &Path, criterion_args: &[&str]) -> Resul
     let py = python(root);
     let py_versions = versions(&py)?;
 
+    eprintln!("==> a plain Python loop over Gymnasium's CartPole-v1");
+    let plain = python_loop(&py)?;
     let started = SystemTime::now();
     let mut bench = cargo();
     bench
@@ -151,15 +193,39 @@ pub fn section(root: &Path, target_dir: &Path, criterion_args: &[&str]) -> Resul
         .args(criterion_args)
         .env("EIRL_PYTHON", &py);
     run_streaming(&mut bench).context("the native vs gym env benchmark failed")?;
-    let results: Vec<BenchResult> =
-        criterion::collect(&target_dir.join("criterion"), Some(started))?
-            .into_iter()
-            .filter(|r| r.group == GROUP)
-            .collect();
-    let find = |kind: &str, n: usize| {
-        results
-            .iter()
-            .find(|r| r.full_id == format!("{GROUP}/{kind}/{n}"))
+    let collect = |since| -> Result<Vec<BenchResult>> {
+        Ok(
+            criterion::collect(&target_dir.join("criterion"), Some(since))?
+                .into_iter()
+                .filter(|r| r.group == GROUP)
+                .collect(),
+        )
+    };
+    let results = collect(started)?;
+    let find = |results: &[BenchResult], kind: &str, n: usize| {
+        rate(
+            results
+                .iter()
+                .find(|r| r.full_id == format!("{GROUP}/{kind}/{n}")),
+        )
+    };
+    // The same gym: rows with eirl and Python pinned to one CPU (`taskset -c 0`), when taskset
+    // exists: a round trip then needs no wake-up of an idle CPU.
+    let pinned = if succeeds(Command::new("taskset").args(["-c", "0", "true"])) {
+        let started = SystemTime::now();
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", "0"])
+            .arg(cargo().get_program())
+            .current_dir(root)
+            .args(["bench", "-p", "eirl-envs", "--bench", "vec_env", "--"])
+            .arg(format!("{GROUP}/gym"))
+            .args(criterion_args)
+            .env("EIRL_PYTHON", &py);
+        run_streaming(&mut cmd).context("the pinned gym env benchmark failed")?;
+        Some(collect(started)?)
+    } else {
+        eprintln!("==> no taskset: skipping the one-CPU gym rows");
+        None
     };
 
     run_streaming(cargo().args(["build", "--release", "--bin", "eirl"]))
@@ -217,20 +283,23 @@ pub fn section(root: &Path, target_dir: &Path, criterion_args: &[&str]) -> Resul
     let _ = std::fs::remove_dir_all(&work);
 
     let mut envs = String::from(
-        "| envs | eirl CartPole-v1 (steps/s) | gym:CartPole-v1 (steps/s) | eirl / gym |\n\
-         |---:|---:|---:|---:|\n",
+        "| envs | eirl CartPole-v1 | gym:CartPole-v1 | eirl / gym | gym:CartPole-v1, one CPU \
+         | plain Python loop over Gymnasium |\n|---:|---:|---:|---:|---:|---:|\n",
     );
-    for n in [1, 16] {
-        let (native, gym) = (rate(find("native", n)), rate(find("gym", n)));
+    for (k, n) in [1, 16].into_iter().enumerate() {
+        let (native, gym) = (find(&results, "native", n), find(&results, "gym", n));
         let ratio = match (native, gym) {
             (Some(a), Some(b)) if b > 0.0 => format!("{:.0}×", a / b),
             _ => "—".into(),
         };
+        let one_cpu = pinned.as_deref().and_then(|p| find(p, "gym", n));
         let _ = writeln!(
             envs,
-            "| {n} | {} | {} | {ratio} |",
+            "| {n} | {} | {} | {ratio} | {} | {} |",
             steps_per_s(native),
-            steps_per_s(gym)
+            steps_per_s(gym),
+            steps_per_s(one_cpu),
+            steps_per_s(plain.get(k).copied())
         );
     }
 
@@ -244,7 +313,12 @@ pub fn section(root: &Path, target_dir: &Path, criterion_args: &[&str]) -> Resul
          same-step auto-reset done in Python within it.\n\n\
          ### Env steps/s through `VecEnv`\n\n\
          Criterion group `{GROUP}` of `crates/envs/benches/vec_env.rs` (random actions, \
-         auto-reset included).\n\n{envs}\n\
+         auto-reset included; criterion's mean). A step of one env is latency-bound: eirl \
+         writes a frame and waits, Python wakes, steps, answers and waits. On a VM an idle \
+         CPU's wake-up dominates that round trip; the last column reruns the gym: rows with \
+         eirl and Python pinned to one CPU (`taskset -c 0`), where it is a plain context \
+         switch. The last column is Gymnasium alone: a Python loop stepping the same envs \
+         (3 s each), no bridge. Env steps per second throughout.\n\n{envs}\n\
          ### Whole `eirl train dqn` runs\n\n\
          Same config file both ways (evaluation off: one final episode), seed 0, wall time as \
          `eirl train` reports it.\n\n{dqn}",

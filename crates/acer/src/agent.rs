@@ -196,6 +196,10 @@ impl Acer {
     pub fn new(env_id: &str, cfg: AcerConfig, seed: u64) -> Result<Self, AcerError> {
         cfg.validate()?;
         let mut env = VecNormalize::new(VecEnv::new(env_id, cfg.num_envs, seed)?, cfg.normalize())?;
+        if cfg.exact_resume {
+            // Refused here rather than resuming inexactly later (`gym:` envs live in Python).
+            env.inner().try_snapshot()?;
+        }
         let obs_dim = env.obs_dim();
         let obs = env.reset().to_vec();
         let opt = RmsProp::new(RmsPropConfig {

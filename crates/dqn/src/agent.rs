@@ -72,6 +72,10 @@ impl Dqn {
     pub fn new(env_id: &str, cfg: DqnConfig, seed: u64) -> Result<Self, DqnError> {
         cfg.validate()?;
         let mut env = VecNormalize::new(VecEnv::new(env_id, cfg.num_envs, seed)?, cfg.normalize())?;
+        if cfg.exact_resume {
+            // Refused here rather than resuming inexactly later (`gym:` envs live in Python).
+            env.inner().try_snapshot()?;
+        }
         let num_actions = match env.action_space() {
             Space::Discrete(n) => *n,
             other => {

@@ -1,6 +1,6 @@
 //! [`VecEnv`]: N copies of one env stepped as a batch, with same-step auto-reset.
 
-use crate::gym::{GymBatch, NO_SNAPSHOT};
+use crate::gym::{GYM_PREFIX, GymBatch, NO_SNAPSHOT};
 use crate::{Action, Actions, BoxSpace, Env, EnvError, EpisodeEnd, Space, make};
 
 /// One episode that ended during a [`VecEnv`] step.
@@ -298,8 +298,8 @@ impl VecEnv {
     /// without snapshots.
     pub fn try_snapshot(&self) -> Result<Vec<u64>, EnvError> {
         let envs = match &self.backend {
-            Backend::Envs(envs) => envs,
-            Backend::Gym(_) => return Err(self.no_snapshot()),
+            Backend::Envs(envs) if !self.id.starts_with(GYM_PREFIX) => envs,
+            Backend::Envs(_) | Backend::Gym(_) => return Err(self.no_snapshot()),
         };
         let d = self.obs_dim;
         let mut words = vec![self.num_envs() as u64, u64::from(self.fresh)];
@@ -335,7 +335,7 @@ impl VecEnv {
     /// [`EnvError::InvalidState`] when the words do not fit this batch (another env, number of
     /// envs or observation size), or a `gym:` batch; nothing is changed then.
     pub fn restore_snapshot(&mut self, words: &[u64]) -> Result<(), EnvError> {
-        if matches!(self.backend, Backend::Gym(_)) {
+        if matches!(self.backend, Backend::Gym(_)) || self.id.starts_with(GYM_PREFIX) {
             return Err(self.no_snapshot());
         }
         let id = self.id;

@@ -78,6 +78,10 @@ impl Steve {
     pub fn new(env_id: &str, cfg: SteveConfig, seed: u64) -> Result<Self, SteveError> {
         cfg.validate()?;
         let mut env = VecNormalize::new(VecEnv::new(env_id, cfg.num_envs, seed)?, cfg.normalize())?;
+        if cfg.exact_resume {
+            // Refused here rather than resuming inexactly later (`gym:` envs live in Python).
+            env.inner().try_snapshot()?;
+        }
         let bounds = match env.action_space() {
             Space::Box(b) => b.clone(),
             Space::Discrete(_) => {

@@ -259,9 +259,18 @@ fn unknown_ids_and_unsupported_spaces_are_clear_errors() {
         .unwrap_or_default();
     assert!(err.contains("Box observation spaces only"), "{err}");
     assert!(make("gym:").is_err());
-    // Derived ids work on gym: bases.
+    // Derived ids work on gym: bases (one process per env), and refuse snapshots too.
     let disc = ok(make("gym:Pendulum-v1-discrete5"));
     assert_eq!(disc.action_space().n(), Some(5));
+    let mut batch = ok(VecEnv::new("gym:Pendulum-v1-discrete5", 2, 0));
+    assert_eq!(batch.reset().len(), 6);
+    assert!(batch.step_discrete(&[0, 4]).is_ok());
+    let err = batch
+        .try_snapshot()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("exact resume"), "{err}");
 }
 
 #[test]
