@@ -1,6 +1,6 @@
 //! `cargo xtask ci`: the checks a person runs before pushing. CI itself (`.ci/run`) runs tests only.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result, bail};
 
@@ -38,46 +38,54 @@ pub fn run() -> Result<()> {
     Ok(())
 }
 
-/// README's two commands share one build: after `cargo build --release` (what `cargo run
-/// --release` compiles), building the tests must compile no dependency the CLI already built.
-/// A dependency compiled twice means the test build turns on features the CLI's build does
-/// not; the root Cargo.toml turns them on for both.
+/// README's two commands share one build: every dependency the test build links must be the
+/// very artifact `cargo build --release` (what `cargo run --release` compiles) made for it. A
+/// dependency built twice (another artifact file for the same package) means the test build
+/// turns on features the CLI's build does not; the root Cargo.toml turns them on for both.
+/// Artifact names carry the features' hash, so this holds on a warm target directory too.
 fn check_shared_build() -> Result<()> {
     eprintln!("==> ci: the test build reuses the release build's dependencies");
-    let built = |args: &[&str]| -> Result<Vec<(String, bool)>> {
+    let artifacts = |args: &[&str]| -> Result<BTreeMap<String, BTreeSet<String>>> {
         let out = capture_stdout(
             cargo()
                 .args(args)
                 .args(["--message-format=json", "--quiet"]),
         )?;
-        Ok(out
+        let mut by_package: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for m in out
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter(|m| m["reason"] == "compiler-artifact")
-            .filter_map(|m| {
-                let id = m["package_id"].as_str()?;
-                // Workspace members are path packages; they are rebuilt as tests by design.
-                (!id.starts_with("path+")).then(|| (id.to_string(), m["fresh"] == true))
-            })
-            .collect())
+        {
+            let Some(id) = m["package_id"].as_str() else {
+                continue;
+            };
+            // Workspace members are path packages; they are rebuilt as tests by design.
+            if id.starts_with("path+") {
+                continue;
+            }
+            let files = m["filenames"].as_array().into_iter().flatten();
+            by_package
+                .entry(id.to_string())
+                .or_default()
+                .extend(files.filter_map(|f| f.as_str().map(str::to_string)));
+        }
+        Ok(by_package)
     };
-    let cli: BTreeSet<String> = built(&["build", "--release"])?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
+    let cli = artifacts(&["build", "--release"])?;
     let mut test_args = TEST_ARGS.to_vec();
     test_args.push("--no-run");
-    let rebuilt: BTreeSet<String> = built(&test_args)?
+    let twice: Vec<String> = artifacts(&test_args)?
         .into_iter()
-        .filter(|(id, fresh)| !fresh && cli.contains(id))
+        .filter(|(id, files)| cli.get(id).is_some_and(|built| !files.is_subset(built)))
         .map(|(id, _)| id)
         .collect();
-    if !rebuilt.is_empty() {
+    if !twice.is_empty() {
         bail!(
-            "the test build compiled again {} dependencies of the release build (features differ; \
-             turn the test build's features on in the root Cargo.toml): {}",
-            rebuilt.len(),
-            rebuilt.into_iter().collect::<Vec<_>>().join(", ")
+            "the test build compiles {} dependencies of the release build a second time, with \
+             other features (turn the test build's features on in the root Cargo.toml): {}",
+            twice.len(),
+            twice.join(", ")
         );
     }
     Ok(())
