@@ -48,6 +48,11 @@ pub struct ServeArgs {
     /// Continue the run in this directory from its latest checkpoint.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Continue the newest run under --out started with the same --env and --seed, if it has a
+    /// checkpoint; otherwise start a new run there. For launchers that restart the learner
+    /// (Ray, Kubernetes, Slurm): the same command line starts and resumes.
+    #[arg(long, conflicts_with = "resume")]
+    resume_latest: bool,
     /// Allow a non-loopback --listen address without EIRL_SEED_TOKEN: any host that reaches
     /// the port can then send the learner experience.
     #[arg(long)]
@@ -88,6 +93,27 @@ pub fn run(cmd: SeedCommand, given: crate::train::Given) -> Result<()> {
 }
 
 fn serve(args: ServeArgs, given: crate::train::Given) -> Result<()> {
+    let resume = if args.resume_latest {
+        let found = eirl_runlog::RunDir::find_latest(&args.out, "seed", &args.env, args.seed)
+            .with_context(|| format!("looking for a run to resume in {}", args.out.display()))?;
+        match found {
+            Some(run) => {
+                tracing::info!("--resume-latest: resuming {}", run.path().display());
+                Some(run.path().to_path_buf())
+            }
+            None => {
+                tracing::info!(
+                    "--resume-latest: no seed run on {} with seed {} and a checkpoint in {}; starting one",
+                    args.env,
+                    args.seed,
+                    args.out.display()
+                );
+                None
+            }
+        }
+    } else {
+        args.resume
+    };
     let mut set = vec![("listen".into(), toml::Value::String(args.listen))];
     if args.insecure {
         set.push(("insecure".into(), toml::Value::Boolean(true)));
@@ -100,7 +126,7 @@ fn serve(args: ServeArgs, given: crate::train::Given) -> Result<()> {
             seed: args.seed,
             steps: args.steps,
             out: args.out,
-            resume: args.resume,
+            resume,
             demos: None,
             expert: None,
             actors: Some(args.actors),

@@ -27,7 +27,7 @@ pub(crate) fn python() -> PathBuf {
 }
 
 /// Whether this is a CI run (`CI=true`, as CI services and `.ci/run` set it).
-fn in_ci() -> bool {
+pub(crate) fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
 

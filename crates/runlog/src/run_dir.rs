@@ -84,6 +84,42 @@ impl RunDir {
         Ok(run)
     }
 
+    /// The newest run under `root` that `algo` started on `env_id` with `seed` and that holds
+    /// a latest checkpoint to resume from (by `run.json`'s creation time, then name), or `None`.
+    /// Folders that are not runs, or whose `run.json` cannot be read, are skipped. For
+    /// orchestrators that restart a learner: resume the newest run, else start one.
+    pub fn find_latest(
+        root: &Path,
+        algo: &str,
+        env_id: &str,
+        seed: u64,
+    ) -> io::Result<Option<RunDir>> {
+        let entries = match fs::read_dir(root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut best: Option<(String, PathBuf)> = None;
+        for entry in entries {
+            let path = entry?.path();
+            let run = RunDir { path: path.clone() };
+            let Ok(info) = run.read_run_info() else {
+                continue;
+            };
+            if info.algo != algo || info.env != env_id || info.seed != seed {
+                continue;
+            }
+            if !run.checkpoints_dir().join(LATEST_CHECKPOINT).is_file() {
+                continue;
+            }
+            let key = format!("{}\u{0}{}", info.created, path.display());
+            if best.as_ref().is_none_or(|(k, _)| key > *k) {
+                best = Some((key, path));
+            }
+        }
+        Ok(best.map(|(_, path)| RunDir { path }))
+    }
+
     /// Opens an existing run directory (to resume or evaluate it).
     pub fn open(path: &Path) -> io::Result<RunDir> {
         if !fs::metadata(path)?.is_dir() {
@@ -253,6 +289,40 @@ mod tests {
         assert_eq!(run.remove_orphaned_temp_files()?, 2);
         assert!(orphans.iter().all(|p| !p.exists()));
         assert!(run.path().join(RUN_INFO_FILE).is_file());
+        Ok(())
+    }
+
+    #[test]
+    fn find_latest_takes_the_newest_resumable_run_of_the_same_kind() -> Result<()> {
+        let root = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let io = |e| Error::io("create", e);
+        assert_eq!(
+            RunDir::find_latest(&root.path().join("absent"), "seed", "CartPole-v1", 0)
+                .map_err(io)?,
+            None
+        );
+        let make = |algo: &str, env: &str, seed: u64, created: &str, ckpt: bool| -> Result<RunDir> {
+            let run = RunDir::create(root.path(), algo, env, seed).map_err(io)?;
+            let mut info = run.read_run_info()?;
+            info.created = created.into();
+            run.write_run_info(&info)?;
+            if ckpt {
+                let p = run.checkpoints_dir().join(LATEST_CHECKPOINT);
+                fs::write(&p, b"x").map_err(|e| Error::io(&p, e))?;
+            }
+            Ok(run)
+        };
+        let old = make("seed", "CartPole-v1", 0, "2026-01-01T00:00:00+00:00", true)?;
+        make("seed", "CartPole-v1", 0, "2026-03-01T00:00:00+00:00", false)?; // no checkpoint
+        make("seed", "CartPole-v1", 1, "2026-04-01T00:00:00+00:00", true)?; // other seed
+        make("seed", "Acrobot-v1", 0, "2026-05-01T00:00:00+00:00", true)?; // other env
+        make("dqn", "CartPole-v1", 0, "2026-06-01T00:00:00+00:00", true)?; // other algo
+        fs::create_dir(root.path().join("not-a-run")).map_err(io)?;
+        let found = RunDir::find_latest(root.path(), "seed", "CartPole-v1", 0).map_err(io)?;
+        assert_eq!(found.as_ref().map(RunDir::path), Some(old.path()));
+        let new = make("seed", "CartPole-v1", 0, "2026-02-01T00:00:00+00:00", true)?;
+        let found = RunDir::find_latest(root.path(), "seed", "CartPole-v1", 0).map_err(io)?;
+        assert_eq!(found.as_ref().map(RunDir::path), Some(new.path()));
         Ok(())
     }
 
