@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use eirl_inference_server::GrpcClient;
+use eirl_inference_server::{GrpcClient, TransportError};
 use eirl_seed_rl::{ActorConfig, SeedError, run_actor, token_from_env};
 
 use crate::train::TrainArgs;
@@ -82,6 +82,11 @@ pub struct ActorArgs {
     /// exit at once.
     #[arg(long, default_value_t = 60)]
     give_up_after: u64,
+    /// Exit with status 0 when the learner says it finished training, instead of waiting for
+    /// it to come back (with `--resume` and more steps). For batch jobs whose actors should
+    /// end with the learner (Kubernetes Jobs, Slurm steps).
+    #[arg(long)]
+    exit_when_finished: bool,
 }
 
 /// Runs `cmd`; `given` says which `serve` flags were typed (for `--resume`'s conflict checks).
@@ -193,6 +198,13 @@ fn actor(args: ActorArgs) -> Result<()> {
             Ok(()) => return Ok(()),
             Err(e @ (SeedError::Config(_) | SeedError::Env(_))) => {
                 return Err(e).context("the actor cannot run");
+            }
+            Err(SeedError::Transport(TransportError::Finished)) if args.exit_when_finished => {
+                tracing::info!(
+                    "actor {actor_id}: the learner at {} finished training; exiting",
+                    args.connect
+                );
+                return Ok(());
             }
             Err(SeedError::Transport(e)) if e.is_final() => {
                 return Err(e).with_context(|| {

@@ -424,6 +424,10 @@ def launch(o: Options, emit: Callable[[str], None] | None = None) -> int:
         if result["code"] != 0:
             emit(f"the learner exited with status {result['code']}: {result['tail']}")
         return int(result["code"] if result["code"] is not None else 1)
+    except RayActorError as e:
+        raise LaunchError(
+            f"the learner was lost ({str(e).splitlines()[0]}); relaunch with --resume-latest to "
+            "continue from its last checkpoint") from e
     except KeyboardInterrupt:
         interrupted = True
         emit("interrupted: stopping the learner and the actors")

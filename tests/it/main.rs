@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 mod architecture;
 mod causal;
+mod deploy;
 mod files;
 mod gym;
 mod imitation_interop;
@@ -13,6 +14,7 @@ mod legacy;
 mod logging;
 mod plan;
 mod python_actor;
+mod ray_cluster;
 mod resume;
 mod seed;
 

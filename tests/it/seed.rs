@@ -362,3 +362,60 @@ fn hostile_and_misconfigured_actors_cannot_stop_the_learner() {
     assert!(stat(summary, "invalid_streams") >= 1.0, "{summary}");
     assert!(stat(summary, "rejected_streams") >= 2.0, "{summary}");
 }
+
+#[test]
+fn actors_told_to_exit_when_finished_end_with_the_learner() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut batch = spawn(
+        &[
+            "seed",
+            "actor",
+            "--connect",
+            &addr,
+            "--envs",
+            "4",
+            "--exit-when-finished",
+        ],
+        dir,
+    );
+    let batch_rx = stderr_lines(&mut batch);
+    // Without the flag an actor waits for the learner to come back (with --resume).
+    let mut staying = actor(&addr, dir);
+    let mut serve = spawn(
+        &[
+            "seed", "serve", "--listen", &addr, "--steps", "20000", "--out", "runs",
+        ],
+        dir,
+    );
+    let rx = stderr_lines(&mut serve);
+    let mut log = Vec::new();
+    let out = finish(serve, &rx, &mut log);
+    assert!(out.contains("done: "), "{out}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = batch.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the --exit-when-finished actor still runs 30 s after the learner finished"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let batch_log: Vec<String> = batch_rx.try_iter().collect();
+    assert!(status.success(), "{status}: {}", batch_log.join("\n"));
+    assert!(
+        batch_log.iter().any(|l| l.contains("finished training; exiting")),
+        "{}",
+        batch_log.join("\n")
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        staying.try_wait().expect("wait").is_none(),
+        "an actor without --exit-when-finished exited with the learner"
+    );
+    let _ = staying.kill();
+    let _ = staying.wait();
+}

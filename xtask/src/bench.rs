@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::bench_gym::{self, GYM_MARK};
+use crate::bench_scale::{self, SCALE_MARK};
 use crate::cmd::{capture_stdout, cargo, run_streaming, workspace_root};
 use crate::criterion;
 use crate::machine;
@@ -18,8 +19,9 @@ const QUICK_ARGS: &[&str] = &["--warm-up-time", "1", "--measurement-time", "3"];
 #[derive(Args)]
 pub struct BenchArgs {
     /// Crates to bench (`returns` or `eirl-returns`; `seed` for the SEED inference benchmark;
-    /// `gym` for the cost of `gym:` envs, which needs Python with Gymnasium); default: every
-    /// member with a benches/ dir.
+    /// `seed-scale` for SEED training throughput against the number of actor processes; `gym`
+    /// for the cost of `gym:` envs, which needs Python with Gymnasium); default: every member
+    /// with a benches/ dir.
     crates: Vec<String>,
     /// Short warm-up and measurement (1 s + 3 s per bench); the default.
     #[arg(long, conflicts_with = "full")]
@@ -100,18 +102,15 @@ fn me_section(target_dir: &Path) -> Result<String> {
     ))
 }
 
+/// The harness parts of BENCHMARKS.md after the criterion part, in this order: matrix
+/// estimation, SEED inference, the gym bridge, SEED over actor processes.
+const MARKS: [&str; 4] = [ME_MARK, SEED_MARK, GYM_MARK, SCALE_MARK];
+
 /// Replaces the parts of BENCHMARKS.md that were re-run, keeping the others: the criterion part
-/// (before any marker), the matrix-estimation part ([`ME_MARK`]), the SEED part
-/// ([`SEED_MARK`]) and the gym bridge part ([`GYM_MARK`]), in that order.
-fn splice(
-    existing: &str,
-    criterion: Option<&str>,
-    me: Option<&str>,
-    seed: Option<&str>,
-    gym: Option<&str>,
-) -> String {
-    let marks = [ME_MARK, SEED_MARK, GYM_MARK];
-    let starts: Vec<Option<usize>> = marks.iter().map(|m| existing.find(m)).collect();
+/// (before any marker), then one part per [`MARKS`] entry (`parts[i]` replaces the part that
+/// starts with `MARKS[i]`; `None` keeps it).
+fn splice(existing: &str, criterion: Option<&str>, parts: [Option<&str>; 4]) -> String {
+    let starts: Vec<Option<usize>> = MARKS.iter().map(|m| existing.find(m)).collect();
     let first = starts
         .iter()
         .flatten()
@@ -134,11 +133,8 @@ fn splice(
         .trim_end()
         .to_string();
     let mut out = head;
-    for new in [
-        me.unwrap_or(part(0)),
-        seed.unwrap_or(part(1)),
-        gym.unwrap_or(part(2)),
-    ] {
+    for (i, new) in parts.iter().enumerate() {
+        let new = new.unwrap_or(part(i));
         let new = new.trim();
         if !new.is_empty() {
             out.push_str("\n\n");
@@ -151,7 +147,7 @@ fn splice(
 
 /// The criterion part of BENCHMARKS.md: everything before the first harness marker.
 fn criterion_part(doc: &str) -> &str {
-    let end = [ME_MARK, SEED_MARK, GYM_MARK]
+    let end = MARKS
         .iter()
         .filter_map(|m| doc.find(m))
         .min()
@@ -212,15 +208,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         return rlax::setup(&root);
     }
     let (members, target_dir) = workspace_metadata()?;
-    // `gym` is not a crate: the gym: bridge's cost, measured by `bench_gym`.
+    // `gym` and `seed-scale` are not crates: the gym: bridge's cost, measured by `bench_gym`,
+    // and SEED over actor processes, by `bench_scale`.
     let gym = args.crates.iter().any(|c| c == "gym");
+    let scale = args.crates.iter().any(|c| c == "seed-scale");
     let wanted: Vec<String> = args
         .crates
         .iter()
-        .filter(|c| *c != "gym")
+        .filter(|c| *c != "gym" && *c != "seed-scale")
         .cloned()
         .collect();
-    let selected = if gym && wanted.is_empty() {
+    let selected = if (gym || scale) && wanted.is_empty() {
         Vec::new()
     } else {
         select(members, &wanted)?
@@ -282,12 +280,20 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     } else {
         None
     };
+    let scale_md = if scale {
+        Some(bench_scale::section(&root)?)
+    } else {
+        None
+    };
     let md = splice(
         &existing,
         criterion_md.as_deref(),
-        me_md.as_deref(),
-        seed_md.as_deref(),
-        gym_md.as_deref(),
+        [
+            me_md.as_deref(),
+            seed_md.as_deref(),
+            gym_md.as_deref(),
+            scale_md.as_deref(),
+        ],
     );
     eirl_runlog::atomic_write(&out, md.as_bytes())
         .with_context(|| format!("writing {}", out.display()))?;
@@ -380,32 +386,45 @@ mod tests {
         let both = splice(
             "# Benchmarks\nold criterion\n",
             None,
-            None,
-            Some("<!-- seed inference benchmark -->\nseed v1"),
-            None,
+            [
+                None,
+                Some("<!-- seed inference benchmark -->\nseed v1"),
+                None,
+                None,
+            ],
         );
         assert!(
             both.contains("old criterion") && both.contains("seed v1"),
             "{both}"
         );
-        let renewed = splice(&both, Some("# Benchmarks\nnew criterion"), None, None, None);
+        let renewed = splice(
+            &both,
+            Some("# Benchmarks\nnew criterion"),
+            [None, None, None, None],
+        );
         assert!(renewed.contains("new criterion") && renewed.contains("seed v1"));
         assert!(!renewed.contains("old criterion"));
         let reseeded = splice(
             &renewed,
             None,
-            None,
-            Some("<!-- seed inference benchmark -->\nseed v2"),
-            None,
+            [
+                None,
+                Some("<!-- seed inference benchmark -->\nseed v2"),
+                None,
+                None,
+            ],
         );
         assert!(reseeded.contains("new criterion") && reseeded.contains("seed v2"));
         assert!(!reseeded.contains("seed v1"));
         let with_me = splice(
             &reseeded,
             None,
-            Some("<!-- matrix-estimation benchmark -->\nme v1"),
-            None,
-            None,
+            [
+                Some("<!-- matrix-estimation benchmark -->\nme v1"),
+                None,
+                None,
+                None,
+            ],
         );
         let (c, m, sd) = (
             with_me.find("new criterion").expect("criterion part"),
@@ -416,17 +435,23 @@ mod tests {
         let again = splice(
             &with_me,
             Some("# Benchmarks\nc3"),
-            None,
-            Some("<!-- seed inference benchmark -->\nseed v3"),
-            None,
+            [
+                None,
+                Some("<!-- seed inference benchmark -->\nseed v3"),
+                None,
+                None,
+            ],
         );
         assert!(again.contains("me v1") && again.contains("seed v3") && !again.contains("seed v2"));
         let with_gym = splice(
             &again,
             None,
-            None,
-            None,
-            Some("<!-- gym bridge benchmark -->\ngym v1"),
+            [
+                None,
+                None,
+                Some("<!-- gym bridge benchmark -->\ngym v1"),
+                None,
+            ],
         );
         let (sd, g) = (
             with_gym.find("seed v3").expect("SEED part"),
@@ -436,7 +461,44 @@ mod tests {
             sd < g && with_gym.contains("c3") && with_gym.contains("me v1"),
             "{with_gym}"
         );
-        let regym = splice(&with_gym, Some("# Benchmarks\nc4"), None, None, None);
+        let regym = splice(
+            &with_gym,
+            Some("# Benchmarks\nc4"),
+            [None, None, None, None],
+        );
         assert!(regym.contains("gym v1") && regym.contains("c4") && !regym.contains("c3"));
+        let scaled = splice(
+            &regym,
+            None,
+            [
+                None,
+                None,
+                None,
+                Some("<!-- seed actor scaling benchmark -->\nscale v1"),
+            ],
+        );
+        let (g, sc) = (
+            scaled.find("gym v1").expect("gym part"),
+            scaled.find("scale v1").expect("scaling part"),
+        );
+        assert!(
+            g < sc && scaled.contains("seed v3") && scaled.contains("me v1"),
+            "{scaled}"
+        );
+        let rescaled = splice(
+            &scaled,
+            None,
+            [
+                None,
+                Some("<!-- seed inference benchmark -->\nseed v4"),
+                None,
+                None,
+            ],
+        );
+        assert!(
+            rescaled.contains("scale v1")
+                && rescaled.contains("seed v4")
+                && !rescaled.contains("seed v3")
+        );
     }
 }

@@ -62,6 +62,11 @@ pub enum TransportError {
     /// The server shut down, or the connection to it was lost.
     #[error("the inference server is shut down or the connection to it was lost")]
     Disconnected,
+    /// The learner trained to its end and shut its inference server down (gRPC only; older
+    /// servers and in-process clients report [`Disconnected`](Self::Disconnected)). Not final:
+    /// the same run may be resumed with more steps, so an actor reconnects unless told to stop.
+    #[error("the learner finished training and shut its inference server down")]
+    Finished,
     /// The request was malformed (see [`EnvStep`](crate::EnvStep) for what is checked).
     #[error("invalid request: {0}")]
     InvalidRequest(String),

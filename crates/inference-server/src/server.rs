@@ -236,4 +236,16 @@ impl ServerHandle {
     pub fn shutdown(self) {
         self.inner.shutdown();
     }
+
+    /// [`shutdown`](Self::shutdown) because training is over: gRPC actors get
+    /// [`TransportError::Finished`](crate::TransportError::Finished) instead of
+    /// `Disconnected`, so one that was told to (`eirl seed actor --exit-when-finished`) can
+    /// exit successfully instead of waiting for a learner that will not come back.
+    pub fn finish(self) {
+        self.inner
+            .shared
+            .finished
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.inner.shutdown();
+    }
 }

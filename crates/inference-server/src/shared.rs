@@ -149,6 +149,10 @@ pub(crate) struct Shared {
     pub config: ServerConfig,
     pub dims: Dims,
     pub shutdown: AtomicBool,
+    /// Set before `shutdown` when the learner has trained to its end: remote actors are told
+    /// so ([`TransportError::Finished`](crate::TransportError::Finished)) rather than that
+    /// the server went away.
+    pub finished: AtomicBool,
     pub counters: Counters,
     /// Ids of clients that disconnected since the batching thread last looked (at most one
     /// entry per client, drained every tick).
@@ -162,6 +166,7 @@ impl Shared {
             config,
             dims,
             shutdown: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
             counters: Counters::default(),
             disconnected: Mutex::new(Vec::new()),
             next_client: AtomicU64::new(0),
@@ -170,6 +175,10 @@ impl Shared {
 
     pub fn is_shut_down(&self) -> bool {
         self.shutdown.load(Ordering::Acquire)
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
     }
 
     /// Registers a client (in-process clients are the program's own threads: no limit).

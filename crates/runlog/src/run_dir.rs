@@ -301,17 +301,18 @@ mod tests {
                 .map_err(io)?,
             None
         );
-        let make = |algo: &str, env: &str, seed: u64, created: &str, ckpt: bool| -> Result<RunDir> {
-            let run = RunDir::create(root.path(), algo, env, seed).map_err(io)?;
-            let mut info = run.read_run_info()?;
-            info.created = created.into();
-            run.write_run_info(&info)?;
-            if ckpt {
-                let p = run.checkpoints_dir().join(LATEST_CHECKPOINT);
-                fs::write(&p, b"x").map_err(|e| Error::io(&p, e))?;
-            }
-            Ok(run)
-        };
+        let make =
+            |algo: &str, env: &str, seed: u64, created: &str, ckpt: bool| -> Result<RunDir> {
+                let run = RunDir::create(root.path(), algo, env, seed).map_err(io)?;
+                let mut info = run.read_run_info()?;
+                info.created = created.into();
+                run.write_run_info(&info)?;
+                if ckpt {
+                    let p = run.checkpoints_dir().join(LATEST_CHECKPOINT);
+                    fs::write(&p, b"x").map_err(|e| Error::io(&p, e))?;
+                }
+                Ok(run)
+            };
         let old = make("seed", "CartPole-v1", 0, "2026-01-01T00:00:00+00:00", true)?;
         make("seed", "CartPole-v1", 0, "2026-03-01T00:00:00+00:00", false)?; // no checkpoint
         make("seed", "CartPole-v1", 1, "2026-04-01T00:00:00+00:00", true)?; // other seed

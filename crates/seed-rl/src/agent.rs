@@ -266,11 +266,18 @@ impl SeedRl {
         Ok(batch)
     }
 
-    /// Stops the actors and the server and waits for their threads.
+    /// Stops the actors and the server and waits for their threads. When the learner has
+    /// trained to `total_steps`, remote actors are told that training finished
+    /// ([`eirl_inference_server::TransportError::Finished`]).
     pub fn shutdown(&mut self) {
+        let finished = self.env_steps >= self.cfg.run_settings().total_steps;
         if let Some(run) = self.running.take() {
             run.stop.store(true, Ordering::Relaxed);
-            run.server.shutdown();
+            if finished {
+                run.server.finish();
+            } else {
+                run.server.shutdown();
+            }
             for a in run.actors {
                 let _ = a.join();
             }

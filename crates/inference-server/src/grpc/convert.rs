@@ -110,13 +110,23 @@ pub(crate) fn status_for(err: TransportError) -> Status {
         TransportError::Rejected(m) => Status::resource_exhausted(m),
         TransportError::InvalidRequest(m) => Status::invalid_argument(m),
         TransportError::Incompatible(m) => Status::failed_precondition(m),
-        TransportError::Disconnected => shutting_down(),
+        TransportError::Disconnected => shutting_down(false),
+        TransportError::Finished => shutting_down(true),
         other => Status::internal(other.to_string()),
     }
 }
 
-pub(crate) fn shutting_down() -> Status {
-    Status::unavailable("the inference server is shutting down")
+/// The message of the UNAVAILABLE status that closes streams when training is over; clients
+/// that do not know it treat it as any UNAVAILABLE (a disconnect).
+const FINISHED_MESSAGE: &str = "training finished: the inference server is shutting down";
+
+/// The status of a stream closed by shutdown, saying whether training is over.
+pub(crate) fn shutting_down(finished: bool) -> Status {
+    if finished {
+        Status::unavailable(FINISHED_MESSAGE)
+    } else {
+        Status::unavailable("the inference server is shutting down")
+    }
 }
 
 /// The error an actor sees for a status that closed its stream.
@@ -130,6 +140,7 @@ pub(crate) fn error_for(status: &Status) -> TransportError {
         Code::Internal if message.starts_with(POLICY_PREFIX) => {
             TransportError::Policy(message[POLICY_PREFIX.len()..].to_owned())
         }
+        Code::Unavailable if message == FINISHED_MESSAGE => TransportError::Finished,
         Code::Unavailable | Code::Cancelled | Code::Unknown => TransportError::Disconnected,
         code => TransportError::Status {
             code: format!("{code:?}"),

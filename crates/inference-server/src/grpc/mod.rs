@@ -196,7 +196,7 @@ impl Inference for ActService {
     ) -> Result<tonic::Response<Self::ActStream>, Status> {
         let shared = &self.shared;
         if shared.is_shut_down() {
-            return Err(shutting_down());
+            return Err(shutting_down(shared.is_finished()));
         }
         if let Some(token) = &shared.config.token {
             if !authorized(request.metadata(), token) {
@@ -286,7 +286,7 @@ async fn serve_stream(mut s: Stream) {
         // `max_clients` places forever.
         let idle = s.shared.config.heartbeat_timeout;
         let message = tokio::select! {
-            () = stopped(&mut s.stop) => return s.close(shutting_down(), false).await,
+            () = stopped(&mut s.stop) => return s.close(shutting_down(s.shared.is_finished()), false).await,
             () = tokio::time::sleep(idle) => {
                 let status = Status::deadline_exceeded(format!(
                     "no request for {idle:?} (heartbeat_timeout); closing the idle stream"
@@ -340,11 +340,11 @@ async fn serve_stream(mut s: Stream) {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
-                Err(_) => return s.close(shutting_down(), false).await,
+                Err(_) => return s.close(shutting_down(s.shared.is_finished()), false).await,
             }
         }
         let reply = tokio::select! {
-            () = stopped(&mut s.stop) => return s.close(shutting_down(), false).await,
+            () = stopped(&mut s.stop) => return s.close(shutting_down(s.shared.is_finished()), false).await,
             reply = reply_rx => reply,
         };
         match reply {
@@ -358,7 +358,7 @@ async fn serve_stream(mut s: Stream) {
                 }
             }
             Ok(Err(err)) => return s.close(status_for(err), false).await,
-            Err(_) => return s.close(shutting_down(), false).await,
+            Err(_) => return s.close(shutting_down(s.shared.is_finished()), false).await,
         }
     }
 }

@@ -278,8 +278,9 @@ fn silent_streams_are_closed_after_the_heartbeat_timeout() {
     server.shutdown();
 }
 
-#[test]
-fn server_shutdown_makes_grpc_clients_error_not_hang() {
+/// Shuts a server down (`finish`: because training is over) under a busy and an idle gRPC
+/// client; returns the errors the two then get.
+fn shutdown_under_clients(finish: bool) -> (TransportError, TransportError) {
     let (server, addr) = serve(
         ProbePolicy::new(1).slow(Duration::from_millis(50)),
         ServerConfig::default(),
@@ -296,16 +297,36 @@ fn server_shutdown_makes_grpc_clients_error_not_hang() {
         unreachable!()
     });
     std::thread::sleep(Duration::from_millis(120));
-    within(LONG, "shutdown", move || server.shutdown());
-    let err = within(LONG, "busy gRPC actor", move || {
+    within(LONG, "shutdown", move || {
+        if finish {
+            server.finish()
+        } else {
+            server.shutdown()
+        }
+    });
+    let busy = within(LONG, "busy gRPC actor", move || {
         looping.join().expect("busy")
     });
-    assert_eq!(err, TransportError::Disconnected);
-    let err = within(LONG, "idle gRPC actor", move || {
+    let idle = within(LONG, "idle gRPC actor", move || {
         idle.act(&[step(1, 1, 1, 1.0, 1)]).expect_err("server gone")
     });
-    assert_eq!(err, TransportError::Disconnected);
     assert!(GrpcClient::connect(&addr, None).is_err());
+    (busy, idle)
+}
+
+#[test]
+fn server_shutdown_makes_grpc_clients_error_not_hang() {
+    let (busy, idle) = shutdown_under_clients(false);
+    assert_eq!(busy, TransportError::Disconnected);
+    assert_eq!(idle, TransportError::Disconnected);
+}
+
+#[test]
+fn server_finish_tells_grpc_clients_that_training_finished() {
+    let (busy, idle) = shutdown_under_clients(true);
+    assert_eq!(busy, TransportError::Finished);
+    assert_eq!(idle, TransportError::Finished);
+    assert!(!busy.is_final(), "a finished run may be resumed");
 }
 
 #[test]
