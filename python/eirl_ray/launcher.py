@@ -143,26 +143,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
         p.error("CPU requests must be ≥ 0")
     if a.poll <= 0 or a.startup_timeout <= 0:
         p.error("--poll and --startup-timeout must be > 0")
-    return Options(
-        address=a.address,
-        actors=a.actors,
-        envs_per_actor=a.envs_per_actor,
-        env=a.env,
-        steps=a.steps,
-        seed=a.seed,
-        out=a.out,
-        config=a.config,
-        resume_latest=a.resume_latest,
-        port=a.port,
-        eirl=a.eirl,
-        learner_cpus=a.learner_cpus,
-        actor_cpus=a.actor_cpus,
-        learner_resources=resources,
-        max_restarts=a.max_restarts,
-        give_up_after=a.give_up_after,
-        poll=a.poll,
-        startup_timeout=a.startup_timeout,
-    )
+    fields = vars(a)
+    fields["learner_resources"] = resources
+    return Options(**fields)
 
 
 def learner_argv(o: Options) -> list[str]:

@@ -99,27 +99,9 @@ fn port_of(addr: &str) -> i64 {
         .unwrap_or_else(|| panic!("no port in {addr}"))
 }
 
-/// Whether this is a CI run (`CI=true`, as CI services and `.ci/run` set it).
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
-}
-
 /// Why `python` cannot run `kubernetes_validate`, if it cannot.
 fn validator_missing(python: &Path) -> Option<String> {
-    match Command::new(python)
-        .args(["-c", "import kubernetes_validate"])
-        .output()
-    {
-        Ok(o) if o.status.success() => None,
-        Ok(o) => Some(
-            String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .last()
-                .unwrap_or("import failed")
-                .to_owned(),
-        ),
-        Err(e) => Some(e.to_string()),
-    }
+    crate::python_actor::cannot_import(python, "kubernetes_validate")
 }
 
 /// Runs `python -m kubernetes_validate --strict` (unknown fields are errors) on `files`.
@@ -167,7 +149,7 @@ fn k8s_manifests_validate_against_the_api_schemas() {
             python.display()
         );
         assert!(
-            !in_ci(),
+            !crate::python_actor::in_ci(),
             "CI=true, so the manifest schema test must run: {msg}"
         );
         eprintln!("skipping: k8s_manifests_validate_against_the_api_schemas: {msg}");
@@ -228,19 +210,7 @@ fn k8s_manifests_validate_against_the_api_schemas() {
 /// The `eirl seed <sub>` commands of `seed_rank.sh`: (sub, flags), one per command, with
 /// continuation lines joined.
 fn script_commands(script: &str) -> Vec<(String, Vec<String>)> {
-    let mut logical = Vec::new();
-    let mut cur = String::new();
-    for line in script.lines() {
-        let line = line.trim();
-        if let Some(head) = line.strip_suffix('\\') {
-            cur.push_str(head);
-            cur.push(' ');
-        } else {
-            cur.push_str(line);
-            logical.push(std::mem::take(&mut cur));
-        }
-    }
-    logical
+    joined_lines(script)
         .iter()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {
@@ -254,6 +224,49 @@ fn script_commands(script: &str) -> Vec<(String, Vec<String>)> {
             Some((sub, flags))
         })
         .collect()
+}
+
+/// Logical lines of a shell text or markdown: continuation lines (`\\` at the end) joined.
+pub(crate) fn joined_lines(text: &str) -> Vec<String> {
+    let mut logical = Vec::new();
+    let mut cur = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(head) = line.strip_suffix('\\') {
+            cur.push_str(head);
+            cur.push(' ');
+        } else {
+            cur.push_str(line);
+            logical.push(std::mem::take(&mut cur));
+        }
+    }
+    logical
+}
+
+/// The flags of every `<command>` written in a markdown text (code blocks, inline code, and
+/// `[--flag]` in synopses): one entry per occurrence, the flags up to the end of the command
+/// (a backtick, `&`, `;`, `|` or ` / `).
+pub(crate) fn documented_flags(markdown: &str, command: &str) -> Vec<Vec<String>> {
+    let mut found = Vec::new();
+    for line in joined_lines(markdown) {
+        let mut rest = line.as_str();
+        while let Some(at) = rest.find(command) {
+            let after = &rest[at + command.len()..];
+            let end = after
+                .find(['`', '&', ';', '|'])
+                .unwrap_or(after.len())
+                .min(after.find(" / ").unwrap_or(after.len()));
+            let flags = after[..end]
+                .split_whitespace()
+                .map(|w| w.trim_matches(|c| matches!(c, '[' | ']' | ',' | '(' | ')')))
+                .filter(|w| w.starts_with("--"))
+                .map(|w| w.split('=').next().unwrap_or(w).to_owned())
+                .collect();
+            found.push(flags);
+            rest = after;
+        }
+    }
+    found
 }
 
 /// The `eirl seed <sub>` commands of the Kubernetes workloads: (sub, flags).
@@ -284,7 +297,7 @@ fn manifest_commands() -> Vec<(String, Vec<String>)> {
 }
 
 /// Whether `help` documents `flag` (a whole word: `--resume` is not `--resume-latest`).
-fn has_flag(help: &str, flag: &str) -> bool {
+pub(crate) fn has_flag(help: &str, flag: &str) -> bool {
     help.match_indices(flag).any(|(i, _)| {
         !help[i + flag.len()..]
             .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -321,6 +334,21 @@ fn every_eirl_flag_in_the_deployment_exists() {
             assert!(flags.iter().any(|f| f == n), "{sub} without {n}: {flags:?}");
         }
     }
+    // The commands the READMEs show.
+    for file in ["README.md", "deploy/README.md", "python/README.md"] {
+        let text = read(&root().join(file));
+        for sub in ["serve", "actor"] {
+            for flags in documented_flags(&text, &format!("eirl seed {sub}")) {
+                used.push((file.to_owned(), sub.to_owned(), flags));
+            }
+        }
+    }
+    assert!(
+        used.iter().any(|(f, s, fl)| f == "README.md"
+            && s == "actor"
+            && fl.contains(&"--exit-when-finished".to_owned())),
+        "README.md's commands were not found"
+    );
     for sub in ["serve", "actor"] {
         let out = Command::new(env!("CARGO_BIN_EXE_eirl"))
             .args(["seed", sub, "--help"])

@@ -33,8 +33,14 @@ pub(crate) fn in_ci() -> bool {
 
 /// Why `python` cannot run the actor, if it cannot.
 fn missing_modules(python: &Path) -> Option<String> {
+    cannot_import(python, "grpc, grpc_tools, gymnasium")
+}
+
+/// Why `python` cannot `import <modules>` (a comma-separated list), if it cannot: the last
+/// line of its error.
+pub(crate) fn cannot_import(python: &Path, modules: &str) -> Option<String> {
     match Command::new(python)
-        .args(["-c", "import grpc, grpc_tools, gymnasium"])
+        .args(["-c", &format!("import {modules}")])
         .output()
     {
         Ok(o) if o.status.success() => None,

@@ -14,20 +14,7 @@ use crate::python_actor::{in_ci, python};
 
 /// Why `python` cannot run the check, if it cannot.
 fn missing_ray(python: &Path) -> Option<String> {
-    match Command::new(python)
-        .args(["-c", "import ray, ray.cluster_utils"])
-        .output()
-    {
-        Ok(o) if o.status.success() => None,
-        Ok(o) => Some(
-            String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .last()
-                .unwrap_or("import failed")
-                .to_owned(),
-        ),
-        Err(e) => Some(e.to_string()),
-    }
+    crate::python_actor::cannot_import(python, "ray, ray.cluster_utils")
 }
 
 #[test]
@@ -78,4 +65,52 @@ fn ray_cluster_survives_a_removed_node_and_resumes() {
     let out = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(status.success(), "the Ray check failed ({status}):\n{out}");
     assert!(out.contains("restarted on the head node"), "{out}");
+}
+
+/// `python -m eirl_ray` with `args` (its argument parsing needs no Ray).
+fn launcher(python: &Path, args: &[&str]) -> std::process::Output {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    Command::new(python)
+        .args(["-m", "eirl_ray"])
+        .args(args)
+        .env("PYTHONPATH", root.join("python"))
+        .output()
+        .expect("run python -m eirl_ray")
+}
+
+#[test]
+fn the_documented_launcher_flags_exist_and_bad_ones_are_refused() {
+    let python = python();
+    let help = launcher(&python, &["--help"]);
+    assert!(help.status.success(), "{help:?}");
+    let help = String::from_utf8_lossy(&help.stdout);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut seen = 0;
+    for file in ["README.md", "python/README.md"] {
+        let text = std::fs::read_to_string(root.join(file)).expect("readme");
+        for flags in crate::deploy::documented_flags(&text, "python -m eirl_ray") {
+            for f in &flags {
+                assert!(
+                    crate::deploy::has_flag(&help, f),
+                    "{file}: python -m eirl_ray has no {f}:\n{help}"
+                );
+            }
+            seen += flags.len();
+        }
+    }
+    assert!(seen >= 10, "only {seen} documented flags found");
+    for (args, says) in [
+        (&["--learner-resources", "{not json"][..], "is not JSON"),
+        (&["--actors", "0"][..], "--actors must be"),
+        (
+            &["--envs-per-actor", "70000"][..],
+            "--envs-per-actor must be",
+        ),
+    ] {
+        let out = launcher(&python, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("Traceback"), "{args:?}: {err}");
+    }
 }

@@ -407,7 +407,9 @@ fn actors_told_to_exit_when_finished_end_with_the_learner() {
     let batch_log: Vec<String> = batch_rx.try_iter().collect();
     assert!(status.success(), "{status}: {}", batch_log.join("\n"));
     assert!(
-        batch_log.iter().any(|l| l.contains("finished training; exiting")),
+        batch_log
+            .iter()
+            .any(|l| l.contains("finished training; exiting")),
         "{}",
         batch_log.join("\n")
     );

@@ -22,7 +22,7 @@ pub const SCALE_MARK: &str = "<!-- seed actor scaling benchmark -->";
 
 const ACTOR_COUNTS: [usize; 4] = [1, 2, 4, 8];
 const ENVS_PER_ACTOR: usize = 8;
-const STEPS: u64 = 300_000;
+const STEPS: u64 = 1_000_000;
 
 /// One configuration's numbers.
 struct Row {
@@ -158,10 +158,14 @@ fn run_one(eirl: &Path, dir: &Path, actors: usize) -> Result<Row> {
 /// Runs every configuration and returns the BENCHMARKS.md section.
 pub fn section(root: &Path) -> Result<String> {
     let eirl = build_eirl(root)?;
-    let tmp = tempfile::tempdir()?;
+    // The runs' folders (their checkpoints and logs are not kept).
+    let work = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), std::path::PathBuf::from)
+        .join("seed-scale");
+    let _ = std::fs::remove_dir_all(&work);
     let mut rows = Vec::new();
     for &k in &ACTOR_COUNTS {
-        let dir = tmp.path().join(format!("a{k}"));
+        let dir = work.join(format!("a{k}"));
         std::fs::create_dir_all(&dir)?;
         eprintln!("==> seed-scale: {k} actor processes × {ENVS_PER_ACTOR} envs, {STEPS} steps");
         let row = run_one(&eirl, &dir, k)?;
