@@ -14,11 +14,13 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     /// Soft-impute with fancyimpute's λ = σ_max/50, run to convergence, recovers a random rank-r
-    /// matrix from a Bernoulli(p ≥ 0.3) sample holding ≥ 4× its degrees of freedom. Tolerance: the shrinkage biases each of the r kept
-    /// singular values by λ, a relative error of about √r/50 ≤ 4% for r ≤ 4, plus the noise level;
-    /// the bound allows 10% + 3·noise. (fancyimpute's cap of 100 iterations is not enough at
-    /// p = 0.3 from a zero fill: one such case stops at 26% error, and at 2.8% after the 225
-    /// iterations it needs to converge.)
+    /// matrix from a Bernoulli(p ≥ 0.3) sample holding ≥ 6× its degrees of freedom. Tolerance:
+    /// the shrinkage biases each of the r kept singular values by λ, a relative error of about
+    /// √r/50 ≤ 4% for r ≤ 4, plus the noise level; the bound allows 10% + 3·noise.
+    /// "Converged" is a relative change below 1e-5 per iteration: fancyimpute's 1e-3 stops on
+    /// slow progress (rank 3, 61×94, p = 0.36 stopped at 12.9% error and converges to 5.9%).
+    /// At 4× the degrees of freedom, 2 of 60 random draws were not recovered even at
+    /// convergence (17.7% and 10.7% error); at 6× and 8×, none of 60 (worst 6.0%).
     #[test]
     fn soft_impute_recovers_low_rank_matrices(
         seed in 0u64..1000,
@@ -28,13 +30,17 @@ proptest! {
         p in 0.3f64..0.9,
         noise in prop_oneof![Just(0.0), 0.0f64..0.05],
     ) {
-        // Enough samples for nuclear-norm recovery: E|Ω| ≥ 4× the degrees of freedom r(m+n−r).
-        prop_assume!(p * (m * n) as f64 >= 4.0 * (rank * (m + n - rank)) as f64);
+        // Enough samples for nuclear-norm recovery: E|Ω| ≥ 6× the degrees of freedom r(m+n−r).
+        prop_assume!(p * (m * n) as f64 >= 6.0 * (rank * (m + n - rank)) as f64);
         let x = low_rank(seed, m, n, rank, noise);
         let clean = low_rank(seed, m, n, rank, 0.0);
         let mut rng = ChaCha8Rng::seed_from_u64(seed + 1);
         let mask = Mask::bernoulli(m, n, p, &mut rng).unwrap();
-        let params = SoftImpute { max_iters: 5000, ..SoftImpute::default() };
+        let params = SoftImpute {
+            max_iters: 20_000,
+            convergence_threshold: 1e-5,
+            ..SoftImpute::default()
+        };
         let done = soft_impute(&x, &mask, &params).unwrap();
         prop_assert!(done.converged);
         let err = relative_error(&done.matrix, &clean);
