@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::python_actor::stat;
 use yaml_rust2::{Yaml, YamlLoader};
 
 /// The Kubernetes version the manifests are checked against (their oldest supported one:
@@ -730,14 +731,6 @@ fn logs(dir: &Path) -> String {
         .iter()
         .map(|n| format!("--- {n}:\n{}", log(dir, n)))
         .collect()
-}
-
-fn stat(summary: &str, key: &str) -> u64 {
-    summary
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in {summary}"))
 }
 
 /// Runs the learner task and `actors` actor tasks of `seed_rank.sh` until the learner is done

@@ -122,7 +122,7 @@ fn python_actor(python: &Path, addr: &str, token: &str, envs: u64, actor_id: u32
     cmd
 }
 
-fn stat(summary: &str, key: &str) -> u64 {
+pub(crate) fn stat(summary: &str, key: &str) -> u64 {
     summary
         .split_whitespace()
         .find_map(|kv| kv.strip_prefix(&format!("{key}=")))

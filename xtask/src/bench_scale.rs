@@ -9,13 +9,14 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
 use crate::machine;
 use crate::repro::build_eirl;
+use crate::repro_seed::{Actors, free_port};
 
 /// BENCHMARKS.md keeps this benchmark after this line.
 pub const SCALE_MARK: &str = "<!-- seed actor scaling benchmark -->";
@@ -33,11 +34,6 @@ struct Row {
     batches: f64,
     mean_batch: f64,
     connected: f64,
-}
-
-fn free_port() -> Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(l.local_addr()?.port())
 }
 
 /// `key=value` out of the learner's `inference server:` summary line.
@@ -66,17 +62,6 @@ fn done_line(line: &str) -> Result<(u64, f64)> {
     }
 }
 
-struct Killed(Vec<Child>);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 fn run_one(eirl: &Path, dir: &Path, actors: usize) -> Result<Row> {
     let addr = format!("127.0.0.1:{}", free_port()?);
     // Evaluation off (one at the end), so the time is training's.
@@ -87,7 +72,7 @@ fn run_one(eirl: &Path, dir: &Path, actors: usize) -> Result<Row> {
     )?;
     // Actors first: they retry until the learner listens, so every one is there from the
     // first step.
-    let mut children = Killed(Vec::new());
+    let mut children = Actors(Vec::new());
     for i in 0..actors {
         let child = Command::new(eirl)
             .args(["seed", "actor", "--connect", &addr, "--envs"])

@@ -21,14 +21,14 @@ const TARGET: f64 = 475.0;
 const SEEDS: u64 = 3;
 const ACTOR_PROCESSES: usize = 4;
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
 /// Kills the actor processes when the learner is done (or when anything fails).
-struct Actors(Vec<Child>);
+pub(crate) struct Actors(pub(crate) Vec<Child>);
 
 impl Drop for Actors {
     fn drop(&mut self) {
