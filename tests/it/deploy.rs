@@ -612,13 +612,6 @@ fn shell_scripts_parse() {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// A folder for PATH with `name` as a shell script of `body`.
 fn fake_tool(dir: &Path, name: &str, body: &str) {
     let path = dir.join(name);
@@ -816,7 +809,7 @@ fn slurm_tasks_train_and_resume_on_this_machine() {
         ("PATH", path_with(&bin)),
         ("EIRL_BIN", env!("CARGO_BIN_EXE_eirl").to_owned()),
         ("EIRL_SEED_TOKEN", "slurm-task-test-token".to_owned()),
-        ("EIRL_SEED_PORT", free_port().to_string()),
+        ("EIRL_SEED_PORT", super::free_port().to_string()),
         ("EIRL_SEED_STEPS", STEPS.to_string()),
         ("EIRL_SEED_ENVS", ENVS.to_string()),
         ("EIRL_SEED_OUT", "runs".to_owned()),

@@ -9,27 +9,14 @@ use std::process::{Command, Output};
 
 use crate::{TINY, only_run_dir, stderr, stdout};
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
-}
-
 /// The interpreter for the bridge, if it has Gymnasium; `None` (after saying why) outside CI.
 fn gym_python(test: &str) -> Option<PathBuf> {
     let py = crate::python_actor::python();
-    let why = match Command::new(&py)
-        .args(["-c", "import gymnasium, numpy"])
-        .output()
-    {
-        Ok(o) if o.status.success() => return Some(py),
-        Ok(o) => String::from_utf8_lossy(&o.stderr)
-            .lines()
-            .last()
-            .unwrap_or("import failed")
-            .to_owned(),
-        Err(e) => e.to_string(),
+    let Some(why) = crate::python_actor::cannot_import(&py, "gymnasium, numpy") else {
+        return Some(py);
     };
     assert!(
-        !in_ci(),
+        !crate::python_actor::in_ci(),
         "{test}: {} cannot import gymnasium ({why}); .ci/run installs python/requirements.txt \
          into .venv-py",
         py.display()

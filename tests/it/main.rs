@@ -18,6 +18,14 @@ mod ray_cluster;
 mod resume;
 mod seed;
 
+/// A port nothing listens on now (for a learner started by the test).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 fn eirl(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_eirl"))
         .args(args)

@@ -55,13 +55,6 @@ pub(crate) fn cannot_import(python: &Path, modules: &str) -> Option<String> {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// Runs `cmd` in `dir` with stdout and stderr going to `<dir>/<name>.out` and `.err`.
 fn spawn_logged(mut cmd: Command, dir: &Path, name: &str) -> Child {
     let file = |ext: &str| std::fs::File::create(dir.join(format!("{name}.{ext}"))).expect("log");
@@ -180,7 +173,7 @@ fn python_actor_feeds_the_learner() {
         "eval_interval = 10000\neval_episodes = 3\n",
     )
     .expect("cfg");
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{}", super::free_port());
     let all = ["learner", "intruder", "actor"];
     // `actors = 0` by default for `seed serve`: only the Python actor feeds this learner.
     let mut serve = Command::new(env!("CARGO_BIN_EXE_eirl"));

@@ -7,13 +7,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 fn spawn(args: &[&str], cwd: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_eirl"))
         .args(args)
@@ -115,7 +108,7 @@ fn seed_over_grpc_survives_actor_faults_and_resumes() {
         "eval_interval = 20000\neval_episodes = 3\n",
     )
     .expect("cfg");
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{}", super::free_port());
     // An actor that starts before the learner keeps retrying instead of exiting.
     let mut early = actor(&addr, dir);
     std::thread::sleep(Duration::from_millis(500));
@@ -256,7 +249,7 @@ fn hostile_and_misconfigured_actors_cannot_stop_the_learner() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     // Every interface without a token: refused before anything starts, with the way out.
-    let open = format!("0.0.0.0:{}", free_port());
+    let open = format!("0.0.0.0:{}", super::free_port());
     let (ok, log) = run_with_token(
         &["seed", "serve", "--listen", &open, "--out", "runs"],
         dir,
@@ -274,7 +267,7 @@ fn hostile_and_misconfigured_actors_cannot_stop_the_learner() {
         "eval_interval = 10000\neval_episodes = 3\n",
     )
     .expect("cfg");
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{}", super::free_port());
     let mut serve = Command::new(env!("CARGO_BIN_EXE_eirl"))
         .args([
             "seed",
@@ -367,7 +360,7 @@ fn hostile_and_misconfigured_actors_cannot_stop_the_learner() {
 fn actors_told_to_exit_when_finished_end_with_the_learner() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{}", super::free_port());
     let mut batch = spawn(
         &[
             "seed",
