@@ -361,13 +361,19 @@ def launch(o: Options, emit: Callable[[str], None] | None = None) -> int:
         done_ref = learner.wait.remote()
         waits = {a.wait.remote(): i for i, a in enumerate(actors)}
         infos = {a.info.remote(): i for i, a in enumerate(actors)}
+        live = set(range(len(actors)))  # actors whose process has not ended
         placed: dict[int, tuple[str, int | None]] = {}
         seen = 0
-        while True:
-            ready, _ = ray.wait([done_ref], timeout=o.poll)
+
+        def forward_learner_log() -> None:
+            nonlocal seen
             seen, lines = ray.get(learner.lines.remote(seen))
             for line in lines:
                 emit(f"learner: {line}")
+
+        while True:
+            ready, _ = ray.wait([done_ref], timeout=o.poll)
+            forward_learner_log()
             for ref in ray.wait(list(infos), num_returns=len(infos), timeout=0)[0]:
                 i = infos.pop(ref)
                 try:
@@ -384,10 +390,11 @@ def launch(o: Options, emit: Callable[[str], None] | None = None) -> int:
                         emit(f"actor {i} started on node {_short(info['node'])} ({info['ip']}) "
                              f"pid {info['pid']}")
                     placed[i] = where
-                if any(w == i for w in waits.values()):
+                if i in live:
                     infos[actors[i].info.remote()] = i
             for ref in ray.wait(list(waits), num_returns=len(waits), timeout=0)[0]:
                 i = waits.pop(ref)
+                live.discard(i)
                 try:
                     r = ray.get(ref)
                     emit(f"actor {i} exited with status {r['code']}: {r['tail']}")
@@ -399,9 +406,7 @@ def launch(o: Options, emit: Callable[[str], None] | None = None) -> int:
                 learner.stop.remote()
                 raise LaunchError("every actor exited; stopped the learner")
         result = ray.get(done_ref)
-        seen, lines = ray.get(learner.lines.remote(seen))
-        for line in lines:
-            emit(f"learner: {line}")
+        forward_learner_log()
         for line in result["stdout"]:
             emit(line)
         if result["code"] != 0:
