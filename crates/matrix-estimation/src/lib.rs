@@ -41,6 +41,7 @@ mod rank;
 mod scale;
 mod scaled;
 mod soft_impute;
+mod sparse_low_rank;
 mod svd;
 mod usvt;
 
@@ -48,7 +49,9 @@ pub use mask::Mask;
 pub use matrix::Matrix;
 pub use rank::{approximate_rank, best_low_rank, rank_of_spectrum, singular_values};
 pub use scaled::{Estimator, complete_scaled};
-pub use soft_impute::{Completion, SoftImpute, soft_impute, soft_impute_from, svd_soft_threshold};
+pub use soft_impute::{
+    Completion, SoftImpute, SoftImputer, soft_impute, soft_impute_from, svd_soft_threshold,
+};
 pub use svd::SvdMethod;
 pub use usvt::{Usvt, usvt};
 

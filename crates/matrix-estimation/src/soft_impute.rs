@@ -3,7 +3,8 @@
 
 use faer::Mat;
 
-use crate::svd::{Engine, SvdMethod};
+use crate::sparse_low_rank::{Pattern, SparseLowRank, difference_sq, frobenius_sq, row_major};
+use crate::svd::{Engine, Factors, SvdMethod};
 use crate::{Mask, Matrix, MatrixError};
 
 /// numpy's `float32` machine epsilon, fancyimpute's floor in its convergence test.
@@ -122,7 +123,7 @@ pub fn soft_impute(
     mask: &Mask,
     params: &SoftImpute,
 ) -> Result<Completion, MatrixError> {
-    run(observed, mask, None, params)
+    SoftImputer::new(params.clone())?.complete(observed, mask, None)
 }
 
 /// [`soft_impute`] started from `start` on the missing entries instead of zeros — a warm start
@@ -136,24 +137,67 @@ pub fn soft_impute_from(
     start: &Matrix,
     params: &SoftImpute,
 ) -> Result<Completion, MatrixError> {
-    if start.shape() != observed.shape() {
-        return Err(MatrixError::MaskShape {
-            mask: start.shape(),
-            matrix: observed.shape(),
-        });
+    SoftImputer::new(params.clone())?.complete(observed, mask, Some(start))
+}
+
+/// Soft-impute for a sequence of related matrices (SVP's Q matrix, one completion per
+/// value-iteration step): the same estimator as [`soft_impute`] / [`soft_impute_from`], but the
+/// randomized SVD keeps its subspace from one completion to the next, so the first steps of a
+/// completion start from nearly exact singular vectors.
+///
+/// Where the SVD is a sketch (randomized, or [`SvdMethod::Auto`] above 64 × 64) and no clip is
+/// set, every step after the first works on `P_Ω(X) + P_Ω⊥(Z) = Z + P_Ω(X − Z)` as a low-rank
+/// matrix plus a sparse one (Mazumder et al. 2010, Sec. 5): a step costs `O((m + n) r k + |Ω| k)`
+/// instead of `O(m n k)`, and the convergence test is computed from the factors. The iterates
+/// are those of the dense algorithm up to rounding.
+pub struct SoftImputer {
+    params: SoftImpute,
+    engine: Engine,
+}
+
+impl SoftImputer {
+    /// Errors on invalid parameters.
+    pub fn new(params: SoftImpute) -> Result<Self, MatrixError> {
+        params.validate()?;
+        let engine = Engine::new(params.svd, params.seed);
+        Ok(SoftImputer { params, engine })
     }
-    mask.check_against(observed)?;
-    let cols = start.cols();
-    for (k, (&v, &o)) in start.as_slice().iter().zip(mask.as_slice()).enumerate() {
-        if !o && !v.is_finite() {
-            return Err(MatrixError::NonFinite {
-                row: k / cols,
-                col: k % cols,
-                value: v,
-            });
+
+    /// Complete `observed` on the entries `mask` leaves missing, from zeros (`start = None`) or
+    /// from `start` on the missing entries. Errors as [`soft_impute_from`].
+    pub fn complete(
+        &mut self,
+        observed: &Matrix,
+        mask: &Mask,
+        start: Option<&Matrix>,
+    ) -> Result<Completion, MatrixError> {
+        mask.check_against(observed)?;
+        if let Some(start) = start {
+            if start.shape() != observed.shape() {
+                return Err(MatrixError::MaskShape {
+                    mask: start.shape(),
+                    matrix: observed.shape(),
+                });
+            }
+            let cols = start.cols();
+            for (k, (&v, &o)) in start.as_slice().iter().zip(mask.as_slice()).enumerate() {
+                if !o && !v.is_finite() {
+                    return Err(MatrixError::NonFinite {
+                        row: k / cols,
+                        col: k % cols,
+                        value: v,
+                    });
+                }
+            }
         }
+        run(observed, mask, start, &self.params, &mut self.engine)
     }
-    run(observed, mask, Some(start), params)
+}
+
+/// `(A, B)` with `A Bᵀ = Σ_{i<k} (σ_i − λ) u_i v_iᵀ`.
+fn shrunk_factors(f: &Factors, k: usize, shrinkage: f64) -> (Mat<f64>, Mat<f64>) {
+    let a = Mat::from_fn(f.u.nrows(), k, |i, j| f.u[(i, j)] * (f.s[j] - shrinkage));
+    (a, f.v.as_ref().subcols(0, k).to_owned())
 }
 
 fn run(
@@ -161,9 +205,8 @@ fn run(
     mask: &Mask,
     start: Option<&Matrix>,
     params: &SoftImpute,
+    engine: &mut Engine,
 ) -> Result<Completion, MatrixError> {
-    params.validate()?;
-    mask.check_against(observed)?;
     let (m, n) = observed.shape();
     let obs = mask.as_slice();
     let mut filled = Mat::from_fn(m, n, |i, j| {
@@ -174,14 +217,10 @@ fn run(
         }
     });
     let missing = obs.iter().filter(|&&o| !o).count();
-    let mut engine = Engine::new(params.svd, params.seed);
     let shrinkage = match params.shrinkage {
         Some(l) => l,
         None if m == 0 || n == 0 => 0.0,
-        None => {
-            let f = engine.above(filled.as_ref(), f64::INFINITY, 1)?;
-            f.s.first().copied().unwrap_or(0.0) / params.shrinkage_divisor
-        }
+        None => engine.largest(&filled.as_ref())? / params.shrinkage_divisor,
     };
     if let Some(start) = start {
         for i in 0..m {
@@ -203,19 +242,29 @@ fn run(
             threshold: shrinkage,
         });
     }
+    let at_least = params.max_rank.unwrap_or(1).min(m.min(n));
+    let kept = |f: &Factors| {
+        let rank = f.s.iter().take_while(|&&s| s > shrinkage).count();
+        params.max_rank.map_or(rank, |r| rank.min(r))
+    };
+    // fancyimpute's `_converged`: relative change over the missing entries.
+    let converged_at = |ssd: f64, old_sq: f64| {
+        let (change, old_norm) = (ssd.sqrt(), old_sq.sqrt());
+        let stalled_at_zero = old_norm == 0.0 || (old_norm < F32_EPS && change > F32_EPS);
+        !stalled_at_zero && change / old_norm < params.convergence_threshold
+    };
+    let low_rank_steps = params.clip.is_none() && engine.sketches(m, n);
     let missing_cm: Vec<bool> = (0..m * n).map(|k| !obs[(k % m) * n + k / m]).collect();
     let mut iterations = 0;
     let mut converged = false;
     let mut rank = 0;
+    let mut factors = None;
+    // Dense steps: all of them, or the first (from the dense start) before the low-rank ones.
     while iterations < params.max_iters {
         iterations += 1;
-        let at_least = params.max_rank.unwrap_or(1).min(m.min(n));
-        let factors = engine.above(filled.as_ref(), shrinkage, at_least)?;
-        rank = factors.s.iter().take_while(|&&s| s > shrinkage).count();
-        if let Some(r) = params.max_rank {
-            rank = rank.min(r);
-        }
-        let mut z = factors.reconstruct(rank, |s| s - shrinkage);
+        let f = engine.above(&filled.as_ref(), shrinkage, at_least)?;
+        rank = kept(&f);
+        let mut z = f.reconstruct(rank, |s| s - shrinkage);
         // Column-major sweeps (faer's layout) with the mask transposed once.
         let (mut ssd, mut old_sq) = (0.0, 0.0);
         for j in 0..n {
@@ -236,12 +285,65 @@ fn run(
                 }
             }
         }
-        // fancyimpute's `_converged`: relative change over the missing entries.
-        let (change, old_norm) = (ssd.sqrt(), old_sq.sqrt());
-        let stalled_at_zero = old_norm == 0.0 || (old_norm < F32_EPS && change > F32_EPS);
-        if !stalled_at_zero && change / old_norm < params.convergence_threshold {
+        if converged_at(ssd, old_sq) {
             converged = true;
             break;
+        }
+        if low_rank_steps {
+            factors = Some(shrunk_factors(&f, rank, shrinkage));
+            break;
+        }
+    }
+    if let (Some((mut a, mut b)), false) = (factors, converged) {
+        let pattern = Pattern::new(m, n, obs);
+        let x = pattern.gather(observed.as_slice());
+        // S = P_Ω(X − Z), stored on Ω.
+        let residual = |a: &Mat<f64>, b: &Mat<f64>| {
+            let (ar, br) = (row_major(a.as_ref()), row_major(b.as_ref()));
+            pattern.residual(&x, &ar, &br, a.ncols())
+        };
+        let mut sparse = residual(&a, &b);
+        let mut stepped = false;
+        while iterations < params.max_iters {
+            iterations += 1;
+            stepped = true;
+            let op = SparseLowRank {
+                a: a.as_ref(),
+                b: b.as_ref(),
+                pattern: &pattern,
+                sparse: &sparse,
+            };
+            let f = engine.above(&op, shrinkage, at_least)?;
+            rank = kept(&f);
+            let (a_new, b_new) = shrunk_factors(&f, rank, shrinkage);
+            let sparse_new = residual(&a_new, &b_new);
+            // Over Ω: Z_new − Z_old = S_old − S_new and Z_old = X − S_old; the missing entries'
+            // sums are the whole matrix's (from the factors) minus Ω's.
+            let (mut omega_change, mut omega_old) = (0.0, 0.0);
+            for ((&s_old, &s_new), &xv) in sparse.iter().zip(&sparse_new).zip(&x) {
+                omega_change += (s_old - s_new) * (s_old - s_new);
+                omega_old += (xv - s_old) * (xv - s_old);
+            }
+            let ssd = (difference_sq(a_new.as_ref(), b_new.as_ref(), a.as_ref(), b.as_ref())
+                - omega_change)
+                .max(0.0);
+            let old_sq = (frobenius_sq(a.as_ref(), b.as_ref()) - omega_old).max(0.0);
+            (a, b, sparse) = (a_new, b_new, sparse_new);
+            if converged_at(ssd, old_sq) {
+                converged = true;
+                break;
+            }
+        }
+        if stepped {
+            let z = &a * b.transpose();
+            for j in 0..n {
+                let (zc, fc) = (z.col_as_slice(j), filled.col_as_slice_mut(j));
+                for (i, missing) in missing_cm[j * m..(j + 1) * m].iter().enumerate() {
+                    if *missing {
+                        fc[i] = zc[i];
+                    }
+                }
+            }
         }
     }
     Ok(Completion {

@@ -26,7 +26,10 @@ pub enum SvdMethod {
     /// whose smaller side is ≤ 64 — SV-RL's 32–64 × |A| targets — and whenever the spectrum
     /// above the threshold is too wide for a sketch; otherwise `Randomized { oversample: 10,
     /// power_iters: 2 }`. The Gram route is exact for every singular value above ~1e-7·σ_max,
-    /// which covers everything soft-impute and USVT keep.
+    /// which covers everything soft-impute and USVT keep. The sketch takes 2 power iterations
+    /// from a random start and none from a warm one: an iterative estimator multiplies by its
+    /// slowly changing matrix once per step anyway, so the carried subspace keeps converging
+    /// (3× fewer products per soft-impute step on SVP's matrices).
     #[default]
     Auto,
 }
@@ -91,6 +94,37 @@ pub(crate) fn gram(x: MatRef<'_, f64>) -> Result<Factors, MatrixError> {
     Ok(Factors { u, s, v })
 }
 
+/// A linear map the SVDs read: randomized subspace iteration only multiplies by it; the dense
+/// methods see it whole.
+pub(crate) trait Operator {
+    fn nrows(&self) -> usize;
+    fn ncols(&self) -> usize;
+    /// `X · M`.
+    fn mul(&self, m: MatRef<'_, f64>) -> Mat<f64>;
+    /// `Xᵀ · Q`.
+    fn mul_t(&self, q: MatRef<'_, f64>) -> Mat<f64>;
+    /// `f` of the dense matrix.
+    fn with_dense<R>(&self, f: impl FnOnce(MatRef<'_, f64>) -> R) -> R;
+}
+
+impl Operator for MatRef<'_, f64> {
+    fn nrows(&self) -> usize {
+        MatRef::nrows(self)
+    }
+    fn ncols(&self) -> usize {
+        MatRef::ncols(self)
+    }
+    fn mul(&self, m: MatRef<'_, f64>) -> Mat<f64> {
+        *self * m
+    }
+    fn mul_t(&self, q: MatRef<'_, f64>) -> Mat<f64> {
+        self.transpose() * q
+    }
+    fn with_dense<R>(&self, f: impl FnOnce(MatRef<'_, f64>) -> R) -> R {
+        f(*self)
+    }
+}
+
 /// A reusable SVD engine: remembers the last right singular subspace to warm-start the next call.
 pub(crate) struct Engine {
     method: SvdMethod,
@@ -107,25 +141,41 @@ impl Engine {
         }
     }
 
+    /// Whether this engine sketches a `rows × cols` matrix (randomized subspace iteration, which
+    /// only multiplies by it) rather than decomposing it densely.
+    pub fn sketches(&self, rows: usize, cols: usize) -> bool {
+        match self.method {
+            SvdMethod::Full => false,
+            SvdMethod::Auto => rows.min(cols) > 64,
+            SvdMethod::Randomized { .. } => true,
+        }
+    }
+
     /// Every singular triplet of `x` with `σ > threshold` (possibly a few more), or all of them
     /// with the dense method. `at_least` triplets are computed in any case.
-    pub fn above(
+    pub fn above<X: Operator + ?Sized>(
         &mut self,
-        x: MatRef<'_, f64>,
+        x: &X,
         threshold: f64,
         at_least: usize,
     ) -> Result<Factors, MatrixError> {
         let min_dim = x.nrows().min(x.ncols());
+        let warm = self.warm.as_ref().is_some_and(|w| w.nrows() == x.ncols());
         let (oversample, power_iters) = match self.method {
-            SvdMethod::Full => return full(x),
-            SvdMethod::Auto if min_dim <= 64 => return gram(x),
+            SvdMethod::Full => return x.with_dense(full),
+            SvdMethod::Auto if min_dim <= 64 => return x.with_dense(gram),
+            SvdMethod::Auto if warm => (10, 0),
             SvdMethod::Auto => (10, 2),
             SvdMethod::Randomized {
                 oversample,
                 power_iters,
             } => (oversample, power_iters),
         };
-        let warm_rank = self.warm.as_ref().map_or(0, |w| w.ncols());
+        let warm_rank = if warm {
+            self.warm.as_ref().map_or(0, |w| w.ncols())
+        } else {
+            0
+        };
         let mut k = (warm_rank + 2).max(at_least).max(4);
         loop {
             let width = k + oversample;
@@ -134,9 +184,9 @@ impl Engine {
                 // smaller Gram matrix (about twice as fast as the dense SVD at 2500 × 1000, and
                 // exact for every σ above ~1e-7·σ_max, far below any threshold used here).
                 let f = if self.method == SvdMethod::Auto {
-                    gram(x)?
+                    x.with_dense(gram)?
                 } else {
-                    full(x)?
+                    x.with_dense(full)?
                 };
                 self.remember(&f);
                 return Ok(f);
@@ -151,6 +201,14 @@ impl Engine {
         }
     }
 
+    /// The largest singular value of `x`, leaving the warm subspace as it was.
+    pub fn largest(&mut self, x: &impl Operator) -> Result<f64, MatrixError> {
+        let warm = self.warm.clone();
+        let f = self.above(x, f64::INFINITY, 1);
+        self.warm = warm;
+        Ok(f?.s.first().copied().unwrap_or(0.0))
+    }
+
     fn remember(&mut self, f: &Factors) {
         self.warm = Some(f.v.to_owned());
     }
@@ -161,9 +219,9 @@ impl Engine {
 
     /// Randomized range finder with `power_iters` rounds of subspace iteration, then the exact
     /// SVD of the `width × n` projection.
-    fn subspace_iteration(
+    fn subspace_iteration<X: Operator + ?Sized>(
         &mut self,
-        x: MatRef<'_, f64>,
+        x: &X,
         width: usize,
         power_iters: usize,
     ) -> Result<Factors, MatrixError> {
@@ -174,18 +232,19 @@ impl Engine {
             Some(w) if j < w.ncols() && w.nrows() == n => w[(i, j)],
             _ => StandardNormal.sample(rng),
         });
-        let mut q = orthonormal(&(x * &start));
+        let mut q = orthonormal(&x.mul(start.as_ref()));
         for _ in 0..power_iters {
-            let z = orthonormal(&(x.transpose() * &q));
-            q = orthonormal(&(x * &z));
+            let z = orthonormal(&x.mul_t(q.as_ref()));
+            q = orthonormal(&x.mul(z.as_ref()));
         }
-        let b = q.transpose() * x;
-        let svd = b.thin_svd().map_err(|_| MatrixError::SvdDidNotConverge)?;
+        // B = Qᵀ X, decomposed as Bᵀ = Xᵀ Q = W Σ Yᵀ, so B = Y Σ Wᵀ.
+        let bt = x.mul_t(q.as_ref());
+        let svd = bt.thin_svd().map_err(|_| MatrixError::SvdDidNotConverge)?;
         let k = svd.S().dim();
         Ok(Factors {
-            u: &q * svd.U(),
+            u: &q * svd.V(),
             s: (0..k).map(|i| svd.S()[i]).collect(),
-            v: svd.V().to_owned(),
+            v: svd.U().to_owned(),
         })
     }
 }

@@ -65,7 +65,7 @@ pub fn usvt(observed: &Matrix, mask: &Mask, params: &Usvt) -> Result<Completion,
     });
     let threshold = (2.0 + params.eta) * ((m.max(n) as f64) * p_hat).sqrt();
     let mut engine = Engine::new(params.svd, params.seed);
-    let factors = engine.above(y.as_ref(), threshold, 1)?;
+    let factors = engine.above(&y.as_ref(), threshold, 1)?;
     let rank = factors.s.iter().take_while(|&&s| s >= threshold).count();
     let w = factors.reconstruct(rank, |s| s / p_hat);
     let matrix = Matrix::from_fn(m, n, |i, j| scaling.from_unit(w[(i, j)].clamp(-1.0, 1.0)));

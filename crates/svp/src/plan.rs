@@ -1,7 +1,7 @@
 //! Value iteration with and without SVP (eqs. 3.3–3.4 of Yang et al. 2020; official
 //! `value_iteration` in `svp/MDPs.jl`).
 
-use eirl_matrix_estimation::{Mask, Matrix, SoftImpute, soft_impute, soft_impute_from};
+use eirl_matrix_estimation::{Mask, Matrix, SoftImpute, SoftImputer};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -131,6 +131,8 @@ pub fn plan(
     let mut history = Vec::new();
     let mut previous = Matrix::zeros(0, 0);
     let mut converged = false;
+    // One imputer for the whole run: its SVD subspace carries over between iterations.
+    let mut imputer = SoftImputer::new(cfg.soft_impute.clone())?;
     for it in 1..=cfg.max_iters {
         let mask = if cfg.p >= 1.0 {
             Mask::full(ns, na)
@@ -186,10 +188,7 @@ pub fn plan(
                     subtract_rows(st, &shift);
                 }
             }
-            let mut done = match &start {
-                Some(st) => soft_impute_from(&q, &mask, st, &cfg.soft_impute)?,
-                None => soft_impute(&q, &mask, &cfg.soft_impute)?,
-            };
+            let mut done = imputer.complete(&q, &mask, start.as_ref())?;
             if cfg.center_rows {
                 let neg: Vec<f64> = shift.iter().map(|m| -m).collect();
                 subtract_rows(&mut done.matrix, &neg);

@@ -1,7 +1,9 @@
 //! Soft-impute against golden values from the independent numpy implementation
 //! (`python/reference/matrix_estimation.py golden`), which follows fancyimpute's algorithm.
 
-use eirl_matrix_estimation::{Completion, Mask, Matrix, SoftImpute, SvdMethod, soft_impute};
+use eirl_matrix_estimation::{
+    Completion, Mask, Matrix, SoftImpute, SoftImputer, SvdMethod, soft_impute, soft_impute_from,
+};
 use eirl_testkit::{Tol, allclose};
 use serde_json::Value;
 
@@ -99,5 +101,45 @@ fn gram_path_for_small_matrices_agrees_with_the_dense_svd() {
             err < 1e-9,
             "seed {seed}: Gram vs dense relative difference {err:e}"
         );
+    }
+}
+
+#[test]
+fn warm_imputer_on_a_sequence_matches_the_dense_algorithm() {
+    // SVP's use: one completion per value-iteration step of a slowly changing matrix at p = 0.2,
+    // each warm-started from the previous result. `SoftImputer` with `Auto` takes the
+    // low-rank-plus-sparse steps with a carried SVD subspace; the reference runs every step with
+    // dense SVDs from the same start.
+    let (m, n) = (300, 200);
+    let base = crate::low_rank(11, m, n, 4, 0.05);
+    let drift = crate::low_rank(12, m, n, 2, 0.0);
+    let level: Vec<f64> = (0..m).map(|i| 20.0 + (i as f64 * 0.05).sin()).collect();
+    let dense = SoftImpute {
+        svd: SvdMethod::Full,
+        ..SoftImpute::default()
+    };
+    let mut imputer = SoftImputer::new(SoftImpute::default()).expect("params");
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(5);
+    let mut start = Matrix::zeros(m, n);
+    for t in 0..6 {
+        let x = Matrix::from_fn(m, n, |i, j| {
+            level[i] + base.get(i, j) + 0.1 * t as f64 * drift.get(i, j)
+        });
+        let mask = Mask::bernoulli(m, n, 0.2, &mut rng).expect("mask");
+        let expected = soft_impute_from(&x, &mask, &start, &dense).expect("dense");
+        let got = imputer.complete(&x, &mask, Some(&start)).expect("warm");
+        let err = crate::relative_error(&got.matrix, &expected.matrix);
+        assert!(
+            err < 1e-6,
+            "step {t}: warm vs dense relative difference {err:e}"
+        );
+        assert_eq!(got.rank, expected.rank, "step {t}");
+        assert!(
+            (got.iterations as i64 - expected.iterations as i64).abs() <= 1,
+            "step {t}: {} vs {} iterations",
+            got.iterations,
+            expected.iterations
+        );
+        start = expected.matrix;
     }
 }
