@@ -5,25 +5,39 @@
 //! target matrices (`estimate_rank`, logged by the SV-RL runs), next to the gain.
 //!
 //! `EIRL_SVRL_ENVS` (comma-separated ids; default `Pendulum-v1-discrete25,Acrobot-v1,CartPole-v1`)
-//! and `EIRL_SVRL_SEEDS` (a count, default 3) restrict the sweep; the table shows what ran.
+//! and `EIRL_SVRL_SEEDS` (a count, default 3) restrict the sweep.
+//!
+//! Every finished run is recorded in `docs/results/svrl/runs.json` (its config text, evaluation
+//! curve, wall-clock and rank diagnostics), written after each run. A run whose record matches
+//! the current preset is not run again, so a sweep resumes where it stopped and sweeps of
+//! different envs (on different days or machines) add up: the table covers every env with
+//! records for its current presets. A record of a changed preset is ignored, and replaced when
+//! that run is made again.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
 
 use crate::cmd::workspace_root;
 use crate::repro::{
-    RunSummary, build_eirl, env_list, env_num, plot_eval, readme_block, run_dir_in, summarize,
-    train_with, write_results,
+    build_eirl, env_list, env_num, plot_eval, readme_block, run_dir_in, train_with, write_results,
 };
 
-const ENVS: &[&str] = &[
+/// The default sweep. `MountainCarContinuous-v0-discrete25` has presets but is not in it: plain
+/// DQN with its ε-greedy exploration never reached the flag there (evaluation return 0.00
+/// throughout 120k steps, seed 0), so a pair cannot show what SV-RL changes until exploration
+/// does; `EIRL_SVRL_ENVS` still runs it.
+const ENVS: &[&str] = &["Pendulum-v1-discrete25", "Acrobot-v1", "CartPole-v1"];
+/// Envs the table lists when they have records, in this order.
+const TABLE_ENVS: &[&str] = &[
     "Pendulum-v1-discrete25",
     "MountainCarContinuous-v0-discrete25",
     "Acrobot-v1",
     "CartPole-v1",
 ];
+const RECORDS: &str = "runs.json";
 const VARIANTS: &[(&str, bool, bool)] = &[
     ("DQN", false, false),
     ("Double", true, false),
@@ -89,61 +103,120 @@ pub fn svrl() -> Result<()> {
          *gain*: SV-RL final − base final; *target rank*: the paper's approximate rank (99% of Σσ²) \
          of the raw target matrices, mean over the SV-RL run's updates; *completion rank*: mean \
          soft-impute rank of the completed target matrices (at λ = σ_max/50).\n\n\
+         Rows come from `runs.json` (every recorded run for the current presets; *seeds*: base / \
+         SV-RL runs). Wall-clock depends on what else the machine ran at the time.\n\n\
          | env | network | seeds | final (base) | final (SV-RL) | gain | target rank | completion rank | s per run (base / SV-RL) |\n\
          |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
-    let mut gains = Vec::new();
+    let mut records = load_records(&docs)?;
+    let cfg_dir = out_root.join("configs");
+    std::fs::create_dir_all(&cfg_dir)?;
     for env in &envs {
-        let dqn_preset =
-            std::fs::read_to_string(root.join("configs/dqn").join(format!("{env}.toml")))
-                .with_context(|| format!("no DQN preset for {env}"))?;
-        let svrl_preset =
-            std::fs::read_to_string(root.join("configs/svrl").join(format!("{env}.toml")))
-                .with_context(|| format!("no SV-RL preset for {env}"))?;
+        let presets = presets(&root, env)?;
         for &(name, double, dueling) in VARIANTS {
-            let mut curves = Vec::new();
-            let mut finals = [Vec::new(), Vec::new()];
-            let mut walls = [Vec::new(), Vec::new()];
-            let mut ranks = Vec::new();
-            let mut target_ranks = Vec::new();
-            for (k, (algo, preset)) in [("dqn", &dqn_preset), ("svrl", &svrl_preset)]
-                .into_iter()
-                .enumerate()
-            {
-                let cfg_dir = out_root.join("configs");
-                std::fs::create_dir_all(&cfg_dir)?;
+            for (algo, preset) in [("dqn", &presets.0), ("svrl", &presets.1)] {
+                let config = variant_config(preset, double, dueling);
                 let cfg = cfg_dir.join(format!("{algo}-{name}-{env}.toml"));
-                std::fs::write(&cfg, variant_config(preset, double, dueling))?;
+                std::fs::write(&cfg, &config)?;
                 let cfg_s = cfg.to_string_lossy().to_string();
                 for seed in 0..seeds {
-                    let out = out_root.join(env).join(format!("{algo}-{name}-s{seed}"));
-                    let run = train_once(&eirl, algo, env, seed, &out, &cfg_s)?;
-                    finals[k].push(mean_last(&run.eval, 3));
-                    walls[k].push(run.wall_s);
-                    if algo == "svrl" {
-                        let dir = out.join(format!("{env}-seed{seed}"));
-                        ranks.push(mean_metric(&dir, "estimate_rank")?);
-                        target_ranks.push(mean_metric(&dir, "target_rank")?);
+                    let key = Key {
+                        env,
+                        variant: name,
+                        algo,
+                        seed,
+                    };
+                    if records.iter().any(|r| key.matches(r, &config)) {
+                        println!("recorded: {algo} {name} {env} seed {seed}");
+                        continue;
                     }
-                    curves.push((
-                        format!("{name}{} s{seed}", if k == 1 { "+SV-RL" } else { "" }),
-                        run.eval,
-                    ));
+                    let out = out_root.join(env).join(format!("{algo}-{name}-s{seed}"));
+                    let run = train_with(&eirl, algo, env, seed, &out, &["--config", &cfg_s])?;
+                    let dir = out.join(format!("{env}-seed{seed}"));
+                    let ranks = if algo == "svrl" {
+                        json!({
+                            "estimate_rank": mean_metric(&dir, "estimate_rank")?,
+                            "target_rank": mean_metric(&dir, "target_rank")?,
+                        })
+                    } else {
+                        json!({})
+                    };
+                    records.retain(|r| !key.same_run(r));
+                    records.push(json!({
+                        "env": env, "variant": name, "algo": algo, "seed": seed,
+                        "config": config, "eval": run.eval, "wall_s": run.wall_s, "ranks": ranks,
+                    }));
+                    save_records(&docs, &records)?;
                 }
             }
+        }
+    }
+    let mut gains = Vec::new();
+    let mut shown_seeds = Vec::new();
+    for env in TABLE_ENVS.iter().map(|e| e.to_string()).chain(
+        envs.iter()
+            .filter(|e| !TABLE_ENVS.contains(&e.as_str()))
+            .cloned(),
+    ) {
+        let Ok(presets) = presets(&root, &env) else {
+            continue;
+        };
+        for &(name, double, dueling) in VARIANTS {
+            let arm = |algo: &str, preset: &str| -> Vec<&Value> {
+                let config = variant_config(preset, double, dueling);
+                let mut runs: Vec<&Value> = records
+                    .iter()
+                    .filter(|r| {
+                        r["env"] == env.as_str()
+                            && r["variant"] == name
+                            && r["algo"] == algo
+                            && r["config"] == config.as_str()
+                    })
+                    .collect();
+                runs.sort_by_key(|r| r["seed"].as_u64());
+                runs
+            };
+            let (base, sv) = (arm("dqn", &presets.0), arm("svrl", &presets.1));
+            if base.is_empty() || sv.is_empty() {
+                continue;
+            }
+            let finals = |runs: &[&Value]| -> Vec<f64> {
+                runs.iter().map(|r| mean_last(&curve(r), 3)).collect()
+            };
+            let field = |runs: &[&Value], f: &dyn Fn(&Value) -> f64| -> Vec<f64> {
+                runs.iter().map(|r| f(r)).collect()
+            };
+            let (fb, fs) = (finals(&base), finals(&sv));
             let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-            let gain = mean(&finals[1]) - mean(&finals[0]);
-            let rank = mean(&ranks);
-            let target_rank = mean(&target_ranks);
+            let gain = mean(&fs) - mean(&fb);
+            let rank = mean(&field(&sv, &|r| {
+                r["ranks"]["estimate_rank"].as_f64().unwrap_or(f64::NAN)
+            }));
+            let target_rank = mean(&field(&sv, &|r| {
+                r["ranks"]["target_rank"].as_f64().unwrap_or(f64::NAN)
+            }));
+            let wall =
+                |runs: &[&Value]| mean(&field(runs, &|r| r["wall_s"].as_f64().unwrap_or(f64::NAN)));
             gains.push((env.clone(), name, gain, rank, target_rank));
+            shown_seeds.push(base.len().min(sv.len()));
             let _ = writeln!(
                 md,
-                "| {env} | {name} | {seeds} | {} | {} | {gain:+.1} | {target_rank:.2} | {rank:.2} | {:.0} / {:.0} |",
-                stats(&finals[0]),
-                stats(&finals[1]),
-                mean(&walls[0]),
-                mean(&walls[1]),
+                "| {env} | {name} | {} / {} | {} | {} | {gain:+.1} | {target_rank:.2} | {rank:.2} | {:.0} / {:.0} |",
+                base.len(),
+                sv.len(),
+                stats(&fb),
+                stats(&fs),
+                wall(&base),
+                wall(&sv),
             );
+            let curves: Vec<(String, Vec<(f64, f64)>)> = base
+                .iter()
+                .map(|r| (format!("{name} s{}", r["seed"]), curve(r)))
+                .chain(
+                    sv.iter()
+                        .map(|r| (format!("{name}+SV-RL s{}", r["seed"]), curve(r))),
+                )
+                .collect();
             plot_eval(
                 &curves,
                 &docs.join(format!("{env}-{name}.png")),
@@ -157,10 +230,15 @@ pub fn svrl() -> Result<()> {
         "\nSV-RL's final return is higher in {better} of {} pairs. Rank against gain:",
         gains.len()
     );
+    let seeds_shown = match (shown_seeds.iter().min(), shown_seeds.iter().max()) {
+        (Some(lo), Some(hi)) if lo == hi => format!("{lo}"),
+        (Some(lo), Some(hi)) => format!("{lo}–{hi}"),
+        _ => "0".into(),
+    };
     let mut readme = format!(
         "SV-RL (`cargo xtask repro svrl` → `docs/results/svrl/`; official SV-RL defaults on our DQN \
-         presets, {seeds} seed(s); *gain*: final return with SV-RL − without): higher in {better} of \
-         {} pairs.\n\n",
+         presets, {seeds_shown} seed(s) per arm; *gain*: final return with SV-RL − without): higher \
+         in {better} of {} pairs.\n\n",
         gains.len()
     );
     for (env, name, gain, rank, target_rank) in &gains {
@@ -174,35 +252,77 @@ pub fn svrl() -> Result<()> {
     readme_block(&root, "svrl", &readme)
 }
 
-/// One training run, or the finished run already in `out` (its `done.json` records the config
-/// text it ran with; a changed preset runs again).
-fn train_once(
-    eirl: &Path,
-    algo: &str,
-    env: &str,
+/// The DQN and SV-RL presets of `env`.
+fn presets(root: &Path, env: &str) -> Result<(String, String)> {
+    let read = |algo: &str| {
+        std::fs::read_to_string(root.join("configs").join(algo).join(format!("{env}.toml")))
+            .with_context(|| format!("no {algo} preset for {env}"))
+    };
+    Ok((read("dqn")?, read("svrl")?))
+}
+
+/// Which run a record is.
+struct Key<'a> {
+    env: &'a str,
+    variant: &'a str,
+    algo: &'a str,
     seed: u64,
-    out: &Path,
-    config: &str,
-) -> Result<RunSummary> {
-    let done = out.join("done.json");
-    let config_text = std::fs::read_to_string(config)?;
-    if let Ok(text) = std::fs::read_to_string(&done) {
-        let v: serde_json::Value = serde_json::from_str(&text)?;
-        if v["config"].as_str() == Some(config_text.as_str()) {
-            println!("reusing {}", out.display());
-            let dir = out.join(format!("{env}-seed{seed}"));
-            return summarize(&dir, seed, v["wall_s"].as_f64().unwrap_or(f64::NAN));
+}
+
+impl Key<'_> {
+    fn same_run(&self, r: &Value) -> bool {
+        r["env"] == self.env
+            && r["variant"] == self.variant
+            && r["algo"] == self.algo
+            && r["seed"].as_u64() == Some(self.seed)
+    }
+
+    /// The same run with this config text, finished.
+    fn matches(&self, r: &Value, config: &str) -> bool {
+        self.same_run(r)
+            && r["config"] == config
+            && r["eval"].as_array().is_some_and(|e| !e.is_empty())
+    }
+}
+
+/// A record's evaluation curve.
+fn curve(r: &Value) -> Vec<(f64, f64)> {
+    r["eval"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|p| Some((p[0].as_f64()?, p[1].as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The recorded runs (none when the file does not exist yet).
+fn load_records(docs: &Path) -> Result<Vec<Value>> {
+    let path = docs.join(RECORDS);
+    match std::fs::read_to_string(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        Ok(text) => {
+            let v: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not valid JSON", path.display()))?;
+            match v {
+                Value::Array(runs) => Ok(runs),
+                _ => bail!("{} must hold a JSON array of runs", path.display()),
+            }
         }
     }
-    let run = train_with(eirl, algo, env, seed, out, &["--config", config])?;
-    let mark = serde_json::json!({ "config": config_text, "wall_s": run.wall_s });
-    std::fs::write(&done, mark.to_string())?;
-    Ok(run)
+}
+
+fn save_records(docs: &Path, records: &[Value]) -> Result<()> {
+    let text = serde_json::to_string_pretty(records)? + "\n";
+    eirl_runlog::atomic_write(&docs.join(RECORDS), text.as_bytes())?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::variant_config;
+    use super::*;
 
     #[test]
     fn variants_switch_double_q_and_the_dueling_head() {
@@ -213,5 +333,36 @@ mod tests {
         assert!(dq < both.find("[network]").expect("[network]"), "{both}");
         assert!(both.contains("dueling = true") && !both.contains("dueling = false"));
         assert_eq!(variant_config(preset, false, false), preset);
+    }
+
+    #[test]
+    fn records_are_matched_by_run_and_config_and_bad_files_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(load_records(dir.path()).expect("no file yet").is_empty());
+        let run = json!({
+            "env": "CartPole-v1", "variant": "DQN", "algo": "svrl", "seed": 1,
+            "config": "lr = 1\n", "eval": [[5000.0, 20.5], [10000.0, 180.0]], "wall_s": 3.0,
+        });
+        save_records(dir.path(), std::slice::from_ref(&run)).expect("save");
+        let back = load_records(dir.path()).expect("load");
+        let key = Key {
+            env: "CartPole-v1",
+            variant: "DQN",
+            algo: "svrl",
+            seed: 1,
+        };
+        assert!(key.matches(&back[0], "lr = 1\n"));
+        assert!(
+            !key.matches(&back[0], "lr = 2\n"),
+            "a changed preset runs again"
+        );
+        let other = Key { seed: 2, ..key };
+        assert!(!other.same_run(&back[0]));
+        assert_eq!(curve(&back[0]), vec![(5000.0, 20.5), (10000.0, 180.0)]);
+        for bad in ["{\"env\": 1}", "[1, 2", ""] {
+            std::fs::write(dir.path().join(RECORDS), bad).expect("write");
+            let e = load_records(dir.path()).expect_err(bad);
+            assert!(e.to_string().contains(RECORDS), "{e}");
+        }
     }
 }
