@@ -6,7 +6,8 @@
 //! be completed by matrix estimation.
 //!
 //! - [`soft_impute`]: nuclear-norm regularised completion (SVP eq. 3.2; Mazumder, Hastie &
-//!   Tibshirani 2010) with fancyimpute's defaults ([`SoftImpute::default`]);
+//!   Tibshirani 2010) with fancyimpute's defaults ([`SoftImpute::default`]); [`SoftImputer`]
+//!   for a sequence of related matrices (SVP), carrying its SVD subspace between completions;
 //! - [`usvt`]: universal singular value thresholding (Chatterjee 2015);
 //! - [`complete_scaled`]: SV-RL's wrapper (map onto [−1, 1], complete, clip, map back);
 //! - [`approximate_rank`]: how many singular values hold a share of the spectrum's energy;
@@ -14,7 +15,8 @@
 //! - [`Mask`]: the observed set Ω as a type, [`Mask::bernoulli`] for SVP/SV-RL sampling.
 //!
 //! SVDs come from faer; on large matrices soft-impute uses warm-started randomized subspace
-//! iteration ([`SvdMethod::Auto`]), which finds every singular value above the threshold.
+//! iteration ([`SvdMethod::Auto`]), which finds every singular value above the threshold, and
+//! multiplies by each step's matrix as a low-rank part plus a sparse one on Ω.
 //! Plain numerics: no networks, no environments.
 //!
 //! ```
