@@ -129,44 +129,31 @@ fn dot(x: &[f64], y: &[f64]) -> f64 {
 // The loops over one row of Ω, each compiled for the CPU's best SIMD level by pulp's dispatch
 // (their bodies are inlined into its `#[target_feature]` functions, where they auto-vectorize).
 
-/// `out += Σ_k v_k x_{j_k}` over a row's stored `(j_k, v_k)`; `x` row-major with rows of `out.len()`.
-struct Gather<'a> {
-    out: &'a mut [f64],
+/// `v_k`-weighted row updates over a row's stored `(j_k, v_k)`, with tables row-major in rows
+/// of `w`: gather `dst += Σ_k v_k src_{j_k}` (`dst` one row), or scatter `dst_{j_k} += v_k src`
+/// (`src` one row).
+struct Axpy<'a> {
+    dst: &'a mut [f64],
+    src: &'a [f64],
     vals: &'a [f64],
     cols: &'a [u32],
-    x: &'a [f64],
+    w: usize,
+    scatter: bool,
 }
 
-impl pulp::WithSimd for Gather<'_> {
+impl pulp::WithSimd for Axpy<'_> {
     type Output = ();
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _: S) {
-        let w = self.out.len();
+        let w = self.w;
         for (&v, &j) in self.vals.iter().zip(self.cols) {
-            let x = &self.x[j as usize * w..(j as usize + 1) * w];
-            for (o, x) in self.out.iter_mut().zip(x) {
-                *o += v * x;
-            }
-        }
-    }
-}
-
-/// `acc_{j_k} += v_k x` over a row's stored `(j_k, v_k)`; `acc` row-major with rows of `x.len()`.
-struct Scatter<'a> {
-    acc: &'a mut [f64],
-    vals: &'a [f64],
-    cols: &'a [u32],
-    x: &'a [f64],
-}
-
-impl pulp::WithSimd for Scatter<'_> {
-    type Output = ();
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) {
-        let w = self.x.len();
-        for (&v, &j) in self.vals.iter().zip(self.cols) {
-            let acc = &mut self.acc[j as usize * w..(j as usize + 1) * w];
-            for (o, x) in acc.iter_mut().zip(self.x) {
+            let at = j as usize * w..(j as usize + 1) * w;
+            let (dst, src) = if self.scatter {
+                (&mut self.dst[at], self.src)
+            } else {
+                (&mut *self.dst, &self.src[at])
+            };
+            for (o, x) in dst.iter_mut().zip(src) {
                 *o += v * x;
             }
         }
@@ -222,11 +209,13 @@ impl Operator for SparseLowRank<'_> {
             .with_min_len(64)
             .for_each(|(i, out)| {
                 let range = p.row(i);
-                arch.dispatch(Gather {
-                    out,
+                arch.dispatch(Axpy {
+                    dst: out,
+                    src: &mt,
                     vals: &self.sparse[range.clone()],
                     cols: &p.col[range],
-                    x: &mt,
+                    w,
+                    scatter: false,
                 })
             });
         let mut out = self.a * (self.b.transpose() * m);
@@ -247,11 +236,13 @@ impl Operator for SparseLowRank<'_> {
                 || vec![0.0; n * w],
                 |mut acc, i| {
                     let range = p.row(i);
-                    arch.dispatch(Scatter {
-                        acc: &mut acc,
+                    arch.dispatch(Axpy {
+                        dst: &mut acc,
+                        src: &qt[i * w..(i + 1) * w],
                         vals: &self.sparse[range.clone()],
                         cols: &p.col[range],
-                        x: &qt[i * w..(i + 1) * w],
+                        w,
+                        scatter: true,
                     });
                     acc
                 },
