@@ -6,8 +6,13 @@
 //! `EIRL_SVP_TASKS` (comma-separated task names), `EIRL_SVP_PS` (comma-separated p values) and
 //! `EIRL_SVP_SEEDS` (a count, default 3) and `EIRL_SVP_MODES` (`plain`, `centred`) restrict the
 //! sweep; `EIRL_SVP_DIVISORS` (default 500; empty for none) lists the λ = σ_max / D of the
-//! ablation rows (p = 0.2, seed 0); the table shows what was run. A run folder holding a
-//! finished run with the same settings is reused, so an interrupted sweep resumes.
+//! ablation rows (p = 0.2, seed 0); the table shows what was run.
+//!
+//! Every finished run's `summary.json` is recorded in `docs/results/svp/runs.json`, and a run
+//! with a record (or a finished run folder) with the same settings is not run again: an
+//! interrupted sweep resumes, and sweeps made at different times add up. `EIRL_SVP_RUN=0`
+//! only tabulates what is recorded (rows show how many seeds they hold). Records are not tied
+//! to a code version: delete `runs.json` after changing the planner.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -62,50 +67,109 @@ fn same(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
 }
 
-/// One `eirl plan svp` run into `out`, or the summary a finished run with the same settings
-/// left there (so an interrupted sweep resumes where it stopped).
-fn plan(eirl: &Path, run: &Settings, out: &Path, reference: Option<&Path>) -> Result<Value> {
-    let previous = std::fs::read_to_string(out.join("summary.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok());
-    if let Some(v) = previous {
-        let reusable = v["task"].as_str() == Some(run.task)
-            && v["p"].as_f64().is_some_and(|p| same(p, run.p))
-            && v["seed"].as_u64() == Some(run.seed)
-            && v["center_rows"].as_bool() == Some(run.centred)
+impl Settings<'_> {
+    /// Whether `v` is the summary of a finished run with these settings.
+    fn finished_in(&self, v: &Value) -> bool {
+        v["task"].as_str() == Some(self.task)
+            && v["p"].as_f64().is_some_and(|p| same(p, self.p))
+            && v["seed"].as_u64() == Some(self.seed)
+            && v["center_rows"].as_bool() == Some(self.centred)
             && same(
                 v["shrinkage_divisor"].as_f64().unwrap_or(DEFAULT_DIVISOR),
-                run.divisor,
+                self.divisor,
             )
             && v.get("near_optimal").is_some()
-            && (run.p < 1.0 || v.get("truncations").is_some());
-        if reusable {
-            println!("reusing {}", out.display());
-            return Ok(v);
+            && (self.p < 1.0 || v.get("truncations").is_some())
+    }
+}
+
+/// The sweep's runs: the binary, the records, and whether missing runs are made.
+struct Sweep {
+    eirl: std::path::PathBuf,
+    out_root: std::path::PathBuf,
+    docs: std::path::PathBuf,
+    records: Vec<Value>,
+    run_missing: bool,
+}
+
+impl Sweep {
+    /// The summary of `run`: recorded, left in its run folder by a finished run, or made now
+    /// (`None` when it is none of these and missing runs are not made).
+    fn plan(&mut self, run: &Settings, reference: Option<&Path>) -> Result<Option<Value>> {
+        if let Some(v) = self.records.iter().find(|v| run.finished_in(v)) {
+            return Ok(Some(v.clone()));
         }
+        let out = if run.p >= 1.0 {
+            self.out_root.join(run.task).join("full")
+        } else {
+            run.dir(&self.out_root)
+        };
+        let previous = std::fs::read_to_string(out.join("summary.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+            .filter(|v| run.finished_in(v));
+        let summary = match previous {
+            Some(v) => {
+                println!("reusing {}", out.display());
+                v
+            }
+            None if !self.run_missing => return Ok(None),
+            None => {
+                let mut cmd = Command::new(&self.eirl);
+                cmd.args([
+                    "plan",
+                    "svp",
+                    "--task",
+                    run.task,
+                    "--p",
+                    &run.p.to_string(),
+                    "--seed",
+                    &run.seed.to_string(),
+                    "--shrinkage-divisor",
+                    &run.divisor.to_string(),
+                ])
+                .arg("--out")
+                .arg(&out);
+                if run.centred {
+                    cmd.arg("--center-rows");
+                }
+                if let Some(r) = reference {
+                    cmd.arg("--reference").arg(r);
+                }
+                run_for_summary(&mut cmd, &out)?
+            }
+        };
+        self.records.push(summary.clone());
+        save_records(&self.docs, &self.records)?;
+        Ok(Some(summary))
     }
-    let mut cmd = Command::new(eirl);
-    cmd.args([
-        "plan",
-        "svp",
-        "--task",
-        run.task,
-        "--p",
-        &run.p.to_string(),
-        "--seed",
-        &run.seed.to_string(),
-        "--shrinkage-divisor",
-        &run.divisor.to_string(),
-    ])
-    .arg("--out")
-    .arg(out);
-    if run.centred {
-        cmd.arg("--center-rows");
+
+    /// Full value iteration's folder for `task` when it holds its `q.f64`, every SVP run's
+    /// reference (without one, `eirl plan svp` runs full value iteration first).
+    fn full_dir(&self, task: &str) -> Option<std::path::PathBuf> {
+        let dir = self.out_root.join(task).join("full");
+        dir.join("q.f64").is_file().then_some(dir)
     }
-    if let Some(r) = reference {
-        cmd.arg("--reference").arg(r);
+}
+
+const RECORDS: &str = "runs.json";
+
+fn load_records(docs: &Path) -> Result<Vec<Value>> {
+    let path = docs.join(RECORDS);
+    match std::fs::read_to_string(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        Ok(text) => match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Array(runs)) => Ok(runs),
+            _ => anyhow::bail!("{} must hold a JSON array of run summaries", path.display()),
+        },
     }
-    run_for_summary(&mut cmd, out)
+}
+
+fn save_records(docs: &Path, records: &[Value]) -> Result<()> {
+    let text = serde_json::to_string_pretty(records)? + "\n";
+    eirl_runlog::atomic_write(&docs.join(RECORDS), text.as_bytes())?;
+    Ok(())
 }
 
 pub fn svp() -> Result<()> {
@@ -113,10 +177,13 @@ pub fn svp() -> Result<()> {
     let out_root = root.join("runs").join("repro-svp");
     // A private copy: rebuilding the workspace during the (long) sweep must not change the
     // binary its later runs use.
-    let built = build_eirl(&root)?;
+    let run_missing = env_num("EIRL_SVP_RUN", 1u8)? != 0;
     std::fs::create_dir_all(&out_root)?;
     let eirl = out_root.join("eirl");
-    std::fs::copy(&built, &eirl).with_context(|| format!("copying {}", built.display()))?;
+    if run_missing {
+        let built = build_eirl(&root)?;
+        std::fs::copy(&built, &eirl).with_context(|| format!("copying {}", built.display()))?;
+    }
     let tasks: Vec<String> = env_list(
         "EIRL_SVP_TASKS",
         &TASKS.iter().copied().map(String::from).collect::<Vec<_>>(),
@@ -130,6 +197,13 @@ pub fn svp() -> Result<()> {
     }
     let docs = root.join("docs").join("results").join("svp");
     std::fs::create_dir_all(&docs)?;
+    let mut sweep = Sweep {
+        eirl,
+        records: load_records(&docs)?,
+        out_root: out_root.clone(),
+        docs: docs.clone(),
+        run_missing,
+    };
     let mut md = String::from(
         "# SVP: structured value-based planning\n\n\
          Generated by `cargo xtask repro svp` (`eirl plan svp` per run). Official tasks and settings \
@@ -144,7 +218,9 @@ pub fn svp() -> Result<()> {
          of full VI's Q; *return*: mean undiscounted return of the greedy policy in the continuous \
          dynamics (official `simulate`: initial states on the 1001-point grids, official horizon); \
          *official metric*: the notebooks' number (angle deviation for pendulum / cart-pole, steps to \
-         the stop test for mountain car / double integrator; lower is better). Mean ± sd over seeds.\n\n\
+         the stop test for mountain car / double integrator; lower is better); *s per run*: wall-clock, \
+         with two runs (and at times other jobs) sharing the machine's 2 cores. Mean ± sd over seeds; \
+         rows come from the runs recorded in `runs.json`.\n\n\
          *completion*: `plain` completes Q (the official estimator), `centred` completes Q minus \
          each row's mean backup and adds it back (`--center-rows`, ours: σ_max of Q is mostly the \
          state-value level, so λ = σ_max/50 erases the action structure; \
@@ -156,19 +232,18 @@ pub fn svp() -> Result<()> {
     let mut ceilings = String::new();
     let mut ranks = String::new();
     for task in &tasks {
-        let full_dir = out_root.join(task).join("full");
-        let full = plan(
-            &eirl,
-            &Settings {
-                task,
-                p: 1.0,
-                seed: 0,
-                centred: false,
-                divisor: DEFAULT_DIVISOR,
-            },
-            &full_dir,
-            None,
-        )?;
+        let full_run = Settings {
+            task,
+            p: 1.0,
+            seed: 0,
+            centred: false,
+            divisor: DEFAULT_DIVISOR,
+        };
+        let Some(full) = sweep.plan(&full_run, None)? else {
+            println!("{task}: no full value iteration recorded; skipped");
+            continue;
+        };
+        let full_dir = sweep.full_dir(task);
         let cells = |key: &str| -> Vec<String> {
             full["truncations"]
                 .as_array()
@@ -208,7 +283,10 @@ pub fn svp() -> Result<()> {
                     divisor: DEFAULT_DIVISOR,
                 };
                 let dir = run.dir(&out_root);
-                runs.push(plan(&eirl, &run, &dir, Some(&full_dir))?);
+                let Some(summary) = sweep.plan(&run, full_dir.as_deref())? else {
+                    continue;
+                };
+                runs.push(summary);
                 if seed == 0 {
                     for img in ["value", "policy"] {
                         let _ = std::fs::copy(
@@ -217,6 +295,9 @@ pub fn svp() -> Result<()> {
                         );
                     }
                 }
+            }
+            if runs.is_empty() {
+                continue;
             }
             let col = |k: &str| runs.iter().map(|r| num(r, k)).collect::<Vec<_>>();
             let f = |k: &str, d: usize| {
@@ -229,7 +310,7 @@ pub fn svp() -> Result<()> {
             let (ret, _) = mean_sd(&col("mean_return"));
             if (p - 0.2).abs() < 1e-9 {
                 verdicts.push(Verdict {
-                    what: format!("{task} ({mode})"),
+                    what: format!("{task} ({mode}, {} seed(s))", runs.len()),
                     agree,
                     near,
                     saved,
@@ -259,7 +340,7 @@ pub fn svp() -> Result<()> {
         }
         for img in ["value", "policy"] {
             let _ = std::fs::copy(
-                full_dir.join(format!("{img}.png")),
+                out_root.join(task).join("full").join(format!("{img}.png")),
                 docs.join(format!("{task}-{img}-full.png")),
             );
         }
@@ -282,7 +363,7 @@ pub fn svp() -> Result<()> {
              |---|---|---:|---:|---:|---:|---:|---:|\n"
         );
         for task in &tasks {
-            let full_dir = out_root.join(task).join("full");
+            let full_dir = sweep.full_dir(task);
             for mode in &modes {
                 let centred = mode == "centred";
                 for &d in std::iter::once(&DEFAULT_DIVISOR).chain(&divisors) {
@@ -293,7 +374,9 @@ pub fn svp() -> Result<()> {
                         centred,
                         divisor: d,
                     };
-                    let r = plan(&eirl, &run, &run.dir(&out_root), Some(&full_dir))?;
+                    let Some(r) = sweep.plan(&run, full_dir.as_deref())? else {
+                        continue;
+                    };
                     let _ = writeln!(
                         md,
                         "| {task} | {mode} | {d} | {:.3} | {:.3} | {:.4} | {:.1} | {:.2} ({:.2}) |",
@@ -327,10 +410,10 @@ pub fn svp() -> Result<()> {
         met(&|v| v.agree >= 0.9 && v.saved >= 4.0),
         met(&|v| v.near >= 0.9 && v.saved >= 4.0),
     );
-    let mut readme = format!(
+    let mut readme = String::from(
         "SVP (`cargo xtask repro svp` → `docs/results/svp/`; official tasks and settings, p = 0.2, \
-         {seeds} seed(s); *agreement*: greedy action equal to full value iteration's out of 1000; \
-         *near-optimal*: loses ≤ 1% of the state's Q spread under full VI's Q):\n\n"
+         mean over seeds; *agreement*: greedy action equal to full value iteration's out of 1000; \
+         *near-optimal*: loses ≤ 1% of the state's Q spread under full VI's Q):\n\n",
     );
     for v in &verdicts {
         let line = format!(
