@@ -721,6 +721,33 @@ pub(crate) fn plot_eval(
     Ok(())
 }
 
+/// The file under a reproduction's docs folder that records its finished runs, so sweeps
+/// resume and add up across sessions.
+const RECORDS: &str = "runs.json";
+
+/// The runs recorded in `docs/runs.json` (none when the file does not exist yet).
+///
+/// # Errors
+/// An unreadable file, or one that is not a JSON array.
+pub(crate) fn load_records(docs: &Path) -> Result<Vec<serde_json::Value>> {
+    let path = docs.join(RECORDS);
+    match std::fs::read_to_string(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        Ok(text) => match serde_json::from_str(&text) {
+            Ok(serde_json::Value::Array(runs)) => Ok(runs),
+            _ => bail!("{} must hold a JSON array of runs", path.display()),
+        },
+    }
+}
+
+/// Replaces `docs/runs.json` atomically with `records`.
+pub(crate) fn save_records(docs: &Path, records: &[serde_json::Value]) -> Result<()> {
+    let text = serde_json::to_string_pretty(records)? + "\n";
+    eirl_runlog::atomic_write(&docs.join(RECORDS), text.as_bytes())?;
+    Ok(())
+}
+
 /// Writes a reproduction's markdown table to `docs/<file>` and echoes it.
 /// Runs `cmd` (an `eirl` command writing `out/summary.json`) and parses that summary.
 pub(crate) fn run_for_summary(

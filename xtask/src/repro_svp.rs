@@ -23,7 +23,8 @@ use serde_json::Value;
 
 use crate::cmd::workspace_root;
 use crate::repro::{
-    build_eirl, env_list, env_num, mean_sd, num, readme_block, run_for_summary, write_results,
+    build_eirl, env_list, env_num, load_records, mean_sd, num, readme_block, run_for_summary,
+    save_records, write_results,
 };
 
 const TASKS: &[&str] = &[
@@ -150,26 +151,6 @@ impl Sweep {
         let dir = self.out_root.join(task).join("full");
         dir.join("q.f64").is_file().then_some(dir)
     }
-}
-
-const RECORDS: &str = "runs.json";
-
-fn load_records(docs: &Path) -> Result<Vec<Value>> {
-    let path = docs.join(RECORDS);
-    match std::fs::read_to_string(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-        Ok(text) => match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Array(runs)) => Ok(runs),
-            _ => anyhow::bail!("{} must hold a JSON array of run summaries", path.display()),
-        },
-    }
-}
-
-fn save_records(docs: &Path, records: &[Value]) -> Result<()> {
-    let text = serde_json::to_string_pretty(records)? + "\n";
-    eirl_runlog::atomic_write(&docs.join(RECORDS), text.as_bytes())?;
-    Ok(())
 }
 
 pub fn svp() -> Result<()> {
@@ -437,4 +418,54 @@ struct Verdict {
     ret: f64,
     ret_vi: f64,
     ties: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_counts_only_for_the_same_settings() {
+        let summary = serde_json::json!({
+            "task": "mountain-car", "p": 0.2, "seed": 1, "center_rows": true,
+            "shrinkage_divisor": 50.0, "near_optimal": 0.9,
+        });
+        let run = Settings {
+            task: "mountain-car",
+            p: 0.2,
+            seed: 1,
+            centred: true,
+            divisor: 50.0,
+        };
+        assert!(run.finished_in(&summary));
+        for other in [
+            Settings { seed: 2, ..run },
+            Settings { p: 0.4, ..run },
+            Settings {
+                centred: false,
+                ..run
+            },
+            Settings {
+                divisor: 500.0,
+                ..run
+            },
+            Settings {
+                task: "cart-pole",
+                ..run
+            },
+        ] {
+            assert!(
+                !other.finished_in(&summary),
+                "{}",
+                other.dir(Path::new("")).display()
+            );
+        }
+        // Full value iteration's record must carry the rank-k truncations.
+        let full = Settings { p: 1.0, ..run };
+        let mut v = summary.clone();
+        v["p"] = 1.0.into();
+        assert!(!full.finished_in(&v));
+        v["truncations"] = serde_json::json!([]);
+        assert!(full.finished_in(&v));
+    }
 }

@@ -17,12 +17,13 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use crate::cmd::workspace_root;
 use crate::repro::{
-    build_eirl, env_list, env_num, plot_eval, readme_block, run_dir_in, train_with, write_results,
+    build_eirl, env_list, env_num, load_records, plot_eval, readme_block, run_dir_in, save_records,
+    train_with, write_results,
 };
 
 /// The default sweep. `MountainCarContinuous-v0-discrete25` has presets but is not in it: plain
@@ -37,7 +38,6 @@ const TABLE_ENVS: &[&str] = &[
     "Acrobot-v1",
     "CartPole-v1",
 ];
-const RECORDS: &str = "runs.json";
 const VARIANTS: &[(&str, bool, bool)] = &[
     ("DQN", false, false),
     ("Double", true, false),
@@ -297,29 +297,6 @@ fn curve(r: &Value) -> Vec<(f64, f64)> {
         .unwrap_or_default()
 }
 
-/// The recorded runs (none when the file does not exist yet).
-fn load_records(docs: &Path) -> Result<Vec<Value>> {
-    let path = docs.join(RECORDS);
-    match std::fs::read_to_string(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-        Ok(text) => {
-            let v: Value = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not valid JSON", path.display()))?;
-            match v {
-                Value::Array(runs) => Ok(runs),
-                _ => bail!("{} must hold a JSON array of runs", path.display()),
-            }
-        }
-    }
-}
-
-fn save_records(docs: &Path, records: &[Value]) -> Result<()> {
-    let text = serde_json::to_string_pretty(records)? + "\n";
-    eirl_runlog::atomic_write(&docs.join(RECORDS), text.as_bytes())?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,9 +337,9 @@ mod tests {
         assert!(!other.same_run(&back[0]));
         assert_eq!(curve(&back[0]), vec![(5000.0, 20.5), (10000.0, 180.0)]);
         for bad in ["{\"env\": 1}", "[1, 2", ""] {
-            std::fs::write(dir.path().join(RECORDS), bad).expect("write");
+            std::fs::write(dir.path().join("runs.json"), bad).expect("write");
             let e = load_records(dir.path()).expect_err(bad);
-            assert!(e.to_string().contains(RECORDS), "{e}");
+            assert!(e.to_string().contains("runs.json"), "{e}");
         }
     }
 }
