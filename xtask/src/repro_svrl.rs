@@ -5,7 +5,8 @@
 //! target matrices (`estimate_rank`, logged by the SV-RL runs), next to the gain.
 //!
 //! `EIRL_SVRL_ENVS` (comma-separated ids; default `Pendulum-v1-discrete25,Acrobot-v1,CartPole-v1`)
-//! and `EIRL_SVRL_SEEDS` (a count, default 3) restrict the sweep.
+//! and `EIRL_SVRL_SEEDS` (a count, default 3) restrict the sweep; `EIRL_SVRL_RUN=0` only
+//! tabulates what is recorded.
 //!
 //! Every finished run is recorded in `docs/results/svrl/runs.json` (its config text, evaluation
 //! curve, wall-clock and rank diagnostics), written after each run. A run whose record matches
@@ -82,10 +83,13 @@ pub fn svrl() -> Result<()> {
     let out_root = root.join("runs").join("repro-svrl");
     // A private copy: rebuilding the workspace during the (long) sweep must not change the
     // binary its later runs use (one copy per sweep: sweeps over different envs may run at once).
-    let built = build_eirl(&root)?;
+    let run_missing = env_num("EIRL_SVRL_RUN", 1u8)? != 0;
     std::fs::create_dir_all(&out_root)?;
     let eirl = out_root.join(format!("eirl-{}", std::process::id()));
-    std::fs::copy(&built, &eirl).with_context(|| format!("copying {}", built.display()))?;
+    if run_missing {
+        let built = build_eirl(&root)?;
+        std::fs::copy(&built, &eirl).with_context(|| format!("copying {}", built.display()))?;
+    }
     let envs: Vec<String> = env_list(
         "EIRL_SVRL_ENVS",
         &ENVS.iter().copied().map(String::from).collect::<Vec<_>>(),
@@ -128,6 +132,9 @@ pub fn svrl() -> Result<()> {
                     };
                     if records.iter().any(|r| key.matches(r, &config)) {
                         println!("recorded: {algo} {name} {env} seed {seed}");
+                        continue;
+                    }
+                    if !run_missing {
                         continue;
                     }
                     let out = out_root.join(env).join(format!("{algo}-{name}-s{seed}"));
