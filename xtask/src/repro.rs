@@ -748,6 +748,24 @@ pub(crate) fn save_records(docs: &Path, records: &[serde_json::Value]) -> Result
     Ok(())
 }
 
+/// Adds one finished run to `docs/runs.json`, dropping the records `replaces` selects, and
+/// returns the file's records after the write.
+///
+/// The file is read again just before the write, so sweeps over disjoint runs can run at once
+/// in separate processes (e.g. one `EIRL_SVRL_ENVS` each) without losing each other's records;
+/// only two writes within the same few microseconds could still race.
+pub(crate) fn record_run(
+    docs: &Path,
+    record: serde_json::Value,
+    replaces: impl Fn(&serde_json::Value) -> bool,
+) -> Result<Vec<serde_json::Value>> {
+    let mut records = load_records(docs)?;
+    records.retain(|r| !replaces(r));
+    records.push(record);
+    save_records(docs, &records)?;
+    Ok(records)
+}
+
 /// Writes a reproduction's markdown table to `docs/<file>` and echoes it.
 /// Runs `cmd` (an `eirl` command writing `out/summary.json`) and parses that summary.
 pub(crate) fn run_for_summary(
@@ -1061,7 +1079,8 @@ fn gail() -> Result<()> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::{REPRODUCTIONS, splice_block};
+    use super::{REPRODUCTIONS, load_records, record_run, splice_block};
+    use serde_json::json;
 
     /// Every reproduction writes a README block, so README.md must hold its markers (a missing
     /// one would fail only after hours of runs).
@@ -1102,5 +1121,40 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    /// Two sweeps in separate processes, each holding the records it read at its start, keep
+    /// each other's runs; a rerun of the same run replaces its record.
+    #[test]
+    fn concurrent_sweeps_keep_each_others_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let run =
+            |env: &str, seed: u64, score: f64| json!({"env": env, "seed": seed, "score": score});
+        let same = |env: &'static str, seed: u64| {
+            move |r: &serde_json::Value| r["env"] == env && r["seed"].as_u64() == Some(seed)
+        };
+        let a = record_run(
+            dir.path(),
+            run("Acrobot-v1", 0, -90.0),
+            same("Acrobot-v1", 0),
+        )
+        .unwrap();
+        assert_eq!(a.len(), 1);
+        let b = record_run(dir.path(), run("Pendulum", 0, -150.0), same("Pendulum", 0)).unwrap();
+        assert_eq!(b.len(), 2, "the second sweep sees the first one's run");
+        record_run(
+            dir.path(),
+            run("Acrobot-v1", 1, -85.0),
+            same("Acrobot-v1", 1),
+        )
+        .unwrap();
+        let again =
+            record_run(dir.path(), run("Pendulum", 0, -140.0), same("Pendulum", 0)).unwrap();
+        assert_eq!(again.len(), 3, "{again:?}");
+        let back = load_records(dir.path()).unwrap();
+        assert_eq!(back, again);
+        let pendulum: Vec<_> = back.iter().filter(|r| r["env"] == "Pendulum").collect();
+        assert_eq!(pendulum.len(), 1);
+        assert_eq!(pendulum[0]["score"], json!(-140.0));
     }
 }

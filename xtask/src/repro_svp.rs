@@ -23,8 +23,8 @@ use serde_json::Value;
 
 use crate::cmd::workspace_root;
 use crate::repro::{
-    build_eirl, env_list, env_num, load_records, mean_sd, num, readme_block, run_for_summary,
-    save_records, write_results,
+    build_eirl, env_list, env_num, load_records, mean_sd, num, readme_block, record_run,
+    run_for_summary, write_results,
 };
 
 const TASKS: &[&str] = &[
@@ -140,8 +140,7 @@ impl Sweep {
                 run_for_summary(&mut cmd, &out)?
             }
         };
-        self.records.push(summary.clone());
-        save_records(&self.docs, &self.records)?;
+        self.records = record_run(&self.docs, summary.clone(), |_| false)?;
         Ok(Some(summary))
     }
 

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use crate::cmd::workspace_root;
 use crate::repro::{
-    build_eirl, env_list, env_num, load_records, plot_eval, readme_block, run_dir_in, save_records,
+    build_eirl, env_list, env_num, load_records, plot_eval, readme_block, record_run, run_dir_in,
     train_with, write_results,
 };
 
@@ -148,12 +148,11 @@ pub fn svrl() -> Result<()> {
                     } else {
                         json!({})
                     };
-                    records.retain(|r| !key.same_run(r));
-                    records.push(json!({
+                    let record = json!({
                         "env": env, "variant": name, "algo": algo, "seed": seed,
                         "config": config, "eval": run.eval, "wall_s": run.wall_s, "ranks": ranks,
-                    }));
-                    save_records(&docs, &records)?;
+                    });
+                    records = record_run(&docs, record, |r| key.same_run(r))?;
                 }
             }
         }
@@ -307,6 +306,7 @@ fn curve(r: &Value) -> Vec<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::repro::save_records;
 
     #[test]
     fn variants_switch_double_q_and_the_dueling_head() {
