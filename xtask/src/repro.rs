@@ -109,6 +109,26 @@ impl RunSummary {
     }
 }
 
+/// A sweep's private copy of the `eirl` binary, removed when the sweep ends (also on error),
+/// so that rebuilding the workspace mid-sweep never changes the binary its later runs use.
+pub(crate) struct SweepBinary(pub PathBuf);
+
+impl SweepBinary {
+    /// A copy of `built` at `dir/eirl-<pid>` (one per sweep process: sweeps over disjoint runs
+    /// may run at once).
+    pub(crate) fn copy(built: &Path, dir: &Path) -> Result<Self> {
+        let path = dir.join(format!("eirl-{}", std::process::id()));
+        std::fs::copy(built, &path).with_context(|| format!("copying {}", built.display()))?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for SweepBinary {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// The `eirl` binary the reproductions run: `EIRL_REPRO_BIN` when set (a binary built earlier,
 /// so edits to the workspace during a long sweep cannot change or break it), otherwise a fresh
 /// `cargo build --release -p eirl`.

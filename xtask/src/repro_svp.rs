@@ -18,13 +18,13 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::Value;
 
 use crate::cmd::workspace_root;
 use crate::repro::{
-    build_eirl, env_list, env_num, load_records, mean_sd, num, readme_block, record_run,
-    run_for_summary, write_results,
+    SweepBinary, build_eirl, env_list, env_num, load_records, mean_sd, num, readme_block,
+    record_run, run_for_summary, write_results,
 };
 
 const TASKS: &[&str] = &[
@@ -155,15 +155,16 @@ impl Sweep {
 pub fn svp() -> Result<()> {
     let root = workspace_root();
     let out_root = root.join("runs").join("repro-svp");
-    // A private copy: rebuilding the workspace during the (long) sweep must not change the
-    // binary its later runs use.
     let run_missing = env_num("EIRL_SVP_RUN", 1u8)? != 0;
     std::fs::create_dir_all(&out_root)?;
-    let eirl = out_root.join("eirl");
-    if run_missing {
-        let built = build_eirl(&root)?;
-        std::fs::copy(&built, &eirl).with_context(|| format!("copying {}", built.display()))?;
-    }
+    let binary = if run_missing {
+        Some(SweepBinary::copy(&build_eirl(&root)?, &out_root)?)
+    } else {
+        None
+    };
+    let eirl = binary
+        .as_ref()
+        .map_or_else(|| out_root.join("eirl"), |b| b.0.clone());
     let tasks: Vec<String> = env_list(
         "EIRL_SVP_TASKS",
         &TASKS.iter().copied().map(String::from).collect::<Vec<_>>(),

@@ -23,8 +23,8 @@ use serde_json::{Value, json};
 
 use crate::cmd::workspace_root;
 use crate::repro::{
-    build_eirl, env_list, env_num, load_records, plot_eval, readme_block, record_run, run_dir_in,
-    train_with, write_results,
+    SweepBinary, build_eirl, env_list, env_num, load_records, plot_eval, readme_block, record_run,
+    run_dir_in, train_with, write_results,
 };
 
 /// The default sweep. `MountainCarContinuous-v0-discrete25` has presets but is not in it: plain
@@ -81,15 +81,16 @@ fn mean_metric(out: &Path, name: &str) -> Result<f64> {
 pub fn svrl() -> Result<()> {
     let root = workspace_root();
     let out_root = root.join("runs").join("repro-svrl");
-    // A private copy: rebuilding the workspace during the (long) sweep must not change the
-    // binary its later runs use (one copy per sweep: sweeps over different envs may run at once).
     let run_missing = env_num("EIRL_SVRL_RUN", 1u8)? != 0;
     std::fs::create_dir_all(&out_root)?;
-    let eirl = out_root.join(format!("eirl-{}", std::process::id()));
-    if run_missing {
-        let built = build_eirl(&root)?;
-        std::fs::copy(&built, &eirl).with_context(|| format!("copying {}", built.display()))?;
-    }
+    let binary = if run_missing {
+        Some(SweepBinary::copy(&build_eirl(&root)?, &out_root)?)
+    } else {
+        None
+    };
+    let eirl = binary
+        .as_ref()
+        .map_or_else(|| out_root.join("eirl"), |b| b.0.clone());
     let envs: Vec<String> = env_list(
         "EIRL_SVRL_ENVS",
         &ENVS.iter().copied().map(String::from).collect::<Vec<_>>(),
