@@ -109,23 +109,41 @@ impl RunSummary {
     }
 }
 
-/// A sweep's private copy of the `eirl` binary, removed when the sweep ends (also on error),
-/// so that rebuilding the workspace mid-sweep never changes the binary its later runs use.
-pub(crate) struct SweepBinary(pub PathBuf);
+/// The `eirl` binary a sweep runs. When the sweep makes missing runs it is a private copy at
+/// `out_root/eirl-<pid>` of the built binary (one per sweep process, so sweeps over disjoint
+/// runs may run at once and rebuilding the workspace mid-sweep never changes the binary its
+/// later runs use), removed when the sweep ends, also on error. A sweep that only tabulates
+/// builds and copies nothing.
+pub(crate) struct SweepBinary {
+    path: PathBuf,
+    owned: bool,
+}
 
 impl SweepBinary {
-    /// A copy of `built` at `dir/eirl-<pid>` (one per sweep process: sweeps over disjoint runs
-    /// may run at once).
-    pub(crate) fn copy(built: &Path, dir: &Path) -> Result<Self> {
-        let path = dir.join(format!("eirl-{}", std::process::id()));
-        std::fs::copy(built, &path).with_context(|| format!("copying {}", built.display()))?;
-        Ok(Self(path))
+    /// The binary for a sweep writing under `out_root` ([`build_eirl`] when `run_missing`).
+    pub(crate) fn prepare(root: &Path, out_root: &Path, run_missing: bool) -> Result<Self> {
+        if !run_missing {
+            return Ok(Self {
+                path: out_root.join("eirl"),
+                owned: false,
+            });
+        }
+        let built = build_eirl(root)?;
+        let path = out_root.join(format!("eirl-{}", std::process::id()));
+        std::fs::copy(&built, &path).with_context(|| format!("copying {}", built.display()))?;
+        Ok(Self { path, owned: true })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 }
 
 impl Drop for SweepBinary {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if self.owned {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

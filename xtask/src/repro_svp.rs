@@ -23,8 +23,8 @@ use serde_json::Value;
 
 use crate::cmd::workspace_root;
 use crate::repro::{
-    SweepBinary, build_eirl, env_list, env_num, load_records, mean_sd, num, readme_block,
-    record_run, run_for_summary, write_results,
+    SweepBinary, env_list, env_num, load_records, mean_sd, num, readme_block, record_run,
+    run_for_summary, write_results,
 };
 
 const TASKS: &[&str] = &[
@@ -157,14 +157,8 @@ pub fn svp() -> Result<()> {
     let out_root = root.join("runs").join("repro-svp");
     let run_missing = env_num("EIRL_SVP_RUN", 1u8)? != 0;
     std::fs::create_dir_all(&out_root)?;
-    let binary = if run_missing {
-        Some(SweepBinary::copy(&build_eirl(&root)?, &out_root)?)
-    } else {
-        None
-    };
-    let eirl = binary
-        .as_ref()
-        .map_or_else(|| out_root.join("eirl"), |b| b.0.clone());
+    let binary = SweepBinary::prepare(&root, &out_root, run_missing)?;
+    let eirl = binary.path().to_path_buf();
     let tasks: Vec<String> = env_list(
         "EIRL_SVP_TASKS",
         &TASKS.iter().copied().map(String::from).collect::<Vec<_>>(),

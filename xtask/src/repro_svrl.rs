@@ -23,8 +23,8 @@ use serde_json::{Value, json};
 
 use crate::cmd::workspace_root;
 use crate::repro::{
-    SweepBinary, build_eirl, env_list, env_num, load_records, plot_eval, readme_block, record_run,
-    run_dir_in, train_with, write_results,
+    SweepBinary, env_list, env_num, load_records, plot_eval, readme_block, record_run, run_dir_in,
+    train_with, write_results,
 };
 
 /// The default sweep. `MountainCarContinuous-v0-discrete25` has presets but is not in it: plain
@@ -83,14 +83,8 @@ pub fn svrl() -> Result<()> {
     let out_root = root.join("runs").join("repro-svrl");
     let run_missing = env_num("EIRL_SVRL_RUN", 1u8)? != 0;
     std::fs::create_dir_all(&out_root)?;
-    let binary = if run_missing {
-        Some(SweepBinary::copy(&build_eirl(&root)?, &out_root)?)
-    } else {
-        None
-    };
-    let eirl = binary
-        .as_ref()
-        .map_or_else(|| out_root.join("eirl"), |b| b.0.clone());
+    let binary = SweepBinary::prepare(&root, &out_root, run_missing)?;
+    let eirl = binary.path().to_path_buf();
     let envs: Vec<String> = env_list(
         "EIRL_SVRL_ENVS",
         &ENVS.iter().copied().map(String::from).collect::<Vec<_>>(),
