@@ -83,6 +83,99 @@ fn insert_slots(ck: &mut Checkpoint, name: &str, slots: &[Slot]) {
     }
 }
 
+/// Optimizer state kept in flat buffers for [`Optimizer::step_flat`], with the parameter
+/// shapes that split it back into per-tensor slots (checkpoints look the same either way).
+struct Flat {
+    shapes: Vec<Vec<usize>>,
+    bufs: Vec<Vec<f32>>,
+}
+
+impl Flat {
+    /// Stores buffer `k` as `<name>.<i>` tensors, like [`insert_slots`].
+    fn insert(&self, ck: &mut Checkpoint, name: &str, k: usize) {
+        let mut offset = 0;
+        for (i, shape) in self.shapes.iter().enumerate() {
+            let n: usize = shape.iter().product();
+            ck.insert(
+                format!("{name}.{i}"),
+                shape.clone(),
+                self.bufs[k][offset..offset + n].to_vec(),
+            );
+            offset += n;
+        }
+    }
+
+    /// Buffer `k` as per-tensor slots shaped (and placed) like `net`'s parameters, or `None`
+    /// when the shapes differ.
+    fn to_slots<N: Parameterized + ?Sized>(&self, k: usize, net: &N) -> Option<Vec<Slot>> {
+        let params = net.params();
+        let shapes: Vec<Vec<usize>> = params.iter().map(ParamRef::shape).collect();
+        if shapes != self.shapes {
+            return None;
+        }
+        let mut offset = 0;
+        let slots = params
+            .iter()
+            .map(|p| {
+                let n = p.numel();
+                let values = self.bufs[k][offset..offset + n].to_vec();
+                offset += n;
+                match p {
+                    ParamRef::Matrix(t) => {
+                        Slot::Matrix(t.device().tensor_from_vec(values, *t.shape()))
+                    }
+                    ParamRef::Vector(t) => {
+                        Slot::Vector(t.device().tensor_from_vec(values, *t.shape()))
+                    }
+                }
+            })
+            .collect();
+        Some(slots)
+    }
+}
+
+/// Per-tensor slots concatenated in order, when their shapes are `shapes`.
+fn slots_to_flat(slots: &[Slot], shapes: &[Vec<usize>]) -> Option<Vec<f32>> {
+    let slot_shapes: Vec<Vec<usize>> = slots
+        .iter()
+        .map(|s| match s {
+            Slot::Matrix(t) => vec![t.shape().0, t.shape().1],
+            Slot::Vector(t) => vec![t.shape().0],
+        })
+        .collect();
+    (slot_shapes == shapes).then(|| {
+        slots
+            .iter()
+            .flat_map(|s| match s {
+                Slot::Matrix(t) => t.as_vec(),
+                Slot::Vector(t) => t.as_vec(),
+            })
+            .collect()
+    })
+}
+
+/// Checks a flat step's buffers against each other and the shapes; returns the clip scale and
+/// the gradient norm before clipping.
+fn flat_clip(
+    params: &[f32],
+    grads: &[f32],
+    shapes: &[Vec<usize>],
+    max_grad_norm: Option<f32>,
+) -> Result<(f32, f32), ModelError> {
+    let total: usize = shapes.iter().map(|s| s.iter().product::<usize>()).sum();
+    crate::error::check_len("flat parameters", total, params.len())?;
+    crate::error::check_len("flat gradients", total, grads.len())?;
+    let norm = grads.iter().map(|g| g * g).sum::<f32>().sqrt();
+    if !norm.is_finite() {
+        return Err(ModelError::NonFinite("gradient"));
+    }
+    let scale = match max_grad_norm {
+        Some(m) if norm > m && norm > 0.0 => m / norm,
+        _ => 1.0,
+    };
+    Ok((norm, scale))
+}
+
 /// Reads `<name>.<i>` slots shaped like `net`'s parameters (and on its device).
 fn restore_slots<N: Parameterized + ?Sized>(
     ck: &Checkpoint,
@@ -158,6 +251,19 @@ pub trait Optimizer {
         max_grad_norm: Option<f32>,
     ) -> Result<f32, ModelError>;
 
+    /// The same update for parameters and gradients held in flat buffers (a
+    /// [`crate::FusedMlp`]'s layout), in one pass over them. `shapes` are the parameter tensors'
+    /// shapes in flat order; they must sum to the buffers' length, and the optimizer keeps them
+    /// so its checkpoint state has the same per-tensor layout as after [`Optimizer::step`].
+    /// Switching between the two entry points on the same network carries the state over.
+    fn step_flat(
+        &mut self,
+        params: &mut [f32],
+        grads: &[f32],
+        shapes: &[Vec<usize>],
+        max_grad_norm: Option<f32>,
+    ) -> Result<f32, ModelError>;
+
     /// Changes the learning rate (schedules).
     fn set_lr(&mut self, lr: f32);
 }
@@ -195,6 +301,8 @@ pub struct Adam {
     t: i32,
     m: Vec<Slot>,
     v: Vec<Slot>,
+    /// The moments `[m, v]` while the flat path is in use (then `m` and `v` are empty).
+    flat: Option<Flat>,
 }
 
 impl Adam {
@@ -204,6 +312,7 @@ impl Adam {
             t: 0,
             m: Vec::new(),
             v: Vec::new(),
+            flat: None,
         }
     }
 
@@ -218,8 +327,13 @@ impl Adam {
     /// are the config's and are not stored.
     pub fn insert_state(&self, ck: &mut Checkpoint, prefix: &str) {
         ck.set_meta(format!("{prefix}.t"), self.t.to_string());
-        insert_slots(ck, &format!("{prefix}.m"), &self.m);
-        insert_slots(ck, &format!("{prefix}.v"), &self.v);
+        if let Some(flat) = &self.flat {
+            flat.insert(ck, &format!("{prefix}.m"), 0);
+            flat.insert(ck, &format!("{prefix}.v"), 1);
+        } else {
+            insert_slots(ck, &format!("{prefix}.m"), &self.m);
+            insert_slots(ck, &format!("{prefix}.v"), &self.v);
+        }
     }
 
     /// Restores [`Adam::insert_state`]'s output for the network `net` it will update (shapes
@@ -239,7 +353,7 @@ impl Adam {
                 restore_slots(ck, &format!("{prefix}.v"), net)?,
             )
         };
-        (self.t, self.m, self.v) = (t, m, v);
+        (self.t, self.m, self.v, self.flat) = (t, m, v, None);
         Ok(())
     }
 }
@@ -302,6 +416,13 @@ impl Optimizer for Adam {
     ) -> Result<f32, ModelError> {
         let g = collect_grads(net, grads);
         let (norm, scale) = clip_scale(&g, max_grad_norm)?;
+        if let Some((m, v)) = self
+            .flat
+            .take()
+            .and_then(|f| f.to_slots(0, net).zip(f.to_slots(1, net)))
+        {
+            (self.m, self.v) = (m, v);
+        }
         if self.m.len() != g.len() {
             self.m = g.iter().map(Slot::zeros_like).collect();
             self.v = g.iter().map(Slot::zeros_like).collect();
@@ -339,6 +460,67 @@ impl Optimizer for Adam {
         Ok(norm)
     }
 
+    fn step_flat(
+        &mut self,
+        params: &mut [f32],
+        grads: &[f32],
+        shapes: &[Vec<usize>],
+        max_grad_norm: Option<f32>,
+    ) -> Result<f32, ModelError> {
+        let (norm, scale) = flat_clip(params, grads, shapes, max_grad_norm)?;
+        if self.flat.as_ref().is_none_or(|f| f.shapes != shapes) {
+            let carried = slots_to_flat(&self.m, shapes).zip(slots_to_flat(&self.v, shapes));
+            let bufs = match carried {
+                Some((m, v)) if !self.m.is_empty() => vec![m, v],
+                _ => {
+                    self.t = 0;
+                    vec![vec![0.0; params.len()]; 2]
+                }
+            };
+            self.flat = Some(Flat {
+                shapes: shapes.to_vec(),
+                bufs,
+            });
+            self.m.clear();
+            self.v.clear();
+        }
+        let Some(Flat { bufs, .. }) = &mut self.flat else {
+            unreachable!("flat state was just set")
+        };
+        let [m, v] = &mut bufs[..] else {
+            unreachable!("Adam keeps two flat moments")
+        };
+        self.t += 1;
+        let cfg = self.cfg;
+        let bc1 = 1.0 - cfg.beta1.powi(self.t);
+        let bc2 = 1.0 - cfg.beta2.powi(self.t);
+        let inv_sqrt_bc2 = 1.0 / bc2.sqrt();
+        let step = -cfg.lr / bc1;
+        let wd = cfg.weight_decay;
+        // The same arithmetic, in the same order, as `adam_update` on tensors.
+        let (c1, c2) = if wd > 0.0 {
+            (1.0 - cfg.beta1, 1.0 - cfg.beta2)
+        } else {
+            ((1.0 - cfg.beta1) * scale, (1.0 - cfg.beta2) * scale * scale)
+        };
+        for (((p, &g), m), v) in params
+            .iter_mut()
+            .zip(grads)
+            .zip(m.iter_mut())
+            .zip(v.iter_mut())
+        {
+            let g = if wd > 0.0 { g * scale + *p * wd } else { g };
+            *m = *m * cfg.beta1 + g * c1;
+            *v = *v * cfg.beta2 + (g * g) * c2;
+            let denom = v.sqrt() * inv_sqrt_bc2 + cfg.eps;
+            *p = *p + (*m / denom) * step;
+            if wd > 0.0 && p.is_subnormal() {
+                *p = 0.0;
+            }
+        }
+        Ok(norm)
+    }
+
     fn set_lr(&mut self, lr: f32) {
         self.cfg.lr = lr;
     }
@@ -371,6 +553,8 @@ impl Default for RmsPropConfig {
 pub struct RmsProp {
     pub cfg: RmsPropConfig,
     sq: Vec<Slot>,
+    /// The running mean of squared gradients while the flat path is in use (`sq` is empty).
+    flat: Option<Flat>,
 }
 
 impl RmsProp {
@@ -378,15 +562,19 @@ impl RmsProp {
         RmsProp {
             cfg,
             sq: Vec::new(),
+            flat: None,
         }
     }
 
     /// Stores the running mean of squared gradients (`<prefix>.sq.<i>`; metadata
     /// `<prefix>.initialized`), for exact resume.
     pub fn insert_state(&self, ck: &mut Checkpoint, prefix: &str) {
-        let initialized = !self.sq.is_empty();
+        let initialized = !self.sq.is_empty() || self.flat.is_some();
         ck.set_meta(format!("{prefix}.initialized"), initialized.to_string());
-        insert_slots(ck, &format!("{prefix}.sq"), &self.sq);
+        match &self.flat {
+            Some(flat) => flat.insert(ck, &format!("{prefix}.sq"), 0),
+            None => insert_slots(ck, &format!("{prefix}.sq"), &self.sq),
+        }
     }
 
     /// Restores [`RmsProp::insert_state`]'s output for the network `net` it will update.
@@ -403,6 +591,7 @@ impl RmsProp {
         } else {
             Vec::new()
         };
+        self.flat = None;
         Ok(())
     }
 }
@@ -437,6 +626,9 @@ impl Optimizer for RmsProp {
     ) -> Result<f32, ModelError> {
         let g = collect_grads(net, grads);
         let (norm, scale) = clip_scale(&g, max_grad_norm)?;
+        if let Some(sq) = self.flat.take().and_then(|f| f.to_slots(0, net)) {
+            self.sq = sq;
+        }
         if self.sq.len() != g.len() {
             self.sq = g.iter().map(Slot::zeros_like).collect();
         }
@@ -455,6 +647,44 @@ impl Optimizer for RmsProp {
                     ));
                 }
             }
+        }
+        Ok(norm)
+    }
+
+    fn step_flat(
+        &mut self,
+        params: &mut [f32],
+        grads: &[f32],
+        shapes: &[Vec<usize>],
+        max_grad_norm: Option<f32>,
+    ) -> Result<f32, ModelError> {
+        let (norm, scale) = flat_clip(params, grads, shapes, max_grad_norm)?;
+        if self.flat.as_ref().is_none_or(|f| f.shapes != shapes) {
+            let sq = match slots_to_flat(&self.sq, shapes) {
+                Some(sq) if !self.sq.is_empty() => sq,
+                _ => vec![0.0; params.len()],
+            };
+            self.flat = Some(Flat {
+                shapes: shapes.to_vec(),
+                bufs: vec![sq],
+            });
+            self.sq.clear();
+        }
+        let Some(Flat { bufs, .. }) = &mut self.flat else {
+            unreachable!("flat state was just set")
+        };
+        let cfg = self.cfg;
+        let c = (1.0 - cfg.alpha) * scale * scale;
+        let step = -cfg.lr * scale;
+        // The same arithmetic, in the same order, as `rmsprop_update` on tensors.
+        for ((p, &g), sq) in params.iter_mut().zip(grads).zip(bufs[0].iter_mut()) {
+            *sq = *sq * cfg.alpha + (g * g) * c;
+            let denom = if cfg.eps_inside_sqrt {
+                (*sq + cfg.eps).sqrt()
+            } else {
+                sq.sqrt() + cfg.eps
+            };
+            *p = *p + (g / denom) * step;
         }
         Ok(norm)
     }

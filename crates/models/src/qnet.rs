@@ -4,9 +4,11 @@ use dfdx::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
 
 use crate::device::{Device, Matrix, device, matrix_from_slice};
 use crate::error::{ModelError, check_len};
+use crate::fused::{FusedMlp, Workspace};
 use crate::linear::Linear;
 use crate::mlp::{Activation, Mlp};
 use crate::optim::Optimizer;
@@ -72,13 +74,45 @@ struct DuelingHead {
     advantage: Linear,
 }
 
+/// Which code computes a [`QNetwork`]'s values and regression steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// A hand-written forward/backward on the `gemm` crate over flat parameter and gradient
+    /// buffers ([`crate::FusedMlp`]), with the optimizer's flat update. Plain heads on the CPU;
+    /// the default there.
+    Fused,
+    /// dfdx's tensors and tape: every head, every device.
+    Dfdx,
+}
+
+/// The fused engine's copy of a plain head: the same parameters in one flat buffer, and the
+/// buffers a regression step reuses.
+#[derive(Clone)]
+struct FastPath {
+    net: FusedMlp,
+    shapes: Vec<Vec<usize>>,
+    /// Whether `net`'s parameters equal the dfdx tensors' (false after `params_mut`).
+    fresh: bool,
+    ws: Workspace,
+    d_out: Vec<f32>,
+}
+
 /// A network `s ↦ Q(s, ·) ∈ ℝ^A` over flat observations.
+///
+/// The parameters are dfdx tensors ([`Parameterized`], [`QNetwork::forward`] on a tape); with
+/// [`Backend::Fused`] (the default for plain heads on the CPU) [`QNetwork::q_values`] and
+/// [`QNetwork::regression_step`] run on a flat copy of them and write the updated values back,
+/// so both views always agree.
 pub struct QNetwork {
     dev: Device,
     head: Head,
     cfg: QNetworkConfig,
     obs_dim: usize,
     num_actions: usize,
+    /// The fused engine, when the backend is [`Backend::Fused`]; behind a lock so `q_values`
+    /// (a `&self` method) can refresh it and reuse its buffers.
+    fast: Option<Mutex<FastPath>>,
 }
 
 impl Clone for QNetwork {
@@ -91,12 +125,17 @@ impl Clone for QNetwork {
                 advantage: d.advantage.clone(),
             })),
         };
+        let fast = self.fast.as_ref().map(|f| {
+            let f = f.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            Mutex::new(f.clone())
+        });
         QNetwork {
             dev: self.dev.clone(),
             head,
             cfg: self.cfg.clone(),
             obs_dim: self.obs_dim,
             num_actions: self.num_actions,
+            fast,
         }
     }
 }
@@ -135,13 +174,71 @@ impl QNetwork {
             sizes.push(num_actions);
             Head::Plain(Mlp::new(&dev, &sizes, cfg.activation, false, &mut rng)?)
         };
-        Ok(QNetwork {
+        let mut q = QNetwork {
             dev,
             head,
             cfg: cfg.clone(),
             obs_dim,
             num_actions,
-        })
+            fast: None,
+        };
+        q.set_backend(Backend::Fused)?;
+        Ok(q)
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        if self.fast.is_some() {
+            Backend::Fused
+        } else {
+            Backend::Dfdx
+        }
+    }
+
+    /// Chooses the backend. [`Backend::Fused`] falls back to dfdx, without error, for a
+    /// dueling head or a CUDA build, where it does not apply; [`QNetwork::backend`] tells which
+    /// one runs. Values and gradients agree between the two to rounding.
+    pub fn set_backend(&mut self, backend: Backend) -> Result<(), ModelError> {
+        self.fast = None;
+        if backend == Backend::Dfdx || cfg!(feature = "cuda") {
+            return Ok(());
+        }
+        let Head::Plain(mlp) = &self.head else {
+            return Ok(());
+        };
+        let mut sizes = vec![mlp.inputs()];
+        sizes.extend(mlp.layers().iter().map(Linear::outputs));
+        let net = FusedMlp::new(&sizes, mlp.activation(), false)?;
+        let shapes = net.param_shapes();
+        let mut fast = FastPath {
+            net,
+            shapes,
+            fresh: false,
+            ws: Workspace::default(),
+            d_out: Vec::new(),
+        };
+        refresh(&self.head, &mut fast);
+        self.fast = Some(Mutex::new(fast));
+        Ok(())
+    }
+
+    /// Writes the fused engine's parameters into the dfdx tensors.
+    fn write_back(head: &mut Head, fast: &FastPath) -> Result<(), ModelError> {
+        let Head::Plain(mlp) = head else {
+            return Err(ModelError::Config(
+                "the fused path needs a plain head".into(),
+            ));
+        };
+        let mut offset = 0;
+        for mut p in mlp.params_mut() {
+            let n = match &p {
+                ParamMut::Matrix(t) => t.shape().0 * t.shape().1,
+                ParamMut::Vector(t) => t.shape().0,
+            };
+            p.copy_from(&fast.net.params()[offset..offset + n])?;
+            offset += n;
+        }
+        Ok(())
     }
 
     pub fn obs_dim(&self) -> usize {
@@ -203,6 +300,17 @@ impl QNetwork {
 
     /// `Q(s, ·)` for a row-major batch `obs: [batch, obs_dim]`; returns `[batch, A]` row-major.
     pub fn q_values(&self, obs: &[f32], batch: usize) -> Result<Vec<f32>, ModelError> {
+        if let Some(fast) = &self.fast {
+            check_len("observations", batch * self.obs_dim, obs.len())?;
+            let mut fast = fast
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let fast = &mut *fast;
+            if !fast.fresh {
+                refresh(&self.head, fast);
+            }
+            return Ok(fast.net.forward(obs, batch, &mut fast.ws)?.to_vec());
+        }
         let x = matrix_from_slice(&self.dev, obs, batch, self.obs_dim)?;
         Ok(self.forward(x).as_vec())
     }
@@ -233,6 +341,28 @@ impl QNetwork {
         }
         if targets.iter().any(|t| !t.is_finite()) {
             return Err(ModelError::NonFinite("TD target"));
+        }
+        if let Some(fast) = &mut self.fast {
+            let fast = fast
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            check_len("observations", batch * self.obs_dim, obs.len())?;
+            if !fast.fresh {
+                refresh(&self.head, fast);
+            }
+            let stats = fused_regression_step(
+                fast,
+                opt,
+                obs,
+                actions,
+                targets,
+                weights,
+                loss,
+                max_grad_norm,
+                self.num_actions,
+            )?;
+            Self::write_back(&mut self.head, fast)?;
+            return Ok(stats);
         }
         let x = matrix_from_slice(&self.dev, obs, batch, self.obs_dim)?;
         let idx = self.dev.tensor_from_vec(actions.to_vec(), (batch,));
@@ -280,6 +410,11 @@ impl Parameterized for QNetwork {
         }
     }
     fn params_mut(&mut self) -> Vec<ParamMut<'_>> {
+        if let Some(fast) = &mut self.fast {
+            fast.get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .fresh = false;
+        }
         match &mut self.head {
             Head::Plain(m) => m.params_mut(),
             Head::Dueling(d) => {
@@ -295,4 +430,79 @@ impl Parameterized for QNetwork {
             }
         }
     }
+}
+
+/// Copies a plain head's dfdx tensors into the fused engine's flat buffer.
+fn refresh(head: &Head, fast: &mut FastPath) {
+    if let Head::Plain(mlp) = head {
+        let flat = fast.net.params_mut();
+        let mut offset = 0;
+        for p in mlp.params() {
+            let n = p.numel();
+            match p {
+                ParamRef::Matrix(t) => t.copy_into(&mut flat[offset..offset + n]),
+                ParamRef::Vector(t) => t.copy_into(&mut flat[offset..offset + n]),
+            }
+            offset += n;
+        }
+        fast.fresh = true;
+    }
+}
+
+/// [`QNetwork::regression_step`] on the fused engine: the forward pass, the loss and its
+/// gradient with respect to `Q(s, a)` written out (dfdx's Huber and squared error, weighted
+/// mean), the backward pass and the optimizer's flat update.
+#[allow(clippy::too_many_arguments)]
+fn fused_regression_step<O: Optimizer>(
+    fast: &mut FastPath,
+    opt: &mut O,
+    obs: &[f32],
+    actions: &[usize],
+    targets: &[f32],
+    weights: Option<&[f32]>,
+    loss: TdLoss,
+    max_grad_norm: Option<f32>,
+    num_actions: usize,
+) -> Result<RegressionStats, ModelError> {
+    let batch = actions.len();
+    let q = fast.net.forward(obs, batch, &mut fast.ws)?;
+    fast.d_out.clear();
+    fast.d_out.resize(batch * num_actions, 0.0);
+    let mut td_errors = Vec::with_capacity(batch);
+    let mut total = 0.0f32;
+    let inv_b = 1.0 / batch as f32;
+    for (i, (&a, &y)) in actions.iter().zip(targets).enumerate() {
+        let x = q[i * num_actions + a];
+        td_errors.push(y - x);
+        let w = weights.map_or(1.0, |w| w[i]);
+        let e = x - y;
+        let (l, d) = match loss {
+            TdLoss::Huber { delta } => {
+                if e.abs() < delta {
+                    (e * e * 0.5, e)
+                } else {
+                    (e.abs() * delta - 0.5 * delta * delta, e.signum() * delta)
+                }
+            }
+            TdLoss::Mse => (e * e * 0.5, e),
+        };
+        total += l * w;
+        fast.d_out[i * num_actions + a] = d * w * inv_b;
+    }
+    let loss_value = total * inv_b;
+    if !loss_value.is_finite() {
+        return Err(ModelError::NonFinite("loss"));
+    }
+    fast.net.backward(&fast.d_out, &mut fast.ws)?;
+    let grad_norm = opt.step_flat(
+        fast.net.params_mut(),
+        fast.ws.grads(),
+        &fast.shapes,
+        max_grad_norm,
+    )?;
+    Ok(RegressionStats {
+        loss: loss_value,
+        td_errors,
+        grad_norm,
+    })
 }

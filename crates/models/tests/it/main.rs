@@ -3,6 +3,7 @@
 
 mod checkpoint;
 mod distributions;
+mod fused;
 mod fuzz;
 mod torch;
 mod training;
