@@ -31,6 +31,7 @@ fn matmul(
     accumulate: bool,
     lhs: (&[f32], usize, usize),
     rhs: (&[f32], usize, usize),
+    parallel: bool,
 ) {
     // Every index the kernel reads or writes lies inside its slice: the largest offset of an
     // `[r, c]` view with strides `(rs, cs)` is `(r − 1)·rs + (c − 1)·cs`.
@@ -74,8 +75,12 @@ fn matmul(
             false,
             false,
             false,
-            // Every rayon thread; `gemm` itself keeps products below its threshold on one.
-            gemm::Parallelism::Rayon(0),
+            // `Rayon(0)`: every rayon thread, for products above `gemm`'s own threshold.
+            if parallel {
+                gemm::Parallelism::Rayon(0)
+            } else {
+                gemm::Parallelism::None
+            },
         );
     }
 }
@@ -96,7 +101,7 @@ fn gemv_rows(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], inputs: usize, outp
 }
 
 /// Buffers reused from one call to the next: no allocation once they have grown to the batch.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Workspace {
     /// `acts[0]` is the input, `acts[l + 1]` layer `l`'s output (after its activation).
     acts: Vec<Vec<f32>>,
@@ -105,7 +110,26 @@ pub struct Workspace {
     delta_prev: Vec<f32>,
     /// `∂L/∂θ` in the flat parameter layout.
     grads: Vec<f32>,
+    /// `∂L/∂output` of a [`FusedMlp::train_split`] block.
+    d_out: Vec<f32>,
     batch: usize,
+    /// Whether `gemm` may spread one product over threads (off inside a split step, whose
+    /// blocks already run in parallel).
+    parallel: bool,
+}
+
+impl Default for Workspace {
+    fn default() -> Self {
+        Workspace {
+            acts: Vec::new(),
+            delta: Vec::new(),
+            delta_prev: Vec::new(),
+            grads: Vec::new(),
+            d_out: Vec::new(),
+            batch: 0,
+            parallel: true,
+        }
+    }
 }
 
 impl Workspace {
@@ -232,7 +256,7 @@ impl FusedMlp {
                 for row in y.chunks_exact_mut(o) {
                     row.copy_from_slice(b);
                 }
-                matmul(batch, o, i, y, true, (h, i, 1), (w, o, 1));
+                matmul(batch, o, i, y, true, (h, i, 1), (w, o, 1), ws.parallel);
             }
             if self.activated(l) {
                 match self.activation {
@@ -281,7 +305,16 @@ impl FusedMlp {
             let gb = &mut rest[..o];
             // ∂L/∂W = hᵀ δ  ([i, batch] · [batch, o]); hᵀ is h read with swapped strides.
             let h = &ws.acts[l];
-            matmul(i, o, batch, gw, false, (h, 1, i), (&ws.delta, o, 1));
+            matmul(
+                i,
+                o,
+                batch,
+                gw,
+                false,
+                (h, 1, i),
+                (&ws.delta, o, 1),
+                ws.parallel,
+            );
             // ∂L/∂b = Σ_rows δ.
             gb.fill(0.0);
             for row in ws.delta.chunks_exact(o) {
@@ -301,8 +334,77 @@ impl FusedMlp {
                     false,
                     (&ws.delta, o, 1),
                     (w, 1, o),
+                    ws.parallel,
                 );
                 std::mem::swap(&mut ws.delta, &mut ws.delta_prev);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rows per block below which a batch is not split over threads.
+const MIN_SPLIT_ROWS: usize = 16;
+
+impl FusedMlp {
+    /// Row blocks [`FusedMlp::train_split`] uses for `batch` rows: one per rayon thread, each
+    /// of at least [`MIN_SPLIT_ROWS`] rows.
+    pub fn split_blocks(batch: usize) -> usize {
+        rayon::current_num_threads()
+            .min(batch / MIN_SPLIT_ROWS)
+            .max(1)
+    }
+
+    /// A gradient step's forward and backward passes with the batch split into row blocks,
+    /// one per workspace in `blocks` (sized by [`FusedMlp::split_blocks`]), run in parallel.
+    /// For each block `grad_out(first_row, output, d_output)` writes `∂L/∂output` of the
+    /// block's rows (`output`, `d_output`: `[rows, out]`); the parameter gradients of the
+    /// whole batch end up in `blocks[0]` ([`Workspace::grads`]), and block `k`'s outputs in
+    /// `blocks[k]` ([`Workspace::output`]).
+    pub fn train_split<F>(
+        &self,
+        x: &[f32],
+        batch: usize,
+        blocks: &mut [Workspace],
+        grad_out: F,
+    ) -> Result<(), ModelError>
+    where
+        F: Fn(usize, &[f32], &mut [f32]) + Sync,
+    {
+        use rayon::prelude::*;
+        check_len("MLP input", batch * self.inputs(), x.len())?;
+        if blocks.is_empty() {
+            return Err(ModelError::Config("train_split needs a workspace".into()));
+        }
+        let rows = batch.div_ceil(blocks.len()).max(1);
+        let (inputs, outputs) = (self.inputs(), self.outputs());
+        let parallel = blocks.len() == 1;
+        let run = |k: usize, ws: &mut Workspace| -> Result<(), ModelError> {
+            let first = (k * rows).min(batch);
+            let last = ((k + 1) * rows).min(batch);
+            ws.parallel = parallel;
+            self.forward(&x[first * inputs..last * inputs], last - first, ws)?;
+            let mut d_out = std::mem::take(&mut ws.d_out);
+            d_out.clear();
+            d_out.resize((last - first) * outputs, 0.0);
+            grad_out(first, ws.output(), &mut d_out);
+            let done = self.backward(&d_out, ws);
+            ws.d_out = d_out;
+            done
+        };
+        if blocks.len() == 1 {
+            run(0, &mut blocks[0])?;
+        } else {
+            blocks
+                .par_iter_mut()
+                .enumerate()
+                .map(|(k, ws)| run(k, ws))
+                .collect::<Result<(), ModelError>>()?;
+            let (head, rest) = blocks.split_at_mut(1);
+            for ws in rest {
+                for (a, b) in head[0].grads.iter_mut().zip(&ws.grads) {
+                    *a += b;
+                }
             }
         }
         Ok(())
@@ -327,7 +429,7 @@ mod tests {
             }
         }
         let mut got = vec![0.0; m * n];
-        matmul(m, n, k, &mut got, false, (&a, k, 1), (&b, n, 1));
+        matmul(m, n, k, &mut got, false, (&a, k, 1), (&b, n, 1), false);
         for (g, w) in got.iter().zip(&want) {
             assert!((g - w).abs() < 1e-5);
         }
@@ -339,7 +441,7 @@ mod tests {
             }
         }
         let mut got2 = vec![1.0; m * n];
-        matmul(m, n, k, &mut got2, true, (&at, 1, m), (&b, n, 1));
+        matmul(m, n, k, &mut got2, true, (&at, 1, m), (&b, n, 1), true);
         for (g, w) in got2.iter().zip(&want) {
             assert!((g - (w + 1.0)).abs() < 1e-5);
         }

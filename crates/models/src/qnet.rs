@@ -94,8 +94,10 @@ struct FastPath {
     shapes: Vec<Vec<usize>>,
     /// Whether `net`'s parameters equal the dfdx tensors' (false after `params_mut`).
     fresh: bool,
+    /// Buffers of `q_values`.
     ws: Workspace,
-    d_out: Vec<f32>,
+    /// One workspace per row block of a regression step (see [`FusedMlp::train_split`]).
+    blocks: Vec<Workspace>,
 }
 
 /// A network `s ↦ Q(s, ·) ∈ ℝ^A` over flat observations.
@@ -215,7 +217,7 @@ impl QNetwork {
             shapes,
             fresh: false,
             ws: Workspace::default(),
-            d_out: Vec::new(),
+            blocks: Vec::new(),
         };
         refresh(&self.head, &mut fast);
         self.fast = Some(Mutex::new(fast));
@@ -465,38 +467,46 @@ fn fused_regression_step<O: Optimizer>(
     num_actions: usize,
 ) -> Result<RegressionStats, ModelError> {
     let batch = actions.len();
-    let q = fast.net.forward(obs, batch, &mut fast.ws)?;
-    fast.d_out.clear();
-    fast.d_out.resize(batch * num_actions, 0.0);
+    let inv_b = 1.0 / batch as f32;
+    // Huber (dfdx's `huber_error`) or squared error of `e = Q(s, a) − y`: the loss and its
+    // derivative with respect to Q(s, a).
+    let loss_and_grad = |e: f32| match loss {
+        TdLoss::Huber { delta } if e.abs() >= delta => {
+            (e.abs() * delta - 0.5 * delta * delta, e.signum() * delta)
+        }
+        TdLoss::Huber { .. } | TdLoss::Mse => (e * e * 0.5, e),
+    };
+    fast.blocks
+        .resize_with(FusedMlp::split_blocks(batch), Workspace::default);
+    fast.net
+        .train_split(obs, batch, &mut fast.blocks, |first, q, d_out| {
+            for (r, (qr, dr)) in q
+                .chunks_exact(num_actions)
+                .zip(d_out.chunks_exact_mut(num_actions))
+                .enumerate()
+            {
+                let i = first + r;
+                let (a, w) = (actions[i], weights.map_or(1.0, |w| w[i]));
+                dr[a] = loss_and_grad(qr[a] - targets[i]).1 * w * inv_b;
+            }
+        })?;
     let mut td_errors = Vec::with_capacity(batch);
     let mut total = 0.0f32;
-    let inv_b = 1.0 / batch as f32;
-    for (i, (&a, &y)) in actions.iter().zip(targets).enumerate() {
-        let x = q[i * num_actions + a];
-        td_errors.push(y - x);
-        let w = weights.map_or(1.0, |w| w[i]);
-        let e = x - y;
-        let (l, d) = match loss {
-            TdLoss::Huber { delta } => {
-                if e.abs() < delta {
-                    (e * e * 0.5, e)
-                } else {
-                    (e.abs() * delta - 0.5 * delta * delta, e.signum() * delta)
-                }
-            }
-            TdLoss::Mse => (e * e * 0.5, e),
-        };
-        total += l * w;
-        fast.d_out[i * num_actions + a] = d * w * inv_b;
+    for q in fast.blocks.iter().map(Workspace::output) {
+        for qr in q.chunks_exact(num_actions) {
+            let i = td_errors.len();
+            let x = qr[actions[i]];
+            td_errors.push(targets[i] - x);
+            total += loss_and_grad(x - targets[i]).0 * weights.map_or(1.0, |w| w[i]);
+        }
     }
     let loss_value = total * inv_b;
     if !loss_value.is_finite() {
         return Err(ModelError::NonFinite("loss"));
     }
-    fast.net.backward(&fast.d_out, &mut fast.ws)?;
     let grad_norm = opt.step_flat(
         fast.net.params_mut(),
-        fast.ws.grads(),
+        fast.blocks[0].grads(),
         &fast.shapes,
         max_grad_norm,
     )?;
