@@ -582,10 +582,11 @@ pub fn run_with(args: TrainArgs, given: Given) -> Result<()> {
         println!("{line}");
     }
     println!(
-        "done: {} steps in {:.1}s ({:.0} steps/s); best eval mean {:.2}; run {}",
+        "done: {} steps in {:.1}s ({:.0} steps/s); evaluation {:.1}s of it; best eval mean {:.2}; run {}",
         report.steps,
         report.seconds,
         report.steps as f64 / report.seconds.max(1e-9),
+        report.eval_seconds,
         report.best_eval_mean,
         s.run.path().display()
     );

@@ -28,6 +28,8 @@ pub struct RunReport {
     pub steps: u64,
     /// Wall-clock seconds of the loop.
     pub seconds: f64,
+    /// Of `seconds`, those spent evaluating and writing checkpoints (the rest is training).
+    pub eval_seconds: f64,
     /// Best evaluation mean over the whole run (resumed runs include earlier evaluations).
     pub best_eval_mean: f64,
     /// The last evaluation (always one at the end of the run).
@@ -120,6 +122,7 @@ pub fn train(agent: &mut dyn Agent, run: &RunDir, resume: bool) -> Result<RunRep
     let scalar_interval = agent.scalar_interval().max(1);
     let mut window = IntervalScalars::default();
     let mut final_eval = None;
+    let mut eval_seconds = 0.0;
     while !agent.is_done() {
         let before = agent.steps();
         let report = agent.step()?;
@@ -150,6 +153,7 @@ pub fn train(agent: &mut dyn Agent, run: &RunDir, resume: bool) -> Result<RunRep
             log.log_many(step, &row)?;
         }
         if before / interval != step / interval || agent.is_done() {
+            let eval_started = Instant::now();
             let eval = agent.evaluate(settings.eval_episodes, EVAL_SEED)?;
             log.log_many(
                 step,
@@ -168,6 +172,7 @@ pub fn train(agent: &mut dyn Agent, run: &RunDir, resume: bool) -> Result<RunRep
             }
             save(agent, run, LATEST_CHECKPOINT, best)?;
             log.flush()?;
+            eval_seconds += eval_started.elapsed().as_secs_f64();
             let line = format!(
                 "step {step}: eval mean {:.2} ± {:.2} over {} episodes (best {best:.2})",
                 eval.mean(),
@@ -203,6 +208,7 @@ pub fn train(agent: &mut dyn Agent, run: &RunDir, resume: bool) -> Result<RunRep
     Ok(RunReport {
         steps: agent.steps() - start_steps,
         seconds,
+        eval_seconds,
         best_eval_mean: best,
         final_eval,
         score_reference: agent.score_reference(),
