@@ -449,6 +449,39 @@ mod tests {
     }
 
     #[test]
+    fn the_models_and_peers_parts_follow_the_others() {
+        let doc = splice(
+            "# Benchmarks\nc\n",
+            None,
+            [
+                Some("<!-- matrix-estimation benchmark -->\nme"),
+                None,
+                None,
+                None,
+                Some("<!-- models benchmark -->\nmodels v1"),
+                Some("<!-- peers benchmark -->\npeers v1"),
+            ],
+        );
+        let again = splice(
+            &doc,
+            None,
+            [
+                None,
+                None,
+                None,
+                None,
+                Some("<!-- models benchmark -->\nmodels v2"),
+            ],
+        );
+        let (m, mo, p) = (
+            again.find("\nme").expect("me"),
+            again.find("models v2").expect("models"),
+            again.find("peers v1").expect("peers"),
+        );
+        assert!(m < mo && mo < p && !again.contains("models v1"), "{again}");
+    }
+
+    #[test]
     fn splicing_keeps_the_other_part() {
         let both = splice(
             "# Benchmarks\nold criterion\n",

@@ -26,6 +26,17 @@
 //!
 //! The `cuda` feature runs the same code on dfdx's CUDA device; it needs `nvcc` when building.
 //!
+//! # Backends
+//!
+//! dfdx records every op on a tape and allocates every intermediate, which at RL's small
+//! networks and batches costs as much as the arithmetic. A plain [`QNetwork`] on the CPU
+//! therefore runs [`QNetwork::q_values`] and [`QNetwork::regression_step`] on a [`FusedMlp`]
+//! ([`Backend::Fused`], the default): the same `gemm` kernels, a hand-written backward pass,
+//! preallocated workspaces, the batch split over the cores and the optimizer's flat update
+//! ([`Optimizer::step_flat`]). The dfdx tensors stay the parameters' public face
+//! ([`Parameterized`], checkpoints, [`QNetwork::forward`] on a tape) and are rewritten after
+//! every fused step. `cargo xtask bench models` measures both backends against PyTorch.
+//!
 //! # Tensor layout and checkpoint names
 //!
 //! A [`Linear`] layer computes `y = x W + b` with `W: [in, out]` (dfdx's layout), the transpose
