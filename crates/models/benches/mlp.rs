@@ -209,7 +209,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(3.0);
     // `EIRL_MODELS_BENCH_PROFILE=fused:64` (or `dfdx:256`): only that step, for a profiler.
-    if let Some(spec) = std::env::var("EIRL_MODELS_BENCH_PROFILE").ok() {
+    if let Ok(spec) = std::env::var("EIRL_MODELS_BENCH_PROFILE") {
         let (backend, batch) = spec.split_once(':').expect("<backend>:<batch>");
         let backend = if backend == "dfdx" {
             Backend::Dfdx
