@@ -275,3 +275,33 @@ fn dueling_heads_fall_back_to_dfdx() {
     q.set_backend(Backend::Fused).expect("backend");
     assert_eq!(q.backend(), Backend::Dfdx);
 }
+
+/// A batch split into row blocks (run in parallel) gives the gradients of the whole batch,
+/// whatever the number of blocks, including blocks left empty.
+#[test]
+fn split_batches_sum_to_the_whole_batch_gradient() {
+    let mut net = FusedMlp::new(&[5, 24, 3], Activation::Tanh, false).expect("fused");
+    for (i, p) in net.params_mut().iter_mut().enumerate() {
+        *p = (i as f32 * 0.61).sin() * 0.4;
+    }
+    let batch = 37;
+    let x: Vec<f32> = (0..batch * 5).map(|i| (i as f32 * 0.29).cos()).collect();
+    let c: Vec<f32> = (0..batch * 3).map(|i| (i as f32 * 0.17).sin()).collect();
+    let grad_out = |first: usize, out: &[f32], d: &mut [f32]| {
+        assert_eq!(out.len(), d.len());
+        d.copy_from_slice(&c[first * 3..first * 3 + d.len()]);
+    };
+    let mut one = vec![Workspace::default()];
+    net.train_split(&x, batch, &mut one, grad_out)
+        .expect("one block");
+    for blocks in [2, 3, 50] {
+        let mut ws = vec![Workspace::default(); blocks];
+        net.train_split(&x, batch, &mut ws, grad_out)
+            .expect("split");
+        assert_allclose(ws[0].grads(), one[0].grads(), TOL, "split gradients");
+        let outputs: Vec<f32> = ws.iter().flat_map(|w| w.output().to_vec()).collect();
+        assert_allclose(&outputs, one[0].output(), TOL, "split outputs");
+    }
+    assert!(net.train_split(&x, batch, &mut [], grad_out).is_err());
+    assert!(net.train_split(&x[1..], batch, &mut one, grad_out).is_err());
+}
