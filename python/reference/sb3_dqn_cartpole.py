@@ -15,6 +15,7 @@ import time
 import gymnasium as gym
 import numpy as np
 import torch
+from peer_eval import evaluate
 from stable_baselines3 import DQN
 
 
@@ -45,21 +46,10 @@ def main():
     start = time.perf_counter()
     model.learn(total_timesteps=a.steps)
     train_seconds = time.perf_counter() - start
-    env = gym.make("CartPole-v1")
-    returns = []
-    start = time.perf_counter()
-    for ep in range(a.episodes):
-        obs, _ = env.reset(seed=10_000 + ep)
-        done, total = False, 0.0
-        while not done:
-            action, _ = model.predict(obs, deterministic=True)
-            obs, r, term, trunc, _ = env.step(action)
-            total += float(r)
-            done = term or trunc
-        returns.append(total)
+    returns, eval_seconds = evaluate(model, "CartPole-v1", a.episodes)
     print(json.dumps({
         "train_seconds": train_seconds,
-        "eval_seconds": time.perf_counter() - start,
+        "eval_seconds": eval_seconds,
         "mean_return": float(np.mean(returns)),
         "std_return": float(np.std(returns)),
         "torch_threads": torch.get_num_threads(),

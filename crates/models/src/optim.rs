@@ -154,6 +154,34 @@ fn slots_to_flat(slots: &[Slot], shapes: &[Vec<usize>]) -> Option<Vec<f32>> {
     })
 }
 
+/// Makes `flat` the state for parameters of `shapes`: kept when it already is, else carried
+/// over from the per-tensor `slots` (one buffer per slot vector, which is then emptied) when
+/// their shapes match, else zeros. Returns whether it starts from zeros.
+fn ensure_flat(
+    flat: &mut Option<Flat>,
+    slots: &mut [&mut Vec<Slot>],
+    shapes: &[Vec<usize>],
+) -> bool {
+    if flat.as_ref().is_some_and(|f| f.shapes == shapes) {
+        return false;
+    }
+    let carried: Option<Vec<Vec<f32>>> = slots
+        .iter()
+        .map(|s| (!s.is_empty()).then(|| slots_to_flat(s, shapes)).flatten())
+        .collect();
+    let fresh = carried.is_none();
+    let len = shapes.iter().map(|s| s.iter().product::<usize>()).sum();
+    let bufs = carried.unwrap_or_else(|| vec![vec![0.0; len]; slots.len()]);
+    *flat = Some(Flat {
+        shapes: shapes.to_vec(),
+        bufs,
+    });
+    for s in slots.iter_mut() {
+        s.clear();
+    }
+    fresh
+}
+
 /// Checks a flat step's buffers against each other and the shapes; returns the clip scale and
 /// the gradient norm before clipping.
 fn flat_clip(
@@ -469,21 +497,8 @@ impl Optimizer for Adam {
         max_grad_norm: Option<f32>,
     ) -> Result<f32, ModelError> {
         let (norm, scale) = flat_clip(params, grads, shapes, max_grad_norm)?;
-        if self.flat.as_ref().is_none_or(|f| f.shapes != shapes) {
-            let carried = slots_to_flat(&self.m, shapes).zip(slots_to_flat(&self.v, shapes));
-            let bufs = match carried {
-                Some((m, v)) if !self.m.is_empty() => vec![m, v],
-                _ => {
-                    self.t = 0;
-                    vec![vec![0.0; params.len()]; 2]
-                }
-            };
-            self.flat = Some(Flat {
-                shapes: shapes.to_vec(),
-                bufs,
-            });
-            self.m.clear();
-            self.v.clear();
+        if ensure_flat(&mut self.flat, &mut [&mut self.m, &mut self.v], shapes) {
+            self.t = 0;
         }
         let Some(Flat { bufs, .. }) = &mut self.flat else {
             unreachable!("flat state was just set")
@@ -656,17 +671,7 @@ impl Optimizer for RmsProp {
         max_grad_norm: Option<f32>,
     ) -> Result<f32, ModelError> {
         let (norm, scale) = flat_clip(params, grads, shapes, max_grad_norm)?;
-        if self.flat.as_ref().is_none_or(|f| f.shapes != shapes) {
-            let sq = match slots_to_flat(&self.sq, shapes) {
-                Some(sq) if !self.sq.is_empty() => sq,
-                _ => vec![0.0; params.len()],
-            };
-            self.flat = Some(Flat {
-                shapes: shapes.to_vec(),
-                bufs: vec![sq],
-            });
-            self.sq.clear();
-        }
+        ensure_flat(&mut self.flat, &mut [&mut self.sq], shapes);
         let Some(Flat { bufs, .. }) = &mut self.flat else {
             unreachable!("flat state was just set")
         };
@@ -781,27 +786,28 @@ impl pulp::WithSimd for AdamChunk<'_> {
         let AdamChunk { k, p, g, m, v } = self;
         let n = p.len().min(g.len()).min(m.len()).min(v.len());
         let (p, g, m, v) = (&mut p[..n], &g[..n], &mut m[..n], &mut v[..n]);
-        if k.wd > 0.0 {
-            let (c1, c2) = (1.0 - k.beta1, 1.0 - k.beta2);
-            for i in 0..n {
-                let gi = g[i] * k.scale + p[i] * k.wd;
-                m[i] = flush(m[i] * k.beta1 + gi * c1);
-                v[i] = flush(v[i] * k.beta2 + (gi * gi) * c2);
-                let denom = v[i].sqrt() * k.inv_sqrt_bc2 + k.eps;
-                let x = p[i] + (m[i] / denom) * k.step;
-                // Flush to zero (see `flush_subnormal`).
-                p[i] = if x.is_subnormal() { 0.0 } else { x };
-            }
+        // With weight decay the clip scale is folded into the gradient, else into c1, c2.
+        let decay = k.wd > 0.0;
+        let (c1, c2) = if decay {
+            (1.0 - k.beta1, 1.0 - k.beta2)
         } else {
-            let c1 = (1.0 - k.beta1) * k.scale;
-            let c2 = (1.0 - k.beta2) * k.scale * k.scale;
-            for i in 0..n {
-                let gi = g[i];
-                m[i] = flush(m[i] * k.beta1 + gi * c1);
-                v[i] = flush(v[i] * k.beta2 + (gi * gi) * c2);
-                let denom = v[i].sqrt() * k.inv_sqrt_bc2 + k.eps;
-                p[i] += (m[i] / denom) * k.step;
-            }
+            (
+                (1.0 - k.beta1) * k.scale,
+                (1.0 - k.beta2) * k.scale * k.scale,
+            )
+        };
+        for i in 0..n {
+            let gi = if decay {
+                g[i] * k.scale + p[i] * k.wd
+            } else {
+                g[i]
+            };
+            m[i] = flush(m[i] * k.beta1 + gi * c1);
+            v[i] = flush(v[i] * k.beta2 + (gi * gi) * c2);
+            let denom = v[i].sqrt() * k.inv_sqrt_bc2 + k.eps;
+            let x = p[i] + (m[i] / denom) * k.step;
+            // With weight decay, flush to zero (see `flush_subnormal`).
+            p[i] = if decay { flush(x) } else { x };
         }
     }
 }

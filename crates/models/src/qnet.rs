@@ -355,12 +355,14 @@ impl QNetwork {
             let stats = fused_regression_step(
                 fast,
                 opt,
-                obs,
-                actions,
-                targets,
-                weights,
-                loss,
-                max_grad_norm,
+                &Regression {
+                    obs,
+                    actions,
+                    targets,
+                    weights,
+                    loss,
+                    max_grad_norm,
+                },
                 self.num_actions,
             )?;
             Self::write_back(&mut self.head, fast)?;
@@ -434,6 +436,17 @@ impl Parameterized for QNetwork {
     }
 }
 
+/// The inputs of one [`QNetwork::regression_step`], checked.
+#[derive(Clone, Copy)]
+struct Regression<'a> {
+    obs: &'a [f32],
+    actions: &'a [usize],
+    targets: &'a [f32],
+    weights: Option<&'a [f32]>,
+    loss: TdLoss,
+    max_grad_norm: Option<f32>,
+}
+
 /// Copies a plain head's dfdx tensors into the fused engine's flat buffer.
 fn refresh(head: &Head, fast: &mut FastPath) {
     if let Head::Plain(mlp) = head {
@@ -454,18 +467,20 @@ fn refresh(head: &Head, fast: &mut FastPath) {
 /// [`QNetwork::regression_step`] on the fused engine: the forward pass, the loss and its
 /// gradient with respect to `Q(s, a)` written out (dfdx's Huber and squared error, weighted
 /// mean), the backward pass and the optimizer's flat update.
-#[allow(clippy::too_many_arguments)]
 fn fused_regression_step<O: Optimizer>(
     fast: &mut FastPath,
     opt: &mut O,
-    obs: &[f32],
-    actions: &[usize],
-    targets: &[f32],
-    weights: Option<&[f32]>,
-    loss: TdLoss,
-    max_grad_norm: Option<f32>,
+    r: &Regression<'_>,
     num_actions: usize,
 ) -> Result<RegressionStats, ModelError> {
+    let Regression {
+        obs,
+        actions,
+        targets,
+        weights,
+        loss,
+        max_grad_norm,
+    } = *r;
     let batch = actions.len();
     let inv_b = 1.0 / batch as f32;
     // Huber (dfdx's `huber_error`) or squared error of `e = Q(s, a) − y`: the loss and its

@@ -154,7 +154,8 @@ fn flat(q: &QNetwork) -> Vec<f32> {
 }
 
 /// Both backends follow the same trajectory: losses, parameters and Q-values after 50 steps
-/// of clipped, weighted Huber (and squared-error) regression with Adam and RMSProp.
+/// of clipped, weighted Huber (and squared-error) regression with Adam (with and without
+/// weight decay) and RMSProp.
 #[test]
 fn qnetwork_backends_train_alike() {
     let cfg = QNetworkConfig {
@@ -168,9 +169,16 @@ fn qnetwork_backends_train_alike() {
         let mut reference = fused.clone();
         reference.set_backend(Backend::Dfdx).expect("backend");
         assert_eq!(reference.backend(), Backend::Dfdx);
+        // Weight decay (its own branch of the flat update) with the Huber loss only.
+        let weight_decay = if matches!(loss, TdLoss::Huber { .. }) {
+            1e-2
+        } else {
+            0.0
+        };
         let adam = || {
             Adam::new(AdamConfig {
                 lr: 1e-3,
+                weight_decay,
                 ..AdamConfig::default()
             })
         };
