@@ -17,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use crate::cmd::{cargo, describe, run_streaming, succeeds};
 use crate::criterion::{self, BenchResult};
 use crate::machine;
+use crate::repro::parse_done;
 
 /// BENCHMARKS.md keeps the gym bridge benchmark after this line.
 pub const GYM_MARK: &str = "<!-- gym bridge benchmark -->";
@@ -115,15 +116,6 @@ fn with_keys(text: &str, keys: &[(&str, &str)]) -> String {
         .join("\n")
 }
 
-/// `(seconds, steps/s)` from `eirl train`'s `done: N steps in Xs (R steps/s); …` line.
-fn parse_done(stdout: &str) -> Option<(f64, f64)> {
-    let line = stdout.lines().find(|l| l.starts_with("done: "))?;
-    let (_, rest) = line.split_once(" steps in ")?;
-    let (secs, rest) = rest.split_once("s (")?;
-    let (rate, _) = rest.split_once(" steps/s)")?;
-    Some((secs.parse().ok()?, rate.parse().ok()?))
-}
-
 /// One `eirl train dqn` run; `(seconds, steps/s)`.
 fn train(
     eirl: &Path,
@@ -155,7 +147,9 @@ fn train(
             String::from_utf8_lossy(&o.stderr).trim()
         );
     }
-    parse_done(&stdout).with_context(|| format!("no `done:` line from `{what}`:\n{stdout}"))
+    parse_done(&stdout)
+        .map(|d| (d.seconds, d.rate))
+        .with_context(|| format!("no `done:` line from `{what}`:\n{stdout}"))
 }
 
 fn rate(r: Option<&BenchResult>) -> Option<f64> {
@@ -331,12 +325,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn config_keys_are_replaced_and_done_lines_parsed() {
+    fn config_keys_are_replaced() {
         let text = "a = 1\ntrain_freq = 256   # zoo\n[network]\nhidden = [256, 256]";
         let out = with_keys(text, &[("train_freq", "4"), ("hidden", "[16]")]);
         assert_eq!(out, "a = 1\ntrain_freq = 4\n[network]\nhidden = [16]");
-        let done = "x\ndone: 5000 steps in 3.5s (1415 steps/s); best eval mean 9.00; run r\n";
-        assert_eq!(parse_done(done), Some((3.5, 1415.0)));
-        assert_eq!(parse_done("nothing"), None);
     }
 }

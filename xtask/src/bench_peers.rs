@@ -26,7 +26,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::cmd::{describe, run_streaming};
 use crate::machine;
-use crate::repro::build_eirl;
+use crate::repro::{build_eirl, parse_done};
 
 /// BENCHMARKS.md keeps this benchmark after this line.
 pub const PEERS_MARK: &str = "<!-- peers benchmark -->";
@@ -82,21 +82,16 @@ pub fn setup(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `(total seconds, evaluation seconds)` from `eirl train`'s `done:` line, and the final
+/// Training seconds (evaluation apart) from `eirl train`'s `done:` line, and the final
 /// evaluation's mean return from its `mean_return=` line.
 fn parse_eirl(stdout: &str) -> Option<Run> {
-    let line = stdout.lines().find(|l| l.starts_with("done: "))?;
-    let (_, rest) = line.split_once(" steps in ")?;
-    let (secs, rest) = rest.split_once("s (")?;
-    let (_, rest) = rest.split_once("; evaluation ")?;
-    let (eval, _) = rest.split_once("s of it")?;
+    let done = parse_done(stdout)?;
     let mean = stdout
         .split_whitespace()
         .find_map(|w| w.strip_prefix("mean_return="))?;
-    let (secs, eval): (f64, f64) = (secs.parse().ok()?, eval.parse().ok()?);
     Some(Run {
-        train_seconds: secs - eval,
-        eval_seconds: eval,
+        train_seconds: done.seconds - done.eval_seconds,
+        eval_seconds: done.eval_seconds,
         mean_return: mean.parse().ok()?,
     })
 }
@@ -144,6 +139,15 @@ fn peer_run(python: &Path, script: &Path, args: &[&str]) -> Result<Run> {
         eval_seconds: get("eval_seconds")?,
         mean_return: get("mean_return")?,
     })
+}
+
+/// What `code` prints under `python` (empty when it fails: a note, not a result).
+fn python_says(python: &Path, code: &str) -> String {
+    Command::new(python)
+        .args(["-c", code])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
 }
 
 fn mean(xs: &[f64]) -> f64 {
@@ -266,21 +270,16 @@ pub fn section(root: &Path) -> Result<String> {
         )?);
     }
 
-    let versions = Command::new(&imitation_python)
-        .args([
-            "-c",
-            "import torch, stable_baselines3 as s, imitation as i, sb3_contrib as c; \
-             print(f'PyTorch {torch.__version__}, imitation {i.__version__} with \
-             stable-baselines3 {s.__version__} and sb3-contrib {c.__version__}')",
-        ])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    let sb3_version = Command::new(&sb3_python)
-        .args(["-c", "import stable_baselines3 as s; print(s.__version__)"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+    let versions = python_says(
+        &imitation_python,
+        "import torch, stable_baselines3 as s, imitation as i, sb3_contrib as c; \
+         print(f'PyTorch {torch.__version__}, imitation {i.__version__} with \
+         stable-baselines3 {s.__version__} and sb3-contrib {c.__version__}')",
+    );
+    let sb3_version = python_says(
+        &sb3_python,
+        "import stable_baselines3 as s; print(s.__version__)",
+    );
     let m = machine::info();
     let seeds_s: Vec<String> = seeds.iter().map(ToString::to_string).collect();
     let mut md = format!(

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 
 use crate::machine;
-use crate::repro::build_eirl;
+use crate::repro::{Done, build_eirl, parse_done};
 use crate::repro_seed::{Actors, free_port};
 
 /// BENCHMARKS.md keeps this benchmark after this line.
@@ -42,23 +42,6 @@ fn stat(summary: &str, key: &str) -> Result<f64> {
         .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
         .and_then(|v| v.parse().ok())
         .with_context(|| format!("no {key} in `{summary}`"))
-}
-
-/// `(steps, seconds)` out of `done: <steps> steps in <secs>s (…`.
-fn done_line(line: &str) -> Result<(u64, f64)> {
-    let rest = line
-        .strip_prefix("done: ")
-        .with_context(|| format!("not a done line: {line}"))?;
-    let mut words = rest.split_whitespace();
-    let steps = words.next().and_then(|w| w.parse().ok());
-    let secs = words
-        .nth(2)
-        .and_then(|w| w.strip_suffix('s'))
-        .and_then(|w| w.parse().ok());
-    match (steps, secs) {
-        (Some(s), Some(t)) => Ok((s, t)),
-        _ => bail!("unparsed done line: {line}"),
-    }
 }
 
 fn run_one(eirl: &Path, dir: &Path, actors: usize) -> Result<Row> {
@@ -119,11 +102,7 @@ fn run_one(eirl: &Path, dir: &Path, actors: usize) -> Result<Row> {
         .lines()
         .find(|l| l.starts_with("inference server:"))
         .context("no inference server summary")?;
-    let done = stdout
-        .lines()
-        .find(|l| l.starts_with("done: "))
-        .context("no done line")?;
-    let (steps, seconds) = done_line(done)?;
+    let Done { steps, seconds, .. } = parse_done(&stdout).context("no done line")?;
     Ok(Row {
         actors,
         seconds,
@@ -195,12 +174,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_the_learners_lines() -> Result<()> {
-        let (steps, secs) =
-            done_line("done: 300000 steps in 9.5s (31576 steps/s); best eval mean 500.00")?;
-        assert_eq!(steps, 300_000);
-        assert!((secs - 9.5).abs() < 1e-12);
-        assert!(done_line("done: many steps").is_err());
+    fn parses_the_inference_server_summary() -> Result<()> {
         let summary = "inference server: batches_run=5350 rows_served=30260 mean_batch=5.7";
         assert!((stat(summary, "rows_served")? - 30260.0).abs() < 1e-9);
         assert!(stat(summary, "absent").is_err());

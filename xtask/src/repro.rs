@@ -150,6 +150,35 @@ impl Drop for SweepBinary {
 /// The `eirl` binary the reproductions run: `EIRL_REPRO_BIN` when set (a binary built earlier,
 /// so edits to the workspace during a long sweep cannot change or break it), otherwise a fresh
 /// `cargo build --release -p eirl`.
+/// What `eirl train`'s summary line says: `done: N steps in Xs (R steps/s); evaluation Es of
+/// it; …` (`eval_seconds` is 0 on a line without the evaluation part).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Done {
+    pub steps: u64,
+    pub seconds: f64,
+    pub rate: f64,
+    /// Of `seconds`, those spent evaluating and writing checkpoints.
+    pub eval_seconds: f64,
+}
+
+/// The first `done:` line of `eirl train`'s output, parsed.
+pub(crate) fn parse_done(stdout: &str) -> Option<Done> {
+    let line = stdout.lines().find_map(|l| l.strip_prefix("done: "))?;
+    let (steps, rest) = line.split_once(" steps in ")?;
+    let (secs, rest) = rest.split_once("s (")?;
+    let (rate, rest) = rest.split_once(" steps/s)")?;
+    let eval_seconds = match rest.split_once("; evaluation ") {
+        Some((_, e)) => e.split_once("s of it")?.0.parse().ok()?,
+        None => 0.0,
+    };
+    Some(Done {
+        steps: steps.parse().ok()?,
+        seconds: secs.parse().ok()?,
+        rate: rate.parse().ok()?,
+        eval_seconds,
+    })
+}
+
 pub(crate) fn build_eirl(root: &Path) -> Result<PathBuf> {
     if let Some(bin) = std::env::var_os("EIRL_REPRO_BIN") {
         let bin = PathBuf::from(bin);
@@ -1119,6 +1148,21 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::{REPRODUCTIONS, load_records, record_run, splice_block};
     use serde_json::json;
+
+    #[test]
+    fn done_lines_are_parsed_with_and_without_evaluation_seconds() {
+        let with = "x\ndone: 50000 steps in 12.2s (4098 steps/s); evaluation 0.3s of it; best eval \
+                    mean 500.00; run r\n";
+        let d = super::parse_done(with).expect("parsed");
+        assert_eq!(d.steps, 50_000);
+        assert!((d.seconds - 12.2).abs() < 1e-12 && (d.eval_seconds - 0.3).abs() < 1e-12);
+        assert!((d.rate - 4098.0).abs() < 1e-9);
+        let without = "done: 300000 steps in 9.5s (31576 steps/s); best eval mean 500.00";
+        let d = super::parse_done(without).expect("parsed");
+        assert!(d.steps == 300_000 && d.eval_seconds.abs() < 1e-12);
+        assert!(super::parse_done("done: many steps").is_none());
+        assert!(super::parse_done("nothing").is_none());
+    }
 
     /// Every reproduction writes a README block, so README.md must hold its markers (a missing
     /// one would fail only after hours of runs).

@@ -82,12 +82,7 @@ fn gail(eirl: &Path, root: &Path, seed: u64, dir: &Path) -> Result<(f64, f64, f6
             .and_then(|v| v.trim_end_matches(';').parse::<f64>().ok())
             .unwrap_or(f64::NAN)
     };
-    let steps = out
-        .lines()
-        .find_map(|l| l.strip_prefix("done: "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(f64::NAN);
+    let steps = crate::repro::parse_done(&out).map_or(f64::NAN, |d| d.steps as f64);
     Ok((field("mean_return="), steps, secs))
 }
 
