@@ -110,8 +110,6 @@ pub struct Workspace {
     delta_prev: Vec<f32>,
     /// `∂L/∂θ` in the flat parameter layout.
     grads: Vec<f32>,
-    /// `∂L/∂output` of a [`FusedMlp::train_split`] block.
-    d_out: Vec<f32>,
     batch: usize,
     /// Whether `gemm` may spread one product over threads (off inside a split step, whose
     /// blocks already run in parallel).
@@ -125,7 +123,6 @@ impl Default for Workspace {
             delta: Vec::new(),
             delta_prev: Vec::new(),
             grads: Vec::new(),
-            d_out: Vec::new(),
             batch: 0,
             parallel: true,
         }
@@ -136,11 +133,6 @@ impl Workspace {
     /// The gradients of the last [`FusedMlp::backward`], in the flat parameter layout.
     pub fn grads(&self) -> &[f32] {
         &self.grads
-    }
-
-    /// Mutable gradients (an optimizer clips them in place).
-    pub fn grads_mut(&mut self) -> &mut [f32] {
-        &mut self.grads
     }
 
     /// The network output of the last forward pass, `[batch, out]` row-major.
@@ -271,17 +263,23 @@ impl FusedMlp {
     /// Backward pass for the last [`FusedMlp::forward`] given `∂L/∂output` (`[batch, out]`):
     /// writes `∂L/∂θ` into the workspace ([`Workspace::grads`]).
     pub fn backward(&self, d_output: &[f32], ws: &mut Workspace) -> Result<(), ModelError> {
-        let batch = ws.batch;
-        let layers = self.sizes.len() - 1;
-        if ws.acts.len() != layers + 1 {
+        if ws.acts.len() != self.sizes.len() {
             return Err(ModelError::Config(
                 "backward called before a forward pass".into(),
             ));
         }
-        check_len("output gradient", batch * self.outputs(), d_output.len())?;
-        ws.grads.resize(self.params.len(), 0.0);
+        check_len("output gradient", ws.batch * self.outputs(), d_output.len())?;
         ws.delta.clear();
         ws.delta.extend_from_slice(d_output);
+        self.backward_delta(ws);
+        Ok(())
+    }
+
+    /// The backward pass from `∂L/∂output` already in `ws.delta`, after a forward pass.
+    fn backward_delta(&self, ws: &mut Workspace) {
+        let batch = ws.batch;
+        let layers = self.sizes.len() - 1;
+        ws.grads.resize(self.params.len(), 0.0);
         for l in (0..layers).rev() {
             let (i, o) = (self.sizes[l], self.sizes[l + 1]);
             // ∂L/∂z = ∂L/∂a ⊙ act'(z), written with the activation's output a.
@@ -339,7 +337,6 @@ impl FusedMlp {
                 std::mem::swap(&mut ws.delta, &mut ws.delta_prev);
             }
         }
-        Ok(())
     }
 }
 
@@ -384,13 +381,12 @@ impl FusedMlp {
             let last = ((k + 1) * rows).min(batch);
             ws.parallel = parallel;
             self.forward(&x[first * inputs..last * inputs], last - first, ws)?;
-            let mut d_out = std::mem::take(&mut ws.d_out);
-            d_out.clear();
-            d_out.resize((last - first) * outputs, 0.0);
-            grad_out(first, ws.output(), &mut d_out);
-            let done = self.backward(&d_out, ws);
-            ws.d_out = d_out;
-            done
+            ws.delta.clear();
+            ws.delta.resize((last - first) * outputs, 0.0);
+            let output = ws.acts.last().map_or(&[][..], |a| &a[..]);
+            grad_out(first, output, &mut ws.delta);
+            self.backward_delta(ws);
+            Ok(())
         };
         if blocks.len() == 1 {
             run(0, &mut blocks[0])?;

@@ -156,14 +156,17 @@ fn slots_to_flat(slots: &[Slot], shapes: &[Vec<usize>]) -> Option<Vec<f32>> {
 
 /// Makes `flat` the state for parameters of `shapes`: kept when it already is, else carried
 /// over from the per-tensor `slots` (one buffer per slot vector, which is then emptied) when
-/// their shapes match, else zeros. Returns whether it starts from zeros.
-fn ensure_flat(
-    flat: &mut Option<Flat>,
+/// their shapes match, else zeros. Returns its buffers and whether they start from zeros.
+fn ensure_flat<'f>(
+    flat: &'f mut Option<Flat>,
     slots: &mut [&mut Vec<Slot>],
     shapes: &[Vec<usize>],
-) -> bool {
+) -> (&'f mut [Vec<f32>], bool) {
     if flat.as_ref().is_some_and(|f| f.shapes == shapes) {
-        return false;
+        return (
+            flat.as_mut().map_or(&mut [][..], |f| &mut f.bufs[..]),
+            false,
+        );
     }
     let carried: Option<Vec<Vec<f32>>> = slots
         .iter()
@@ -172,14 +175,14 @@ fn ensure_flat(
     let fresh = carried.is_none();
     let len = shapes.iter().map(|s| s.iter().product::<usize>()).sum();
     let bufs = carried.unwrap_or_else(|| vec![vec![0.0; len]; slots.len()]);
-    *flat = Some(Flat {
-        shapes: shapes.to_vec(),
-        bufs,
-    });
     for s in slots.iter_mut() {
         s.clear();
     }
-    fresh
+    let flat = flat.insert(Flat {
+        shapes: shapes.to_vec(),
+        bufs,
+    });
+    (&mut flat.bufs[..], fresh)
 }
 
 /// Checks a flat step's buffers against each other and the shapes; returns the clip scale and
@@ -497,15 +500,13 @@ impl Optimizer for Adam {
         max_grad_norm: Option<f32>,
     ) -> Result<f32, ModelError> {
         let (norm, scale) = flat_clip(params, grads, shapes, max_grad_norm)?;
-        if ensure_flat(&mut self.flat, &mut [&mut self.m, &mut self.v], shapes) {
+        let (bufs, fresh) = ensure_flat(&mut self.flat, &mut [&mut self.m, &mut self.v], shapes);
+        let [m, v] = bufs else {
+            return Err(ModelError::Config("Adam keeps two flat moments".into()));
+        };
+        if fresh {
             self.t = 0;
         }
-        let Some(Flat { bufs, .. }) = &mut self.flat else {
-            unreachable!("flat state was just set")
-        };
-        let [m, v] = &mut bufs[..] else {
-            unreachable!("Adam keeps two flat moments")
-        };
         self.t += 1;
         let cfg = self.cfg;
         let bc1 = 1.0 - cfg.beta1.powi(self.t);
@@ -671,9 +672,9 @@ impl Optimizer for RmsProp {
         max_grad_norm: Option<f32>,
     ) -> Result<f32, ModelError> {
         let (norm, scale) = flat_clip(params, grads, shapes, max_grad_norm)?;
-        ensure_flat(&mut self.flat, &mut [&mut self.sq], shapes);
-        let Some(Flat { bufs, .. }) = &mut self.flat else {
-            unreachable!("flat state was just set")
+        let (bufs, _) = ensure_flat(&mut self.flat, &mut [&mut self.sq], shapes);
+        let [sq] = bufs else {
+            return Err(ModelError::Config("RMSProp keeps one flat buffer".into()));
         };
         let cfg = self.cfg;
         let kernel = RmsKernel {
@@ -683,7 +684,6 @@ impl Optimizer for RmsProp {
             inside: cfg.eps_inside_sqrt,
             step: -cfg.lr * scale,
         };
-        let sq = &mut bufs[0];
         for_chunks(params, grads, sq, &mut [], |p, g, sq, _| {
             pulp::Arch::new().dispatch(RmsChunk {
                 k: &kernel,

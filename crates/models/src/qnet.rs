@@ -224,25 +224,6 @@ impl QNetwork {
         Ok(())
     }
 
-    /// Writes the fused engine's parameters into the dfdx tensors.
-    fn write_back(head: &mut Head, fast: &FastPath) -> Result<(), ModelError> {
-        let Head::Plain(mlp) = head else {
-            return Err(ModelError::Config(
-                "the fused path needs a plain head".into(),
-            ));
-        };
-        let mut offset = 0;
-        for mut p in mlp.params_mut() {
-            let n = match &p {
-                ParamMut::Matrix(t) => t.shape().0 * t.shape().1,
-                ParamMut::Vector(t) => t.shape().0,
-            };
-            p.copy_from(&fast.net.params()[offset..offset + n])?;
-            offset += n;
-        }
-        Ok(())
-    }
-
     pub fn obs_dim(&self) -> usize {
         self.obs_dim
     }
@@ -365,7 +346,7 @@ impl QNetwork {
                 },
                 self.num_actions,
             )?;
-            Self::write_back(&mut self.head, fast)?;
+            write_back(&mut self.head, fast)?;
             return Ok(stats);
         }
         let x = matrix_from_slice(&self.dev, obs, batch, self.obs_dim)?;
@@ -464,6 +445,24 @@ fn refresh(head: &Head, fast: &mut FastPath) {
     }
 }
 
+/// Writes the fused engine's parameters into a plain head's dfdx tensors (the inverse of
+/// [`refresh`]).
+fn write_back(head: &mut Head, fast: &FastPath) -> Result<(), ModelError> {
+    if let Head::Plain(mlp) = head {
+        let flat = fast.net.params();
+        let mut offset = 0;
+        for mut p in mlp.params_mut() {
+            let n = match &p {
+                ParamMut::Matrix(t) => t.shape().0 * t.shape().1,
+                ParamMut::Vector(t) => t.shape().0,
+            };
+            p.copy_from(&flat[offset..offset + n])?;
+            offset += n;
+        }
+    }
+    Ok(())
+}
+
 /// [`QNetwork::regression_step`] on the fused engine: the forward pass, the loss and its
 /// gradient with respect to `Q(s, a)` written out (dfdx's Huber and squared error, weighted
 /// mean), the backward pass and the optimizer's flat update.
@@ -473,19 +472,12 @@ fn fused_regression_step<O: Optimizer>(
     r: &Regression<'_>,
     num_actions: usize,
 ) -> Result<RegressionStats, ModelError> {
-    let Regression {
-        obs,
-        actions,
-        targets,
-        weights,
-        loss,
-        max_grad_norm,
-    } = *r;
+    let (actions, targets, weights) = (r.actions, r.targets, r.weights);
     let batch = actions.len();
     let inv_b = 1.0 / batch as f32;
     // Huber (dfdx's `huber_error`) or squared error of `e = Q(s, a) − y`: the loss and its
     // derivative with respect to Q(s, a).
-    let loss_and_grad = |e: f32| match loss {
+    let loss_and_grad = |e: f32| match r.loss {
         TdLoss::Huber { delta } if e.abs() >= delta => {
             (e.abs() * delta - 0.5 * delta * delta, e.signum() * delta)
         }
@@ -494,7 +486,7 @@ fn fused_regression_step<O: Optimizer>(
     fast.blocks
         .resize_with(FusedMlp::split_blocks(batch), Workspace::default);
     fast.net
-        .train_split(obs, batch, &mut fast.blocks, |first, q, d_out| {
+        .train_split(r.obs, batch, &mut fast.blocks, |first, q, d_out| {
             for (r, (qr, dr)) in q
                 .chunks_exact(num_actions)
                 .zip(d_out.chunks_exact_mut(num_actions))
@@ -523,7 +515,7 @@ fn fused_regression_step<O: Optimizer>(
         fast.net.params_mut(),
         fast.blocks[0].grads(),
         &fast.shapes,
-        max_grad_norm,
+        r.max_grad_norm,
     )?;
     Ok(RegressionStats {
         loss: loss_value,
