@@ -18,7 +18,6 @@
 //! Gymnasium, on top of `.venv-peers`' PyTorch). `EIRL_PEERS_SEEDS` (default `0 1 2`) picks
 //! the seeds.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -310,7 +309,7 @@ pub fn section(root: &Path) -> Result<String> {
         &gail_eirl,
         &gail_imitation,
     ));
-    let _ = writeln!(md);
+    md.push('\n');
     Ok(md)
 }
 
