@@ -19,6 +19,8 @@ import torch
 from stable_baselines3 import DDPG
 from stable_baselines3.common.noise import NormalActionNoise
 
+from peer_eval import evaluate
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -47,17 +49,7 @@ def main():
     start = time.perf_counter()
     model.learn(total_timesteps=args.steps)
     train_seconds = time.perf_counter() - start
-    returns = []
-    for i in range(10):
-        e = gym.make(args.env)
-        obs, _ = e.reset(seed=1_000_000 + i)
-        done, total = False, 0.0
-        while not done:
-            action, _ = model.predict(obs, deterministic=True)
-            obs, r, term, trunc, _ = e.step(action)
-            total += float(r)
-            done = term or trunc
-        returns.append(total)
+    returns, _ = evaluate(model, args.env, 10, first_seed=1_000_000)
     print(json.dumps({
         "seed": args.seed,
         "steps": args.steps,
