@@ -262,9 +262,42 @@ fn envs_lists_every_id() {
         "MountainCarContinuous-v0",
         "Pendulum-v1",
         "Acrobot-v1",
+        "Hopper-v5",
+        "HalfCheetah-v5",
+        "Walker2d-v5",
+        "InvertedPendulum-v5",
+        "InvertedDoublePendulum-v5",
+        "Ant-v5",
     ] {
         assert!(text.contains(id), "{id} missing from {text}");
     }
+}
+
+/// A MuJoCo id where the library cannot be found: `eirl envs` still lists everything and says
+/// how to install it; training fails at once with that reason, not a panic.
+#[test]
+fn a_missing_mujoco_library_is_a_clear_error() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_eirl"))
+            .args(args)
+            .current_dir(tmp.path())
+            .env("EIRL_MUJOCO_LIB", tmp.path().join("no-such-libmujoco.so"))
+            .output()
+            .expect("run eirl")
+    };
+    let out = run(&["envs"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("CartPole-v1 "), "{text}");
+    assert!(text.contains("Hopper-v5"), "{text}");
+    assert!(text.contains("EIRL_MUJOCO_LIB"), "{text}");
+    let out = run(&["train", "steve", "--env", "Hopper-v5", "--steps", "100"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("Hopper-v5") && err.contains("EIRL_MUJOCO_LIB"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!tmp.path().join("runs").exists(), "a run directory was made");
 }
 
 #[test]

@@ -43,6 +43,15 @@ pub enum EnvError {
         /// What went wrong.
         reason: String,
     },
+    /// A MuJoCo env cannot run here: the MuJoCo library is missing or of another version, or
+    /// a model does not compile. The reason says which, and how to install the library.
+    #[error("{id}: {reason}")]
+    Mujoco {
+        /// The env id, e.g. `Hopper-v5`.
+        id: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// An argument other than an action or a state is out of its domain (e.g. zero envs).
     #[error("invalid argument: {reason}")]
     InvalidArgument {

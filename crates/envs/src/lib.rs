@@ -59,6 +59,7 @@ mod gym;
 mod gym_bridge;
 mod mountain_car;
 pub mod mountain_car_continuous;
+pub mod mujoco;
 mod normalize;
 mod numeric;
 mod pendulum;
@@ -82,6 +83,7 @@ pub use gym::{GYM_PREFIX, GymEnv};
 pub use gym_bridge::{DEFAULT_TIMEOUT as GYM_DEFAULT_TIMEOUT, gym_python, set_gym_python};
 pub use mountain_car::MountainCar;
 pub use mountain_car_continuous::{MountainCarContinuous, Precision};
+pub use mujoco::{MUJOCO_VERSION, MujocoEnv, MujocoTask, mujoco_available};
 pub use normalize::{
     NormalizeConfig, NormalizeStats, Normalizer, PRIOR_COUNT, RunningMeanStd, VecNormalize,
 };

@@ -10,6 +10,7 @@ use crate::discretized::{
     DISCRETE_SUFFIX, DiscretizedActions, discretizable, intern, linspace_actions,
 };
 use crate::gym::{GYM_PREFIX, GymEnv, GymSpec, probe};
+use crate::mujoco::{MujocoEnv, MujocoTask};
 use crate::{
     Acrobot, CartPole, Env, EnvError, MountainCar, MountainCarContinuous, Pendulum, TimeLimit,
 };
@@ -49,27 +50,51 @@ enum Builder {
     },
     /// `gym:<id>`: a Gymnasium env in a Python process ([`GymEnv`]).
     Gym(&'static GymSpec),
+    /// A MuJoCo task ([`MujocoEnv`]): needs the MuJoCo library at run time.
+    Mujoco(MujocoTask),
 }
 
 impl EnvSpec {
     /// A fresh env without the time limit.
-    pub fn make_unlimited(&self) -> Box<dyn Env> {
-        match self.builder {
+    ///
+    /// # Errors
+    /// [`EnvError::Mujoco`] for a MuJoCo id when the MuJoCo library cannot be loaded (every
+    /// other id builds infallibly once its spec exists).
+    pub fn make_unlimited(&self) -> Result<Box<dyn Env>, EnvError> {
+        Ok(match self.builder {
             Builder::Base { build, .. } => build(),
-            Builder::Discretized { base, .. } => self.discretize(base.make_unlimited()),
-            Builder::Slot { base, .. } => self.slotted(base.make_unlimited()),
+            Builder::Discretized { base, .. } => self.discretize(base.make_unlimited()?),
+            Builder::Slot { base, .. } => self.slotted(base.make_unlimited()?),
             Builder::Gym(g) => Box::new(GymEnv::from_spec(g, false)),
-        }
+            Builder::Mujoco(task) => Box::new(MujocoEnv::new(task)?),
+        })
     }
 
     /// A fresh env wrapped in its [`TimeLimit`] (a discretised env: the base env's, inside the
     /// action wrapper).
-    pub fn make(&self) -> Box<dyn Env> {
-        match self.builder {
+    ///
+    /// # Errors
+    /// As [`EnvSpec::make_unlimited`].
+    pub fn make(&self) -> Result<Box<dyn Env>, EnvError> {
+        Ok(match self.builder {
             Builder::Base { build_limited, .. } => build_limited(self.max_episode_steps),
-            Builder::Discretized { base, .. } => self.discretize(base.make()),
-            Builder::Slot { base, .. } => self.slotted(base.make()),
+            Builder::Discretized { base, .. } => self.discretize(base.make()?),
+            Builder::Slot { base, .. } => self.slotted(base.make()?),
             Builder::Gym(g) => Box::new(GymEnv::from_spec(g, true)),
+            Builder::Mujoco(task) => Box::new(TimeLimit::with_limit(
+                MujocoEnv::new(task)?,
+                self.max_episode_steps,
+            )),
+        })
+    }
+
+    /// Whether this id is simulated by the MuJoCo library (a MuJoCo task, or an id derived
+    /// from one): making it needs the library ([`crate::mujoco_available`]).
+    pub fn is_mujoco(&self) -> bool {
+        match self.builder {
+            Builder::Mujoco(_) => true,
+            Builder::Discretized { base, .. } | Builder::Slot { base, .. } => base.is_mujoco(),
+            Builder::Base { .. } | Builder::Gym(_) => false,
         }
     }
 
@@ -79,7 +104,7 @@ impl EnvSpec {
         match self.builder {
             Builder::Gym(_) => true,
             Builder::Discretized { base, .. } | Builder::Slot { base, .. } => base.is_gym(),
-            Builder::Base { .. } => false,
+            Builder::Base { .. } | Builder::Mujoco(_) => false,
         }
     }
 
@@ -87,7 +112,10 @@ impl EnvSpec {
     pub(crate) fn gym_spec(&self) -> Option<&'static GymSpec> {
         match self.builder {
             Builder::Gym(g) => Some(g),
-            Builder::Base { .. } | Builder::Discretized { .. } | Builder::Slot { .. } => None,
+            Builder::Base { .. }
+            | Builder::Discretized { .. }
+            | Builder::Slot { .. }
+            | Builder::Mujoco(_) => None,
         }
     }
 
@@ -95,7 +123,9 @@ impl EnvSpec {
     pub fn discretized_from(&self) -> Option<(&'static str, usize)> {
         match self.builder {
             Builder::Discretized { base, n, .. } => Some((base.id, n)),
-            Builder::Base { .. } | Builder::Slot { .. } | Builder::Gym(_) => None,
+            Builder::Base { .. } | Builder::Slot { .. } | Builder::Gym(_) | Builder::Mujoco(_) => {
+                None
+            }
         }
     }
 
@@ -103,7 +133,10 @@ impl EnvSpec {
     pub fn slotted_from(&self) -> Option<(&'static str, Nuisance)> {
         match self.builder {
             Builder::Slot { base, nuisance } => Some((base.id, nuisance)),
-            Builder::Base { .. } | Builder::Discretized { .. } | Builder::Gym(_) => None,
+            Builder::Base { .. }
+            | Builder::Discretized { .. }
+            | Builder::Gym(_)
+            | Builder::Mujoco(_) => None,
         }
     }
 
@@ -112,7 +145,10 @@ impl EnvSpec {
             Builder::Slot { nuisance, .. } => {
                 Box::new(ActionSlot::from_parts(env, self.id, nuisance))
             }
-            Builder::Base { .. } | Builder::Discretized { .. } | Builder::Gym(_) => env,
+            Builder::Base { .. }
+            | Builder::Discretized { .. }
+            | Builder::Gym(_)
+            | Builder::Mujoco(_) => env,
         }
     }
 
@@ -123,7 +159,9 @@ impl EnvSpec {
                 self.id,
                 &linspace_actions(low, high, n),
             )),
-            Builder::Base { .. } | Builder::Slot { .. } | Builder::Gym(_) => env,
+            Builder::Base { .. } | Builder::Slot { .. } | Builder::Gym(_) | Builder::Mujoco(_) => {
+                env
+            }
         }
     }
 }
@@ -136,7 +174,7 @@ fn limited<E: Env + Default + 'static>(max_episode_steps: usize) -> Box<dyn Env>
     Box::new(TimeLimit::with_limit(E::default(), max_episode_steps))
 }
 
-static REGISTRY: [EnvSpec; 5] = [
+static REGISTRY: [EnvSpec; 11] = [
     EnvSpec {
         id: CartPole::ID,
         max_episode_steps: 500,
@@ -182,10 +220,47 @@ static REGISTRY: [EnvSpec; 5] = [
             build_limited: limited::<Acrobot>,
         },
     },
+    EnvSpec {
+        id: "InvertedPendulum-v5",
+        max_episode_steps: 1000,
+        reward_threshold: Some(950.0),
+        builder: Builder::Mujoco(MujocoTask::InvertedPendulum),
+    },
+    EnvSpec {
+        id: "InvertedDoublePendulum-v5",
+        max_episode_steps: 1000,
+        reward_threshold: Some(9100.0),
+        builder: Builder::Mujoco(MujocoTask::InvertedDoublePendulum),
+    },
+    EnvSpec {
+        id: "HalfCheetah-v5",
+        max_episode_steps: 1000,
+        reward_threshold: Some(4800.0),
+        builder: Builder::Mujoco(MujocoTask::HalfCheetah),
+    },
+    EnvSpec {
+        id: "Hopper-v5",
+        max_episode_steps: 1000,
+        reward_threshold: Some(3800.0),
+        builder: Builder::Mujoco(MujocoTask::Hopper),
+    },
+    EnvSpec {
+        id: "Walker2d-v5",
+        max_episode_steps: 1000,
+        reward_threshold: None,
+        builder: Builder::Mujoco(MujocoTask::Walker2d),
+    },
+    EnvSpec {
+        id: "Ant-v5",
+        max_episode_steps: 1000,
+        reward_threshold: Some(6000.0),
+        builder: Builder::Mujoco(MujocoTask::Ant),
+    },
 ];
 
-/// Every registered env, in Gymnasium's registration order (the discretised ids are derived
-/// from these on demand and not listed).
+/// Every registered env: the classic-control tasks, then the MuJoCo ones (which need the MuJoCo
+/// library at run time, see [`EnvSpec::is_mujoco`]), each group in Gymnasium's registration
+/// order (the discretised ids are derived from these on demand and not listed).
 pub fn registry() -> &'static [EnvSpec] {
     &REGISTRY
 }
@@ -288,7 +363,7 @@ fn discretized_spec(base: &'static EnvSpec, n: usize) -> Result<&'static EnvSpec
     derived_spec(
         |b| matches!(b, Builder::Discretized { base: b, n: k, .. } if b.id == base.id && *k == n),
         || {
-            let (low, high) = discretizable(base.id, base.make_unlimited().action_space(), n)?;
+            let (low, high) = discretizable(base.id, base.make_unlimited()?.action_space(), n)?;
             Ok(EnvSpec {
                 id: intern(format!("{}{DISCRETE_SUFFIX}{n}", base.id)),
                 max_episode_steps: base.max_episode_steps,
@@ -305,7 +380,7 @@ fn slotted_spec(base: &'static EnvSpec, nuisance: Nuisance) -> Result<&'static E
         |b| matches!(b, Builder::Slot { base: b, nuisance: k } if b.id == base.id && *k == nuisance),
         || {
             // Refuse a base whose action space cannot fill the slot now, not at `make` time.
-            slot_width(base.id, base.make_unlimited().action_space())?;
+            slot_width(base.id, base.make_unlimited()?.action_space())?;
             Ok(EnvSpec {
                 id: intern(format!("{}{}", base.id, nuisance.suffix())),
                 max_episode_steps: base.max_episode_steps,
@@ -317,19 +392,21 @@ fn slotted_spec(base: &'static EnvSpec, nuisance: Nuisance) -> Result<&'static E
 }
 
 /// A fresh env wrapped in the [`TimeLimit`] Gymnasium registers for it (CartPole-v1 500,
-/// MountainCar-v0 200, MountainCarContinuous-v0 999, Pendulum-v1 200, Acrobot-v1 500); for
-/// `<BaseId>-discrete<N>` the base env's limit, inside [`DiscretizedActions`].
+/// MountainCar-v0 200, MountainCarContinuous-v0 999, Pendulum-v1 200, Acrobot-v1 500, every
+/// MuJoCo `*-v5` 1000); for `<BaseId>-discrete<N>` the base env's limit, inside
+/// [`DiscretizedActions`].
 ///
 /// # Errors
-/// As [`spec`].
+/// As [`spec`], and [`EnvError::Mujoco`] for a MuJoCo id when the MuJoCo library cannot be
+/// loaded (the message says how to install it).
 pub fn make(id: &str) -> Result<Box<dyn Env>, EnvError> {
-    spec(id).map(EnvSpec::make)
+    spec(id)?.make()
 }
 
 /// A fresh env without a time limit.
 ///
 /// # Errors
-/// As [`spec`].
+/// As [`make`].
 pub fn make_unlimited(id: &str) -> Result<Box<dyn Env>, EnvError> {
-    spec(id).map(EnvSpec::make_unlimited)
+    spec(id)?.make_unlimited()
 }

@@ -109,7 +109,8 @@ impl VecEnv {
     ///
     /// # Errors
     /// [`EnvError::UnknownEnv`] for an unregistered id, [`EnvError::InvalidArgument`] for
-    /// `num_envs == 0` or above [`MAX_NUM_ENVS`], [`EnvError::Gym`] when a `gym:` id's Python
+    /// `num_envs == 0` or above [`MAX_NUM_ENVS`], [`EnvError::Mujoco`] when a MuJoCo id cannot load
+    /// the MuJoCo library, [`EnvError::Gym`] when a `gym:` id's Python
     /// side cannot be started.
     pub fn new(id: &str, num_envs: usize, seed: u64) -> Result<Self, EnvError> {
         if num_envs == 0 {
@@ -125,7 +126,7 @@ impl VecEnv {
             });
         }
         let spec = crate::spec(id)?;
-        let probe = spec.make_unlimited();
+        let probe = spec.make_unlimited()?;
         let observation_space = probe.observation_space().clone();
         let action_space = probe.action_space().clone();
         let obs_dim = observation_space.dim();

@@ -133,7 +133,7 @@ fn random_actions(v: &VecEnv, rng: &mut impl rand::Rng) -> eirl_envs::Actions {
 #[test]
 fn a_restored_snapshot_continues_bit_for_bit() {
     use rand::SeedableRng;
-    let mut ids: Vec<&str> = eirl_envs::registry().iter().map(|s| s.id).collect();
+    let mut ids: Vec<&str> = crate::runnable_specs().map(|s| s.id).collect();
     ids.extend([
         "Pendulum-v1-discrete5",
         "MountainCar-v0-confounded",
