@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::bench_gym::{self, GYM_MARK};
+use crate::bench_mujoco::{self, MUJOCO_MARK};
 use crate::bench_peers;
 use crate::bench_scale::{self, SCALE_MARK};
 use crate::cmd::{capture_stdout, cargo, run_streaming, workspace_root};
@@ -21,7 +22,8 @@ const QUICK_ARGS: &[&str] = &["--warm-up-time", "1", "--measurement-time", "3"];
 pub struct BenchArgs {
     /// Crates to bench (`returns` or `eirl-returns`; `seed` for the SEED inference benchmark;
     /// `seed-scale` for SEED training throughput against the number of actor processes; `gym`
-    /// for the cost of `gym:` envs, which needs Python with Gymnasium; `models` for the network
+    /// for the cost of `gym:` envs, which needs Python with Gymnasium; `mujoco` for Hopper-v5
+    /// against Gymnasium's, which needs python/requirements-mujoco.txt in .venv-py; `models` for the network
     /// step against PyTorch; `peers` for DQN and GAIL end to end against Stable-Baselines3 and
     /// imitation, which needs `--setup-peers` first); default: every member with a benches/ dir.
     crates: Vec<String>,
@@ -141,14 +143,15 @@ fn models_section(target_dir: &Path) -> Result<String> {
 
 /// The harness parts of BENCHMARKS.md after the criterion part, in this order: matrix
 /// estimation, SEED inference, the gym bridge, SEED over actor processes, network steps,
-/// peers end to end.
-const MARKS: [&str; 6] = [
+/// peers end to end, the MuJoCo envs.
+const MARKS: [&str; 7] = [
     ME_MARK,
     SEED_MARK,
     GYM_MARK,
     SCALE_MARK,
     MODELS_MARK,
     bench_peers::PEERS_MARK,
+    MUJOCO_MARK,
 ];
 
 /// Replaces the parts of BENCHMARKS.md that were re-run, keeping the others: the criterion part
@@ -260,18 +263,20 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         return bench_peers::setup(&root);
     }
     let (members, target_dir) = workspace_metadata()?;
-    // `gym` and `seed-scale` are not crates: the gym: bridge's cost, measured by `bench_gym`,
-    // and SEED over actor processes, by `bench_scale`.
+    // `gym`, `mujoco`, `seed-scale` and `peers` are not crates: the gym: bridge's cost,
+    // measured by `bench_gym`, the MuJoCo envs against Gymnasium's, by `bench_mujoco`, SEED
+    // over actor processes, by `bench_scale`, and end-to-end runs against peers.
     let gym = args.crates.iter().any(|c| c == "gym");
+    let mujoco = args.crates.iter().any(|c| c == "mujoco");
     let scale = args.crates.iter().any(|c| c == "seed-scale");
     let peers = args.crates.iter().any(|c| c == "peers");
     let wanted: Vec<String> = args
         .crates
         .iter()
-        .filter(|c| *c != "gym" && *c != "seed-scale" && *c != "peers")
+        .filter(|c| !["gym", "mujoco", "seed-scale", "peers"].contains(&c.as_str()))
         .cloned()
         .collect();
-    let selected = if (gym || scale || peers) && wanted.is_empty() {
+    let selected = if (gym || mujoco || scale || peers) && wanted.is_empty() {
         Vec::new()
     } else {
         select(members, &wanted)?
@@ -335,6 +340,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     } else {
         None
     };
+    let mujoco_md = if mujoco {
+        Some(bench_mujoco::section(&root, &target_dir, criterion_args)?)
+    } else {
+        None
+    };
     let scale_md = if scale {
         Some(bench_scale::section(&root)?)
     } else {
@@ -360,6 +370,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             scale_md.as_deref(),
             models_md.as_deref(),
             peers_md.as_deref(),
+            mujoco_md.as_deref(),
         ],
     );
     eirl_runlog::atomic_write(&out, md.as_bytes())

@@ -26,7 +26,7 @@ const GROUP: &str = "cartpole_native_vs_gym";
 
 /// `EIRL_PYTHON`, else the repository's `.venv-py`, else `python3`: the interpreter the bench
 /// and the runs use (passed on as `EIRL_PYTHON`).
-fn python(root: &Path) -> PathBuf {
+pub(crate) fn python(root: &Path) -> PathBuf {
     if let Some(p) = std::env::var_os("EIRL_PYTHON").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_gym;
+mod bench_mujoco;
 mod bench_peers;
 mod bench_scale;
 mod ci;

@@ -1,6 +1,7 @@
-//! CartPole-v1 steps per second through [`VecEnv`] for N = 1, 16, 256 envs, and eirl's own
+//! CartPole-v1 steps per second through [`VecEnv`] for N = 1, 16, 256 envs, eirl's own
 //! CartPole-v1 against Gymnasium's through the Python bridge (`gym:CartPole-v1`, N = 1 and 16:
-//! one process per batch, one round trip per batch step).
+//! one process per batch, one round trip per batch step), and Hopper-v5 (MuJoCo) for N = 1 and
+//! 16.
 //!
 //! Throughput is counted in env steps (N per batch step), so criterion's "elem/s" reads as
 //! steps/s. Actions are uniform random from a seeded RNG, auto-reset included. The `gym:` rows
@@ -69,5 +70,38 @@ fn native_vs_gym(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, cartpole_steps, native_vs_gym);
+/// Hopper-v5 through `VecEnv` with 1 and 16 envs (uniform random torques in [−1, 1],
+/// auto-reset included): the MuJoCo side of `cargo xtask bench mujoco`. Skipped, with a message,
+/// where the MuJoCo library cannot be loaded.
+fn hopper_steps(c: &mut Criterion) {
+    if let Err(why) = eirl_envs::mujoco_available() {
+        eprintln!("skipping vec_env_hopper: {why}");
+        return;
+    }
+    let mut group = c.benchmark_group("vec_env_hopper");
+    for &n in &[1_usize, 16] {
+        let mut env = match VecEnv::new("Hopper-v5", n, 0) {
+            Ok(env) => env,
+            Err(e) => panic!("{e}"),
+        };
+        env.reset();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut actions = vec![0.0_f32; 3 * n];
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                for a in actions.iter_mut() {
+                    *a = rng.gen_range(-1.0..1.0);
+                }
+                match env.step_continuous(&actions) {
+                    Ok(step) => step.rewards.len(),
+                    Err(e) => panic!("{e}"),
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, cartpole_steps, native_vs_gym, hopper_steps);
 criterion_main!(benches);
