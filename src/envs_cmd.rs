@@ -4,7 +4,12 @@ fn describe(space: &Space) -> String {
     match space {
         Space::Discrete(n) => format!("Discrete({n})"),
         Space::Box(b) if b.dim() > 1 && uniform(&b.low) && uniform(&b.high) => {
-            format!("Box({}, low={:.3e}, high={:.3e})", b.dim(), b.low[0], b.high[0])
+            format!(
+                "Box({}, low={:.3e}, high={:.3e})",
+                b.dim(),
+                b.low[0],
+                b.high[0]
+            )
         }
         Space::Box(b) => {
             let fmt = |v: &[f32]| {
@@ -49,7 +54,10 @@ pub fn run() -> anyhow::Result<()> {
         format!("{}<id>", eirl_envs::GYM_PREFIX)
     );
     if let Some(e) = missing {
-        println!("MuJoCo ids need the MuJoCo {} library: {e}", eirl_envs::MUJOCO_VERSION);
+        println!(
+            "MuJoCo ids need the MuJoCo {} library: {e}",
+            eirl_envs::MUJOCO_VERSION
+        );
     }
     Ok(())
 }

@@ -23,7 +23,7 @@ import numpy as np
 # width around its middle (1.5: beyond the box, so MuJoCo's ctrlrange clamping is exercised;
 # the small scales keep the walkers up longer). Budgets reach termination where random actions
 # terminate, the time limit once (HalfCheetah never terminates: truncation at 1000), and stay
-# short for Ant (its observation has 105 entries).
+# short for Ant and Humanoid (observations of 105 and 348 entries).
 SCALES = [1.5, 0.3, 0.05]
 TASKS = [
     ("Hopper-v5", [300] * 6),
@@ -32,6 +32,7 @@ TASKS = [
     ("InvertedPendulum-v5", [300] * 6),
     ("InvertedDoublePendulum-v5", [300] * 6),
     ("Ant-v5", [60] * 3),
+    ("Humanoid-v5", [40] * 3),
 ]
 
 

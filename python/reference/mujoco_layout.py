@@ -18,14 +18,18 @@ import tempfile
 import mujoco
 
 MODEL_INTS = ["nq", "nv", "nu", "na", "nbody"]
-MODEL_PTRS = ["actuator_ctrlrange"]
+MODEL_PTRS = ["body_mass", "actuator_ctrlrange"]
 DATA_PTRS = [
     "qpos",
     "qvel",
     "ctrl",
+    "qfrc_actuator",
     "qfrc_constraint",
     "xpos",
+    "xipos",
     "site_xpos",
+    "cinert",
+    "cvel",
     "cfrc_ext",
 ]
 

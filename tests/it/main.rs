@@ -268,6 +268,7 @@ fn envs_lists_every_id() {
         "InvertedPendulum-v5",
         "InvertedDoublePendulum-v5",
         "Ant-v5",
+        "Humanoid-v5",
     ] {
         assert!(text.contains(id), "{id} missing from {text}");
     }
@@ -295,9 +296,15 @@ fn a_missing_mujoco_library_is_a_clear_error() {
     let out = run(&["train", "steve", "--env", "Hopper-v5", "--steps", "100"]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("Hopper-v5") && err.contains("EIRL_MUJOCO_LIB"), "{err}");
+    assert!(
+        err.contains("Hopper-v5") && err.contains("EIRL_MUJOCO_LIB"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
-    assert!(!tmp.path().join("runs").exists(), "a run directory was made");
+    assert!(
+        !tmp.path().join("runs").exists(),
+        "a run directory was made"
+    );
 }
 
 #[test]

@@ -174,7 +174,7 @@ fn limited<E: Env + Default + 'static>(max_episode_steps: usize) -> Box<dyn Env>
     Box::new(TimeLimit::with_limit(E::default(), max_episode_steps))
 }
 
-static REGISTRY: [EnvSpec; 11] = [
+static REGISTRY: [EnvSpec; 12] = [
     EnvSpec {
         id: CartPole::ID,
         max_episode_steps: 500,
@@ -255,6 +255,12 @@ static REGISTRY: [EnvSpec; 11] = [
         max_episode_steps: 1000,
         reward_threshold: Some(6000.0),
         builder: Builder::Mujoco(MujocoTask::Ant),
+    },
+    EnvSpec {
+        id: "Humanoid-v5",
+        max_episode_steps: 1000,
+        reward_threshold: None,
+        builder: Builder::Mujoco(MujocoTask::Humanoid),
     },
 ];
 

@@ -20,6 +20,8 @@ pub(crate) const MODEL_NU: usize = 16;
 pub(crate) const MODEL_NA: usize = 40;
 /// `mjModel.nbody` (int).
 pub(crate) const MODEL_NBODY: usize = 48;
+/// `mjModel.body_mass` (mjtNum*).
+pub(crate) const MODEL_BODY_MASS: usize = 1944;
 /// `mjModel.actuator_ctrlrange` (mjtNum*).
 pub(crate) const MODEL_ACTUATOR_CTRLRANGE: usize = 4992;
 /// `mjData.qpos` (mjtNum*).
@@ -28,11 +30,19 @@ pub(crate) const DATA_QPOS: usize = 160688;
 pub(crate) const DATA_QVEL: usize = 160696;
 /// `mjData.ctrl` (mjtNum*).
 pub(crate) const DATA_CTRL: usize = 160736;
+/// `mjData.qfrc_actuator` (mjtNum*).
+pub(crate) const DATA_QFRC_ACTUATOR: usize = 161408;
 /// `mjData.qfrc_constraint` (mjtNum*).
 pub(crate) const DATA_QFRC_CONSTRAINT: usize = 161432;
 /// `mjData.xpos` (mjtNum*).
 pub(crate) const DATA_XPOS: usize = 160840;
+/// `mjData.xipos` (mjtNum*).
+pub(crate) const DATA_XIPOS: usize = 160864;
 /// `mjData.site_xpos` (mjtNum*).
 pub(crate) const DATA_SITE_XPOS: usize = 160912;
+/// `mjData.cinert` (mjtNum*).
+pub(crate) const DATA_CINERT: usize = 160976;
+/// `mjData.cvel` (mjtNum*).
+pub(crate) const DATA_CVEL: usize = 161280;
 /// `mjData.cfrc_ext` (mjtNum*).
 pub(crate) const DATA_CFRC_EXT: usize = 161464;

@@ -47,6 +47,9 @@ pub enum MujocoTask {
     InvertedDoublePendulum,
     /// `Ant-v5`: 105-d observation (with clipped contact forces), 8 torques.
     Ant,
+    /// `Humanoid-v5`: 348-d observation (with the bodies' inertias, velocities, actuator and
+    /// contact forces), 17 torques.
+    Humanoid,
 }
 
 /// How a task draws its reset velocities around `qvel0 = 0`.
@@ -60,13 +63,14 @@ enum VelocityNoise {
 
 impl MujocoTask {
     /// Every task, in Gymnasium's registration order.
-    pub const ALL: [MujocoTask; 6] = [
+    pub const ALL: [MujocoTask; 7] = [
         MujocoTask::InvertedPendulum,
         MujocoTask::InvertedDoublePendulum,
         MujocoTask::HalfCheetah,
         MujocoTask::Hopper,
         MujocoTask::Walker2d,
         MujocoTask::Ant,
+        MujocoTask::Humanoid,
     ];
 
     /// The Gymnasium id.
@@ -78,6 +82,7 @@ impl MujocoTask {
             MujocoTask::InvertedPendulum => "InvertedPendulum-v5",
             MujocoTask::InvertedDoublePendulum => "InvertedDoublePendulum-v5",
             MujocoTask::Ant => "Ant-v5",
+            MujocoTask::Humanoid => "Humanoid-v5",
         }
     }
 
@@ -100,6 +105,7 @@ impl MujocoTask {
             MujocoTask::InvertedPendulum => asset!("inverted_pendulum.xml"),
             MujocoTask::InvertedDoublePendulum => asset!("inverted_double_pendulum.xml"),
             MujocoTask::Ant => asset!("ant.xml"),
+            MujocoTask::Humanoid => asset!("humanoid.xml"),
         }
     }
 
@@ -107,7 +113,10 @@ impl MujocoTask {
         match self {
             MujocoTask::Hopper | MujocoTask::Walker2d => 4,
             MujocoTask::InvertedPendulum => 2,
-            MujocoTask::HalfCheetah | MujocoTask::InvertedDoublePendulum | MujocoTask::Ant => 5,
+            MujocoTask::HalfCheetah
+            | MujocoTask::InvertedDoublePendulum
+            | MujocoTask::Ant
+            | MujocoTask::Humanoid => 5,
         }
     }
 
@@ -115,7 +124,7 @@ impl MujocoTask {
     fn reset_noise(self) -> (f64, VelocityNoise) {
         match self {
             MujocoTask::Hopper | MujocoTask::Walker2d => (5e-3, VelocityNoise::Uniform),
-            MujocoTask::InvertedPendulum => (0.01, VelocityNoise::Uniform),
+            MujocoTask::InvertedPendulum | MujocoTask::Humanoid => (0.01, VelocityNoise::Uniform),
             MujocoTask::HalfCheetah | MujocoTask::InvertedDoublePendulum | MujocoTask::Ant => {
                 (0.1, VelocityNoise::Normal)
             }
@@ -126,7 +135,7 @@ impl MujocoTask {
     fn ctrl_cost_weight(self) -> f32 {
         match self {
             MujocoTask::Hopper | MujocoTask::Walker2d => 1e-3,
-            MujocoTask::HalfCheetah => 0.1,
+            MujocoTask::HalfCheetah | MujocoTask::Humanoid => 0.1,
             MujocoTask::Ant => 0.5,
             MujocoTask::InvertedPendulum | MujocoTask::InvertedDoublePendulum => 0.0,
         }
@@ -284,7 +293,31 @@ impl MujocoEnv {
                 o.extend(self.contact_forces()[6..].iter());
                 o
             }
+            MujocoTask::Humanoid => {
+                let d = &self.data;
+                qpos[2..]
+                    .iter()
+                    .chain(qvel)
+                    .chain(&d.get(Field::Cinert)[10..])
+                    .chain(&d.get(Field::Cvel)[6..])
+                    .chain(&d.get(Field::QfrcActuator)[6..])
+                    .chain(&d.get(Field::CfrcExt)[6..])
+                    .copied()
+                    .collect()
+            }
         }
+    }
+
+    /// Humanoid's `mass_center(model, data)[0]`: `einsum("b,bj->j", body_mass, xipos)` (a
+    /// sequential sum over bodies) over `body_mass.sum()` (NumPy's pairwise sum).
+    fn mass_center_x(&self) -> f64 {
+        let mass = self.data.model().body_mass();
+        let xipos = self.data.get(Field::Xipos);
+        let num = mass
+            .iter()
+            .zip(xipos.chunks_exact(3))
+            .fold(0.0, |acc, (m, x)| acc + m * x[0]);
+        num / np_sum(mass)
     }
 
     /// Ant's `contact_forces`: `cfrc_ext` clipped to `[−1, 1]`.
@@ -305,6 +338,20 @@ impl MujocoEnv {
         let ctrl_cost = control_cost(self.task.ctrl_cost_weight(), action);
         match self.task {
             MujocoTask::HalfCheetah => forward_weight * x_velocity - f64::from(ctrl_cost),
+            MujocoTask::Humanoid => {
+                // Humanoid's control cost is of `data.ctrl` (float64), not of the action.
+                let ctrl: Vec<f64> = self.data.get(Field::Ctrl).iter().map(|c| c * c).collect();
+                let ctrl_cost = 0.1 * np_sum(&ctrl);
+                let forces: Vec<f64> = self
+                    .data
+                    .get(Field::CfrcExt)
+                    .iter()
+                    .map(|f| f * f)
+                    .collect();
+                let contact_cost = (5e-7 * np_sum(&forces)).clamp(f64::NEG_INFINITY, 10.0);
+                let rewards = 1.25 * x_velocity + f64::from(u8::from(healthy)) * 5.0;
+                rewards - (ctrl_cost + contact_cost)
+            }
             MujocoTask::Ant => {
                 let squares: Vec<f64> = self.contact_forces().iter().map(|f| f * f).collect();
                 let contact_cost = 5e-4 * np_sum(&squares);
@@ -339,6 +386,7 @@ impl MujocoEnv {
                 let qvel = self.data.get(Field::Qvel);
                 qpos.iter().chain(qvel).all(|v| v.is_finite()) && 0.2 <= qpos[2] && qpos[2] <= 1.0
             }
+            MujocoTask::Humanoid => 1.0 < qpos[2] && qpos[2] < 2.0,
             _ => true,
         }
     }
@@ -508,10 +556,11 @@ impl Env for MujocoEnv {
 
 impl MujocoEnv {
     /// The x position whose change is the forward velocity: `qpos[0]` (Ant: the torso's
-    /// `xpos[0]`). The pendulums have no forward reward.
+    /// `xpos[0]`; Humanoid: the centre of mass). The pendulums have no forward reward.
     fn position(&self) -> f64 {
         match self.task {
             MujocoTask::Ant => self.data.get(Field::Xpos)[3],
+            MujocoTask::Humanoid => self.mass_center_x(),
             _ => self.data.get(Field::Qpos)[0],
         }
     }

@@ -140,6 +140,11 @@ impl Model {
         unsafe { std::slice::from_raw_parts(ptr_at(self.ptr, offset), len) }
     }
 
+    /// `model.body_mass` (nbody).
+    pub(crate) fn body_mass(&self) -> &[f64] {
+        self.f64s(l::MODEL_BODY_MASS, self.nbody)
+    }
+
     /// `model.actuator_ctrlrange` (nu × 2, row-major).
     pub(crate) fn ctrl_range(&self) -> &[f64] {
         self.f64s(l::MODEL_ACTUATOR_CTRLRANGE, 2 * self.nu)
@@ -169,9 +174,13 @@ pub(crate) enum Field {
     Qpos,
     Qvel,
     Ctrl,
+    QfrcActuator,
     QfrcConstraint,
     Xpos,
+    Xipos,
     SiteXpos,
+    Cinert,
+    Cvel,
     CfrcExt,
 }
 
@@ -195,8 +204,12 @@ impl Data {
             Field::Qpos => (l::DATA_QPOS, m.nq),
             Field::Qvel => (l::DATA_QVEL, m.nv),
             Field::Ctrl => (l::DATA_CTRL, m.nu),
+            Field::QfrcActuator => (l::DATA_QFRC_ACTUATOR, m.nv),
             Field::QfrcConstraint => (l::DATA_QFRC_CONSTRAINT, m.nv),
             Field::Xpos => (l::DATA_XPOS, 3 * m.nbody),
+            Field::Xipos => (l::DATA_XIPOS, 3 * m.nbody),
+            Field::Cinert => (l::DATA_CINERT, 10 * m.nbody),
+            Field::Cvel => (l::DATA_CVEL, 6 * m.nbody),
             // Only the first site is read (InvertedDoublePendulum's tip).
             Field::SiteXpos => (l::DATA_SITE_XPOS, 3),
             Field::CfrcExt => (l::DATA_CFRC_EXT, 6 * m.nbody),

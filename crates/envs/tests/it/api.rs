@@ -29,6 +29,7 @@ fn registry_lists_the_envs_with_gymnasium_limits() {
             ("Hopper-v5", 1000),
             ("Walker2d-v5", 1000),
             ("Ant-v5", 1000),
+            ("Humanoid-v5", 1000),
         ]
     );
     let mujoco: Vec<&str> = registry()
@@ -36,7 +37,7 @@ fn registry_lists_the_envs_with_gymnasium_limits() {
         .filter(|s| s.is_mujoco())
         .map(|s| s.id)
         .collect();
-    assert_eq!(mujoco.len(), 6);
+    assert_eq!(mujoco.len(), 7);
     assert!(mujoco.iter().all(|id| id.ends_with("-v5")));
     for spec in crate::runnable_specs() {
         let env = ok(spec.make());

@@ -95,7 +95,7 @@ fn the_registry_derives_specs_and_vec_envs_use_them() {
     assert!(std::ptr::eq(s, again));
     let s = ok(spec("MountainCarContinuous-v0-discrete25"));
     assert_eq!((s.max_episode_steps, s.reward_threshold), (999, Some(90.0)));
-    assert_eq!(registry().len(), 11);
+    assert_eq!(registry().len(), 12);
 
     let mut venv = ok(VecEnv::new("Pendulum-v1-discrete5", 3, 0));
     assert_eq!(venv.action_space(), &Space::Discrete(5));

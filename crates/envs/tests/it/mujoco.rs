@@ -373,6 +373,7 @@ fn spaces_and_limits_are_gymnasiums() {
         ("InvertedPendulum-v5", 4, 1, 3.0),
         ("InvertedDoublePendulum-v5", 9, 1, 1.0),
         ("Ant-v5", 105, 8, 1.0),
+        ("Humanoid-v5", 348, 17, 0.4),
     ];
     for (id, obs, act, bound) in expected {
         let env = make(id).unwrap_or_else(|e| panic!("{e}"));
