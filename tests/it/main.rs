@@ -12,6 +12,7 @@ mod gym;
 mod imitation_interop;
 mod legacy;
 mod logging;
+mod mujoco;
 mod plan;
 mod python_actor;
 mod ray_cluster;
