@@ -8,6 +8,11 @@
 //! confusion's CONFOUNDED and ORIGINAL inputs), and a batched [`VecEnv`] with same-step
 //! auto-reset.
 //!
+//! Gymnasium's v5 MuJoCo tasks ([`MujocoEnv`]: Hopper, HalfCheetah, Walker2d,
+//! InvertedPendulum, InvertedDoublePendulum, Ant, Humanoid) are registered too, bit for bit
+//! Gymnasium's on MuJoCo 3.17; the MuJoCo C library is loaded when one is first made
+//! ([`mujoco_available`] says whether it can be, and how to install it).
+//!
 //! Any other Gymnasium env is available as `gym:<id>` (`gym:LunarLander-v3`): [`make`] and
 //! [`VecEnv`] run it in a Python child process with Gymnasium ([`GymEnv`]; one process per
 //! `VecEnv`, one round trip per batch step), so every agent can train on it.
