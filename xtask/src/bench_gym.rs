@@ -156,7 +156,7 @@ fn rate(r: Option<&BenchResult>) -> Option<f64> {
     r.and_then(BenchResult::per_second).map(|(v, _)| v)
 }
 
-fn steps_per_s(v: Option<f64>) -> String {
+pub(crate) fn steps_per_s(v: Option<f64>) -> String {
     match v {
         None => "—".into(),
         Some(v) if v >= 1e6 => format!("{:.2} M", v / 1e6),
@@ -165,13 +165,15 @@ fn steps_per_s(v: Option<f64>) -> String {
     }
 }
 
-/// Runs both measurements and returns the markdown section.
-pub fn section(root: &Path, target_dir: &Path, criterion_args: &[&str]) -> Result<String> {
-    let py = python(root);
-    let py_versions = versions(&py)?;
-
-    eprintln!("==> a plain Python loop over Gymnasium's CartPole-v1");
-    let plain = python_loop(&py)?;
+/// Runs `filter` of `crates/envs/benches/vec_env.rs` (criterion, with `criterion_args`; `gym:`
+/// envs on `python`) and returns the results of criterion group `group`.
+pub(crate) fn vec_env_bench(
+    target_dir: &Path,
+    group: &str,
+    filter: &str,
+    criterion_args: &[&str],
+    python: &Path,
+) -> Result<Vec<BenchResult>> {
     let started = SystemTime::now();
     let mut bench = cargo();
     bench
@@ -182,20 +184,32 @@ pub fn section(root: &Path, target_dir: &Path, criterion_args: &[&str]) -> Resul
             "--bench",
             "vec_env",
             "--",
-            GROUP,
+            filter,
         ])
         .args(criterion_args)
-        .env("EIRL_PYTHON", &py);
-    run_streaming(&mut bench).context("the native vs gym env benchmark failed")?;
-    let collect = |since| -> Result<Vec<BenchResult>> {
-        Ok(
-            criterion::collect(&target_dir.join("criterion"), Some(since))?
-                .into_iter()
-                .filter(|r| r.group == GROUP)
-                .collect(),
-        )
-    };
-    let results = collect(started)?;
+        .env("EIRL_PYTHON", python);
+    run_streaming(&mut bench).with_context(|| format!("the {filter} env benchmark failed"))?;
+    collect_group(target_dir, group, started)
+}
+
+/// The criterion results of `group` written since `since`.
+fn collect_group(target_dir: &Path, group: &str, since: SystemTime) -> Result<Vec<BenchResult>> {
+    Ok(
+        criterion::collect(&target_dir.join("criterion"), Some(since))?
+            .into_iter()
+            .filter(|r| r.group == group)
+            .collect(),
+    )
+}
+
+/// Runs both measurements and returns the markdown section.
+pub fn section(root: &Path, target_dir: &Path, criterion_args: &[&str]) -> Result<String> {
+    let py = python(root);
+    let py_versions = versions(&py)?;
+
+    eprintln!("==> a plain Python loop over Gymnasium's CartPole-v1");
+    let plain = python_loop(&py)?;
+    let results = vec_env_bench(target_dir, GROUP, GROUP, criterion_args, &py)?;
     let find = |results: &[BenchResult], kind: &str, n: usize| {
         rate(
             results
@@ -216,7 +230,7 @@ pub fn section(root: &Path, target_dir: &Path, criterion_args: &[&str]) -> Resul
             .args(criterion_args)
             .env("EIRL_PYTHON", &py);
         run_streaming(&mut cmd).context("the pinned gym env benchmark failed")?;
-        Some(collect(started)?)
+        Some(collect_group(target_dir, GROUP, started)?)
     } else {
         eprintln!("==> no taskset: skipping the one-CPU gym rows");
         None

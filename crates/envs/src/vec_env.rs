@@ -90,11 +90,14 @@ pub struct VecEnv {
     episode_lengths: Vec<usize>,
     /// True until the first step: `reset` then returns the seeded first observations.
     fresh: bool,
+    /// Step the envs on rayon's pool rather than in turn: MuJoCo envs, whose step (tens of
+    /// microseconds of physics) outweighs the fork-join. The results are the same either way.
+    parallel: bool,
 }
 
 /// Where a [`VecEnv`]'s envs live.
 enum Backend {
-    /// One boxed env each, stepped in turn.
+    /// One boxed env each, stepped in turn (MuJoCo envs: on rayon's pool, see `parallel`).
     Envs(Vec<Box<dyn Env>>),
     /// A plain `gym:` id: all of them in one Python process.
     Gym(GymBatch),
@@ -159,6 +162,7 @@ impl VecEnv {
             episode_returns: vec![0.0; num_envs],
             episode_lengths: vec![0; num_envs],
             fresh: true,
+            parallel: spec.is_mujoco() && num_envs > 1,
         })
     }
 
@@ -378,25 +382,47 @@ impl VecEnv {
 
     fn step_all<'a>(
         &mut self,
-        action: impl Fn(usize) -> Action<'a>,
+        action: impl Fn(usize) -> Action<'a> + Sync,
     ) -> Result<VecStep<'_>, EnvError> {
         self.fresh = false;
         self.finished.clear();
         let d = self.obs_dim;
         match &mut self.backend {
+            Backend::Envs(envs) if self.parallel => {
+                use rayon::prelude::*;
+                envs.par_iter_mut()
+                    .zip(self.final_obs.par_chunks_mut(d))
+                    .zip(self.obs.par_chunks_mut(d))
+                    .zip(self.step_rewards.par_iter_mut())
+                    .zip(self.terminated.par_iter_mut())
+                    .zip(self.truncated.par_iter_mut())
+                    .enumerate()
+                    .try_for_each(
+                        |(i, (((((env, final_obs), obs), reward), terminated), truncated))| {
+                            step_one(
+                                env.as_mut(),
+                                action(i),
+                                final_obs,
+                                obs,
+                                (reward, terminated, truncated),
+                            )
+                        },
+                    )?;
+            }
             Backend::Envs(envs) => {
                 for (i, env) in envs.iter_mut().enumerate() {
-                    let step = env.step(action(i))?;
                     let row = i * d..(i + 1) * d;
-                    self.final_obs[row.clone()].copy_from_slice(&step.obs);
-                    self.step_rewards[i] = step.reward;
-                    self.terminated[i] = step.terminated;
-                    self.truncated[i] = step.truncated;
-                    if step.terminated || step.truncated {
-                        self.obs[row].copy_from_slice(&env.reset(None));
-                    } else {
-                        self.obs[row].copy_from_slice(&step.obs);
-                    }
+                    step_one(
+                        env.as_mut(),
+                        action(i),
+                        &mut self.final_obs[row.clone()],
+                        &mut self.obs[row],
+                        (
+                            &mut self.step_rewards[i],
+                            &mut self.terminated[i],
+                            &mut self.truncated[i],
+                        ),
+                    )?;
                 }
             }
             Backend::Gym(batch) => batch.step(
@@ -432,6 +458,26 @@ impl VecEnv {
             finished: &self.finished,
         })
     }
+}
+
+/// Steps one env, writes its final observation row, reward and flags, and resets it (writing
+/// the next episode's first observation into `obs`) when its episode ended.
+fn step_one(
+    env: &mut dyn Env,
+    action: Action<'_>,
+    final_obs: &mut [f32],
+    obs: &mut [f32],
+    (reward, terminated, truncated): (&mut f64, &mut bool, &mut bool),
+) -> Result<(), EnvError> {
+    let step = env.step(action)?;
+    final_obs.copy_from_slice(&step.obs);
+    (*reward, *terminated, *truncated) = (step.reward, step.terminated, step.truncated);
+    if step.terminated || step.truncated {
+        obs.copy_from_slice(&env.reset(None));
+    } else {
+        obs.copy_from_slice(&step.obs);
+    }
+    Ok(())
 }
 
 fn invalid(env: &'static str, reason: String) -> EnvError {
