@@ -163,3 +163,57 @@ fn steve_trains_on_hopper_and_discrete_agents_refuse_it() {
         "a refused run made a directory"
     );
 }
+
+/// The eval rows of a run's metrics.csv (`step,…,eval_mean_return,value`), without wall times.
+fn eval_rows(run: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(run.join("metrics.csv")).expect("metrics.csv");
+    text.lines()
+        .filter(|l| l.contains(",eval_"))
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            format!("{},{},{}", f[0], f[2], f[3])
+        })
+        .collect()
+}
+
+#[test]
+fn an_exactly_resumed_hopper_run_matches_an_uninterrupted_one() {
+    if !mujoco_ready("an_exactly_resumed_hopper_run_matches_an_uninterrupted_one") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let common = [
+        "train",
+        "acer",
+        "--env",
+        "Hopper-v5",
+        "--set",
+        "exact_resume=true",
+        "--set",
+        "eval_interval=1000",
+        "--set",
+        "eval_episodes=3",
+    ];
+    let mut whole = common.to_vec();
+    whole.extend(["--steps", "2000", "--out", "whole"]);
+    ok(&whole, dir);
+    let mut half = common.to_vec();
+    half.extend(["--steps", "1000", "--out", "halves"]);
+    ok(&half, dir);
+    let run = only_run_dir(&dir.join("halves"));
+    ok(
+        &[
+            "train",
+            "acer",
+            "--resume",
+            run.to_str().expect("utf-8"),
+            "--steps",
+            "2000",
+        ],
+        dir,
+    );
+    let expected = eval_rows(&only_run_dir(&dir.join("whole")));
+    assert!(expected.len() >= 4, "{expected:?}");
+    assert_eq!(eval_rows(&run), expected);
+}
