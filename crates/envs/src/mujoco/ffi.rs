@@ -1,15 +1,7 @@
 //! The MuJoCo C library, loaded at run time.
 //!
 //! eirl has no link-time dependency on MuJoCo: the default build needs no native library, and
-//! the MuJoCo envs find `libmujoco` when they are first made. Where it is looked for, in order:
-//!
-//! 1. `EIRL_MUJOCO_LIB`: the library file, or a folder holding it;
-//! 2. `MUJOCO_DYNAMIC_LINK_DIR` (the variable `mujoco-rs` uses): a folder holding it;
-//! 3. the `mujoco` Python package in a `.venv-py` of the current folder or of any folder above
-//!    it or above the running executable (`.ci/run` installs it there from
-//!    `python/requirements-mujoco.txt`);
-//! 4. the `mujoco` package of the Python that `gym:` envs use (`EIRL_PYTHON`, else `python3`);
-//! 5. the system's library path (`libmujoco.so.<version>`, then `libmujoco.so`).
+//! the MuJoCo envs find `libmujoco` when they are first made (where: [`mujoco_available`]).
 //!
 //! Structs are read through the byte offsets in [`super::layout`], which belong to one MuJoCo
 //! version; a library reporting another `mj_version()` is refused with instructions.
@@ -262,6 +254,19 @@ extern "C" fn print_warning(msg: *const c_char) {
 }
 
 /// Whether the MuJoCo library can be loaded here; `Err` says why not and how to install it.
+///
+/// The library is looked for once per process, in this order:
+/// 1. `EIRL_MUJOCO_LIB`: the library file, or a folder holding it (the only place tried when
+///    set);
+/// 2. `MUJOCO_DYNAMIC_LINK_DIR` (the variable `mujoco-rs` uses): a folder holding it;
+/// 3. the `mujoco` Python package in a `.venv-py` of the current folder or of any folder above
+///    it or above the running executable (`.ci/run` installs it there from
+///    `python/requirements-mujoco.txt`);
+/// 4. the `mujoco` package of the Python that `gym:` envs use (`EIRL_PYTHON`, else `python3`);
+/// 5. the system's library path (`libmujoco.so.<version>`, then `libmujoco.so`).
+///
+/// It must be MuJoCo [`MUJOCO_VERSION`](crate::MUJOCO_VERSION): eirl reads MuJoCo's structs
+/// through byte offsets recorded for that version.
 ///
 /// # Errors
 /// The reason the library could not be loaded.

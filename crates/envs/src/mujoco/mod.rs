@@ -1,5 +1,5 @@
 //! Gymnasium's v5 MuJoCo locomotion tasks, simulated by the MuJoCo C library (loaded at run
-//! time, see [`ffi`]) on Gymnasium 1.4's own MJCF models (`crates/envs/assets/mujoco/`).
+//! time, see [`mujoco_available`]) on Gymnasium 1.4's own MJCF models (`crates/envs/assets/mujoco/`).
 //!
 //! Each step does what Gymnasium's `MujocoEnv` does: `ctrl ← action` (float32 widened to
 //! float64; MuJoCo clamps it to the actuators' `ctrlrange`), `frame_skip` calls of `mj_step`,
