@@ -61,12 +61,30 @@ fn file_names() -> [String; 2] {
     }
 }
 
-/// The library file in `dir`, if there is one.
+/// The library file in `dir`, if there is one: this version's name, the plain name, else any
+/// other version's (which the version check then refuses with a clear message).
 fn in_dir(dir: &Path) -> Option<PathBuf> {
-    file_names()
+    if let Some(p) = file_names()
         .into_iter()
         .map(|n| dir.join(n))
         .find(|p| p.is_file())
+    {
+        return Some(p);
+    }
+    let mut others: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.starts_with("libmujoco.so.")
+                        || (n.starts_with("libmujoco.") && n.ends_with(".dylib"))
+                })
+        })
+        .collect();
+    others.sort();
+    others.pop()
 }
 
 /// `mujoco/` package folders inside `.venv-py`s of `start` and its ancestors.
@@ -107,7 +125,8 @@ fn candidates() -> Vec<PathBuf> {
     if let Some(p) = std::env::var_os("EIRL_MUJOCO_LIB").filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
         files.push(if p.is_dir() {
-            in_dir(&p).unwrap_or(p)
+            // A folder without the library: the attempt to open the folder says so.
+            in_dir(&p).unwrap_or_else(|| p.join(&file_names()[0]))
         } else {
             p
         });
@@ -196,8 +215,8 @@ fn open(path: &Path) -> Result<Lib, String> {
     if found != MJ_VERSION {
         return Err(format!(
             "{} is MuJoCo {}.{}.{}, but eirl's MuJoCo envs read the structs of MuJoCo \
-             {MUJOCO_VERSION} (crates/envs/src/mujoco/layout.rs); install mujoco=={MUJOCO_VERSION} \
-             or regenerate that file with python/reference/mujoco_layout.py",
+             {MUJOCO_VERSION} (crates/envs/src/mujoco/layout.rs, which \
+             python/reference/mujoco_layout.py regenerates for another version)",
             path.display(),
             found / 1_000_000,
             found / 1000 % 1000,
