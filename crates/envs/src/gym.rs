@@ -22,7 +22,7 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use crate::gym_bridge::{Bridge, CallError, Reader, acquire, release};
-use crate::space::{continuous_action, discrete_action};
+use crate::space::{check_finite_state, continuous_action, discrete_action};
 use crate::{Action, BoxSpace, Env, EnvError, Space, Step};
 
 /// The prefix of ids served by Gymnasium through the Python bridge: `gym:CartPole-v1`,
@@ -409,12 +409,7 @@ impl Env for GymEnv {
     }
 
     fn set_state(&mut self, state: &[f64]) -> Result<(), EnvError> {
-        if let Some(i) = state.iter().position(|v| !v.is_finite()) {
-            return Err(EnvError::InvalidState {
-                env: self.spec.id,
-                reason: format!("state entry {i} is not finite ({})", state[i]),
-            });
-        }
+        check_finite_state(self.spec.id, state)?;
         let obs = self.request(
             b'T',
             |w| {

@@ -82,6 +82,11 @@ impl<'a> WordReader<'a> {
         Ok(out)
     }
 
+    /// `n` f64s (as [`push_f64s`] wrote them).
+    pub fn f64_vec(&mut self, n: usize) -> Result<Vec<f64>, EnvError> {
+        Ok(self.words(n)?.iter().map(|&w| f64::from_bits(w)).collect())
+    }
+
     /// The next `n` words.
     pub fn words(&mut self, n: usize) -> Result<&'a [u64], EnvError> {
         let end = self

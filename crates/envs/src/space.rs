@@ -151,11 +151,17 @@ pub(crate) fn check_state<const N: usize>(
         env,
         reason: format!("state has length {}, expected {N}", state.len()),
     })?;
-    if let Some(i) = arr.iter().position(|v| !v.is_finite()) {
-        return Err(EnvError::InvalidState {
-            env,
-            reason: format!("state entry {i} is not finite ({})", arr[i]),
-        });
-    }
+    check_finite_state(env, &arr)?;
     Ok(arr)
+}
+
+/// Errors on the first non-finite entry of a state.
+pub(crate) fn check_finite_state(env: &'static str, state: &[f64]) -> Result<(), EnvError> {
+    match state.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(EnvError::InvalidState {
+            env,
+            reason: format!("state entry {i} is not finite ({})", state[i]),
+        }),
+        None => Ok(()),
+    }
 }

@@ -119,20 +119,8 @@ fn python_package() -> Option<PathBuf> {
     (out.status.success() && !dir.is_empty()).then(|| PathBuf::from(dir))
 }
 
-/// Candidate files in search order (steps 1–4 of the module docs).
+/// Library files found by steps 2–4 of [`mujoco_available`]'s search, in that order.
 fn candidates() -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    if let Some(p) = std::env::var_os("EIRL_MUJOCO_LIB").filter(|p| !p.is_empty()) {
-        let p = PathBuf::from(p);
-        files.push(if p.is_dir() {
-            // A folder without the library: the attempt to open the folder says so.
-            in_dir(&p).unwrap_or_else(|| p.join(&file_names()[0]))
-        } else {
-            p
-        });
-        // An explicit choice is the only one tried.
-        return files;
-    }
     let mut dirs = Vec::new();
     if let Some(d) = std::env::var_os("MUJOCO_DYNAMIC_LINK_DIR").filter(|p| !p.is_empty()) {
         dirs.push(PathBuf::from(d));
@@ -143,7 +131,7 @@ fn candidates() -> Vec<PathBuf> {
     if let Ok(exe) = std::env::current_exe() {
         venv_packages(&exe, &mut dirs);
     }
-    files.extend(dirs.iter().filter_map(|d| in_dir(d)));
+    let mut files: Vec<PathBuf> = dirs.iter().filter_map(|d| in_dir(d)).collect();
     if files.is_empty()
         && let Some(f) = python_package().and_then(|d| in_dir(&d))
     {
@@ -163,21 +151,24 @@ fn install_hint() -> String {
 }
 
 fn load() -> Result<Lib, String> {
+    // An explicit choice is the only one tried.
+    if let Some(p) = std::env::var_os("EIRL_MUJOCO_LIB").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        // A folder without the library: opening the file it should hold says so.
+        let file = if p.is_dir() {
+            in_dir(&p).unwrap_or_else(|| p.join(&file_names()[0]))
+        } else {
+            p
+        };
+        return open(&file).map_err(|e| format!("EIRL_MUJOCO_LIB: {e}; {}", install_hint()));
+    }
     let mut tried = Vec::new();
-    let explicit = std::env::var_os("EIRL_MUJOCO_LIB").is_some_and(|p| !p.is_empty());
-    for file in candidates() {
+    // Step 5: bare names, through the system's search path.
+    let system = file_names().map(PathBuf::from);
+    for file in candidates().into_iter().chain(system) {
         match open(&file) {
             Ok(lib) => return Ok(lib),
-            Err(e) if explicit => return Err(format!("EIRL_MUJOCO_LIB: {e}; {}", install_hint())),
             Err(e) => tried.push(e),
-        }
-    }
-    if !explicit {
-        for name in file_names() {
-            match open(Path::new(&name)) {
-                Ok(lib) => return Ok(lib),
-                Err(e) => tried.push(e),
-            }
         }
     }
     Err(format!(

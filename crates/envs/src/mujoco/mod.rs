@@ -29,7 +29,7 @@ pub use ffi::mujoco_available;
 pub use layout::MUJOCO_VERSION;
 use sim::{Data, Field, Model};
 
-use crate::space::continuous_action;
+use crate::space::{check_finite_state, continuous_action};
 use crate::{Action, BoxSpace, Env, EnvError, Space, Step};
 
 /// The MuJoCo tasks eirl registers (Gymnasium's `*-v5` with their default arguments).
@@ -128,16 +128,6 @@ impl MujocoTask {
             MujocoTask::HalfCheetah | MujocoTask::InvertedDoublePendulum | MujocoTask::Ant => {
                 (0.1, VelocityNoise::Normal)
             }
-        }
-    }
-
-    /// `ctrl_cost_weight` (applied in float32).
-    fn ctrl_cost_weight(self) -> f32 {
-        match self {
-            MujocoTask::Hopper | MujocoTask::Walker2d => 1e-3,
-            MujocoTask::HalfCheetah | MujocoTask::Humanoid => 0.1,
-            MujocoTask::Ant => 0.5,
-            MujocoTask::InvertedPendulum | MujocoTask::InvertedDoublePendulum => 0.0,
         }
     }
 
@@ -329,15 +319,13 @@ impl MujocoEnv {
             .collect()
     }
 
-    /// `(forward + healthy) − costs` of the locomotion tasks, with the control cost in float32.
+    /// `(forward + healthy) − costs` of the locomotion tasks, each as its `_get_rew`; the
+    /// forward weights are 1 (Humanoid: 1.25) and the healthy rewards 1 (Humanoid: 5), so a
+    /// product with 1 is left out (it changes no bit).
     fn locomotion_reward(&self, x_velocity: f64, healthy: bool, action: &[f32]) -> f64 {
-        let (healthy_reward, forward_weight) = match self.task {
-            MujocoTask::HalfCheetah => (0.0, 1.0),
-            _ => (1.0, 1.0),
-        };
-        let ctrl_cost = control_cost(self.task.ctrl_cost_weight(), action);
+        let alive = f64::from(u8::from(healthy));
         match self.task {
-            MujocoTask::HalfCheetah => forward_weight * x_velocity - f64::from(ctrl_cost),
+            MujocoTask::HalfCheetah => x_velocity - f64::from(control_cost(0.1, action)),
             MujocoTask::Humanoid => {
                 // Humanoid's control cost is of `data.ctrl` (float64), not of the action.
                 let ctrl: Vec<f64> = self.data.get(Field::Ctrl).iter().map(|c| c * c).collect();
@@ -349,21 +337,15 @@ impl MujocoEnv {
                     .map(|f| f * f)
                     .collect();
                 let contact_cost = (5e-7 * np_sum(&forces)).clamp(f64::NEG_INFINITY, 10.0);
-                let rewards = 1.25 * x_velocity + f64::from(u8::from(healthy)) * 5.0;
-                rewards - (ctrl_cost + contact_cost)
+                (1.25 * x_velocity + alive * 5.0) - (ctrl_cost + contact_cost)
             }
             MujocoTask::Ant => {
                 let squares: Vec<f64> = self.contact_forces().iter().map(|f| f * f).collect();
                 let contact_cost = 5e-4 * np_sum(&squares);
-                let rewards =
-                    x_velocity * forward_weight + f64::from(u8::from(healthy)) * healthy_reward;
-                rewards - (f64::from(ctrl_cost) + contact_cost)
+                (x_velocity + alive) - (f64::from(control_cost(0.5, action)) + contact_cost)
             }
-            _ => {
-                let rewards =
-                    forward_weight * x_velocity + f64::from(u8::from(healthy)) * healthy_reward;
-                rewards - f64::from(ctrl_cost)
-            }
+            // Hopper, Walker2d.
+            _ => (x_velocity + alive) - f64::from(control_cost(1e-3, action)),
         }
     }
 
@@ -374,8 +356,10 @@ impl MujocoEnv {
         match self.task {
             MujocoTask::Hopper => {
                 let qvel = self.data.get(Field::Qvel);
-                let rest = qpos[2..].iter().chain(qvel);
-                rest.clone().all(|&v| -100.0 < v && v < 100.0)
+                qpos[2..]
+                    .iter()
+                    .chain(qvel)
+                    .all(|&v| -100.0 < v && v < 100.0)
                     && 0.7 < z
                     && z < f64::INFINITY
                     && -0.2 < angle
@@ -495,12 +479,7 @@ impl Env for MujocoEnv {
                 ),
             });
         }
-        if let Some(i) = state.iter().position(|v| !v.is_finite()) {
-            return Err(EnvError::InvalidState {
-                env: self.task.id(),
-                reason: format!("state entry {i} is not finite ({})", state[i]),
-            });
-        }
+        check_finite_state(self.task.id(), state)?;
         let (qpos, qvel) = state.split_at(nq);
         self.assign(qpos, qvel);
         Ok(())
@@ -526,9 +505,9 @@ impl Env for MujocoEnv {
         let id = self.task.id();
         let mut r = crate::snapshot::WordReader::new(id, words);
         let n = r.usize()?;
-        let full: Vec<f64> = r.words(n)?.iter().map(|&w| f64::from_bits(w)).collect();
+        let full = r.f64_vec(n)?;
         let d = r.usize()?;
-        let obs: Vec<f64> = r.words(d)?.iter().map(|&w| f64::from_bits(w)).collect();
+        let obs = r.f64_vec(d)?;
         let x_position = r.f64()?;
         let rng = r.rng()?;
         r.finish()?;

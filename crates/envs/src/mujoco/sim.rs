@@ -65,8 +65,8 @@ impl Model {
         let c_name = CString::new(name).map_err(|e| e.to_string())?;
         let len = c_int::try_from(xml.len()).map_err(|e| e.to_string())?;
         // mjVFS is `struct { void* impl_; }`.
-        let mut vfs: Box<*mut c_void> = Box::new(std::ptr::null_mut());
-        let vfs_ptr: Ptr = std::ptr::from_mut::<*mut c_void>(&mut vfs).cast();
+        let mut vfs: *mut c_void = std::ptr::null_mut();
+        let vfs_ptr: Ptr = std::ptr::from_mut(&mut vfs).cast();
         let mut error = vec![0 as c_char; 1024];
         // SAFETY: `vfs_ptr` points at a live mjVFS-sized slot that mj_defaultVFS initialises
         // and mj_deleteVFS frees; the buffer is copied by mj_addBufferVFS; `error` has the
