@@ -2,11 +2,11 @@ use dfdx::prelude::*;
 
 use crate::error::{ModelError, check_len};
 
-/// The compute device: dfdx's CPU backend, or CUDA with the `cuda` feature.
-#[cfg(not(feature = "cuda"))]
+/// The compute device: dfdx's CPU backend, or CUDA with the `dfdx-cuda` feature.
+#[cfg(not(feature = "dfdx-cuda"))]
 pub type Device = dfdx::tensor::Cpu;
-/// The compute device: dfdx's CPU backend, or CUDA with the `cuda` feature.
-#[cfg(feature = "cuda")]
+/// The compute device: dfdx's CPU backend, or CUDA with the `dfdx-cuda` feature.
+#[cfg(feature = "dfdx-cuda")]
 pub type Device = dfdx::tensor::Cuda;
 
 /// A `[rows, cols]` f32 tensor with an optional gradient tape `T`.

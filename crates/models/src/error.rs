@@ -16,6 +16,10 @@ pub enum ModelError {
     /// A loss or gradient became NaN or infinite.
     #[error("non-finite {0} during training")]
     NonFinite(&'static str),
+    /// A GPU is not usable (no driver, library or device, or the `cuda` feature is off), or a
+    /// device operation failed.
+    #[error("{0}")]
+    Device(String),
     /// A checkpoint file is malformed, damaged or holds what a network cannot (NaN, not f32).
     #[error("checkpoint {path}: {msg}")]
     Checkpoint { path: String, msg: String },

@@ -24,7 +24,15 @@
 //! # Ok::<(), eirl_models::ModelError>(())
 //! ```
 //!
-//! The `cuda` feature runs the same code on dfdx's CUDA device; it needs `nvcc` when building.
+//! # GPU
+//!
+//! [`gpu`] (feature `cuda`) runs MLPs on an NVIDIA GPU through cudarc: cuBLAS GEMMs and a few
+//! NVRTC-compiled kernels, with the CUDA libraries loaded at run time, so a build with the
+//! feature needs no CUDA toolkit and still runs everything on the CPU where there is no GPU
+//! ([`gpu::ComputeDevice`] says where to run; `auto` falls back). SEED RL's central inference
+//! serves its policy through it. The feature `dfdx-cuda` instead moves every dfdx network onto
+//! dfdx 0.13's own CUDA device; that build compiles CUDA kernels with `nvcc` (and pins cudarc
+//! 0.9), so it fails where no CUDA toolkit is installed.
 //!
 //! # Backends
 //!
@@ -60,6 +68,7 @@ mod distributions;
 mod ensemble;
 mod error;
 mod fused;
+pub mod gpu;
 mod limits;
 mod linear;
 mod mlp;

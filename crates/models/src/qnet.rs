@@ -202,7 +202,7 @@ impl QNetwork {
     /// one runs. Values and gradients agree between the two to rounding.
     pub fn set_backend(&mut self, backend: Backend) -> Result<(), ModelError> {
         self.fast = None;
-        if backend == Backend::Dfdx || cfg!(feature = "cuda") {
+        if backend == Backend::Dfdx || cfg!(feature = "dfdx-cuda") {
             return Ok(());
         }
         let Head::Plain(mlp) = &self.head else {

@@ -5,5 +5,6 @@ mod checkpoint;
 mod distributions;
 mod fused;
 mod fuzz;
+mod gpu;
 mod torch;
 mod training;
