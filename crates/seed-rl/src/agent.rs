@@ -115,11 +115,14 @@ impl SeedRl {
             return Ok(());
         }
         self.board.publish(self.learner.network());
-        let policy = ServedPolicy::new(
+        let policy = ServedPolicy::on_device(
             self.learner.network().clone(),
+            &self.cfg.network,
             self.board.clone(),
             self.seed ^ 0x5eed_0000,
-        );
+            self.cfg.device,
+        )?;
+        tracing::info!("central inference on {}", policy.device_name());
         let server_cfg = eirl_inference_server::ServerConfig {
             env_id: Some(self.env_id.clone()),
             ..self.cfg.server.clone()

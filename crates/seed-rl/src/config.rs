@@ -3,6 +3,7 @@
 //! DMLab, Football) are chosen here for classic control and marked as eirl's choice.
 
 use eirl_inference_server::ServerConfig;
+use eirl_models::gpu::ComputeDevice;
 use eirl_models::{Activation, ActorCriticConfig};
 use eirl_returns::PgBootstrap;
 use serde::{Deserialize, Serialize};
@@ -72,6 +73,10 @@ pub struct SeedConfig {
     pub max_abs_reward: f32,
     /// The inference server: unroll length T, batching, queues, gRPC limits and token.
     pub server: ServerConfig,
+    /// Where central inference runs (`eirl train seed --device`): `cpu` (default), `cuda`,
+    /// `cuda:N`, or `auto` (the GPU when one is usable, else the CPU). The learner's updates
+    /// stay on the CPU.
+    pub device: ComputeDevice,
     /// gRPC address to serve on (`eirl seed serve --listen` sets it); none: in-process only.
     /// An address other than loopback needs a token (`EIRL_SEED_TOKEN`) unless `insecure`.
     pub listen: Option<String>,
@@ -109,6 +114,7 @@ impl Default for SeedConfig {
             ent_coef: 0.01,
             max_abs_reward: 0.0,
             server: ServerConfig::default(),
+            device: ComputeDevice::Cpu,
             listen: None,
             insecure: false,
             total_steps: 1_000_000,

@@ -37,7 +37,7 @@ pub use agent::SeedRl;
 pub use config::{MAX_ACTORS, PgBootstrapKind, SeedConfig};
 pub use error::SeedError;
 pub use learner::{Learner, Targets, TrainInfo};
-pub use policy::{ParamBoard, ParamSnapshot, ServedPolicy};
+pub use policy::{ParamBoard, ParamSnapshot, ServedPolicy, policy_params};
 
 /// Environment variable holding the token actors and learner share (kept out of configs, shell
 /// history and `ps`).

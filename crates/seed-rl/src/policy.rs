@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use eirl_inference_server::{Action, BatchPolicy, InferBatch, InferOutput, PolicyError};
-use eirl_models::{Categorical, Parameterized, PolicyValueNetwork};
+use eirl_models::gpu::{Backend, ComputeDevice, DeviceMlp};
+use eirl_models::{ActorCriticConfig, Categorical, ModelError, Parameterized, PolicyValueNetwork};
 use parking_lot::Mutex;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -40,31 +41,97 @@ impl ParamBoard {
 
 /// The served policy: samples `a ~ π(·|x)` and records `log μ(a|x)` as the unroll's behaviour
 /// information (`aux_dim = 1`), which the V-trace learner turns into `ρ = π/μ`.
+///
+/// The forward pass runs on the CPU (the learner's dfdx network) or, built with
+/// [`ServedPolicy::on_device`], on a GPU: the torso and policy head as a
+/// [`DeviceMlp`] whose softmax runs on the device too, parameters uploaded when the learner
+/// publishes. Sampling is on the CPU from the same random stream either way.
 pub struct ServedPolicy {
     net: PolicyValueNetwork,
+    device: Option<DeviceMlp<Box<dyn Backend>>>,
     board: Arc<ParamBoard>,
     seen: u64,
     rng: ChaCha8Rng,
+    probs: Vec<f32>,
+}
+
+/// The torso and policy head of a published [`PolicyValueNetwork`] as one flat MLP parameter
+/// vector ([`eirl_models::FusedMlp`]'s layout): every tensor but the value head's two.
+pub fn policy_params(snapshot: &ParamSnapshot) -> Result<Vec<f32>, ModelError> {
+    let n = snapshot.len().checked_sub(2).ok_or_else(|| {
+        ModelError::Config("a policy-value network has at least four tensors".into())
+    })?;
+    Ok(snapshot[..n]
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .collect())
 }
 
 impl ServedPolicy {
-    /// A policy with `net`'s architecture that follows `board`; sampling draws from `seed`.
+    /// A policy with `net`'s architecture that follows `board`, on the CPU; sampling draws from
+    /// `seed`.
     pub fn new(net: PolicyValueNetwork, board: Arc<ParamBoard>, seed: u64) -> Self {
         ServedPolicy {
             net,
+            device: None,
             board,
             seen: 0,
             rng: ChaCha8Rng::seed_from_u64(seed),
+            probs: Vec::new(),
         }
+    }
+
+    /// As [`ServedPolicy::new`], with the forward pass on `device` (`cpu`, `cuda[:N]`, or
+    /// `auto`). `cfg` must be the architecture `net` was built with. Fails when a GPU was asked
+    /// for and cannot be used, saying why.
+    pub fn on_device(
+        net: PolicyValueNetwork,
+        cfg: &ActorCriticConfig,
+        board: Arc<ParamBoard>,
+        seed: u64,
+        device: ComputeDevice,
+    ) -> Result<Self, ModelError> {
+        match device.open()?.into_backend() {
+            Some(backend) => Self::with_backend(net, cfg, board, seed, backend),
+            None => Ok(Self::new(net, board, seed)),
+        }
+    }
+
+    /// The forward pass on a given backend (tests run the GPU program on the host backend).
+    pub fn with_backend(
+        net: PolicyValueNetwork,
+        cfg: &ActorCriticConfig,
+        board: Arc<ParamBoard>,
+        seed: u64,
+        backend: Box<dyn Backend>,
+    ) -> Result<Self, ModelError> {
+        let mut sizes = vec![net.obs_dim()];
+        sizes.extend(&cfg.hidden);
+        sizes.push(net.num_actions());
+        let mut device = DeviceMlp::new(backend, &sizes, cfg.activation, false)?;
+        device.set_params(&policy_params(&net.export_params())?)?;
+        let mut p = Self::new(net, board, seed);
+        p.device = Some(device);
+        Ok(p)
+    }
+
+    /// Where the forward pass runs: `"cpu"` or the GPU's name.
+    pub fn device_name(&self) -> String {
+        self.device
+            .as_ref()
+            .map_or_else(|| "cpu".into(), |d| d.backend().name())
     }
 
     fn refresh(&mut self) -> Result<(), PolicyError> {
         let v = self.board.version();
         if v != self.seen {
             let snap = self.board.snapshot();
-            self.net
-                .import_params(&snap)
-                .map_err(|e| PolicyError::new(format!("published parameters: {e}")))?;
+            let bad = |e: ModelError| PolicyError::new(format!("published parameters: {e}"));
+            match &mut self.device {
+                Some(d) => d.set_params(&policy_params(&snap).map_err(bad)?),
+                None => self.net.import_params(&snap),
+            }
+            .map_err(bad)?;
             self.seen = v;
         }
         Ok(())
@@ -83,13 +150,24 @@ impl BatchPolicy for ServedPolicy {
     fn infer(&mut self, batch: InferBatch<'_>, out: &mut InferOutput) -> Result<(), PolicyError> {
         self.refresh()?;
         out.clear();
-        let logits = self
-            .net
-            .logits(batch.obs, batch.n)
-            .map_err(|e| PolicyError::new(e.to_string()))?;
-        for row in logits.chunks_exact(self.net.num_actions()) {
-            let p = Categorical::probs(row);
-            let a = Categorical::sample(&p, &mut self.rng);
+        let a_n = self.net.num_actions();
+        let err = |e: ModelError| PolicyError::new(e.to_string());
+        match &mut self.device {
+            Some(d) => {
+                let p = d.forward_softmax(batch.obs, batch.n, a_n).map_err(err)?;
+                self.probs.clear();
+                self.probs.extend_from_slice(p);
+            }
+            None => {
+                let logits = self.net.logits(batch.obs, batch.n).map_err(err)?;
+                self.probs.clear();
+                for row in logits.chunks_exact(a_n) {
+                    self.probs.extend(Categorical::probs(row));
+                }
+            }
+        }
+        for p in self.probs.chunks_exact(a_n) {
+            let a = Categorical::sample(p, &mut self.rng);
             out.actions.push(Action::Discrete(a as i64));
             out.aux.push(p[a].max(f32::MIN_POSITIVE).ln());
         }

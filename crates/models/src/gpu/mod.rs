@@ -117,12 +117,22 @@ impl<'de> Deserialize<'de> for ComputeDevice {
 }
 
 /// A [`ComputeDevice`] after `auto` is decided.
-#[derive(Debug)]
 pub enum Resolved {
+    /// The CPU.
     Cpu,
     /// A GPU backend, ready to use.
     #[cfg(feature = "cuda")]
     Cuda(Box<CudaBackend>),
+}
+
+impl std::fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Resolved::Cpu => f.write_str("Cpu"),
+            #[cfg(feature = "cuda")]
+            Resolved::Cuda(b) => write!(f, "Cuda({})", b.name()),
+        }
+    }
 }
 
 impl ComputeDevice {
@@ -340,4 +350,83 @@ pub trait Backend: Send {
         len: usize,
         k: &AdamScalars,
     ) -> Result<(), ModelError>;
+}
+
+/// A boxed backend is a backend, so one [`DeviceMlp`] type serves whichever device a run picks.
+impl<B: Backend + ?Sized> Backend for Box<B> {
+    fn name(&self) -> String {
+        (**self).name()
+    }
+    fn alloc(&mut self, len: usize) -> Result<usize, ModelError> {
+        (**self).alloc(len)
+    }
+    fn free(&mut self, id: usize) {
+        (**self).free(id)
+    }
+    fn len(&self, id: usize) -> usize {
+        (**self).len(id)
+    }
+    fn upload(&mut self, dst: Span, src: &[f32]) -> Result<(), ModelError> {
+        (**self).upload(dst, src)
+    }
+    fn download(&mut self, src: Span, dst: &mut [f32]) -> Result<(), ModelError> {
+        (**self).download(src, dst)
+    }
+    fn gemm(&mut self, g: &Gemm) -> Result<(), ModelError> {
+        (**self).gemm(g)
+    }
+    fn bias_act(
+        &mut self,
+        y: Span,
+        bias: Span,
+        rows: usize,
+        cols: usize,
+        act: Act,
+    ) -> Result<(), ModelError> {
+        (**self).bias_act(y, bias, rows, cols, act)
+    }
+    fn act_grad(&mut self, delta: Span, out: Span, len: usize, act: Act) -> Result<(), ModelError> {
+        (**self).act_grad(delta, out, len, act)
+    }
+    fn col_sums(
+        &mut self,
+        dst: Span,
+        src: Span,
+        rows: usize,
+        cols: usize,
+    ) -> Result<(), ModelError> {
+        (**self).col_sums(dst, src, rows, cols)
+    }
+    fn softmax_rows(
+        &mut self,
+        dst: Span,
+        src: Span,
+        rows: usize,
+        cols: usize,
+        ld: usize,
+    ) -> Result<(), ModelError> {
+        (**self).softmax_rows(dst, src, rows, cols, ld)
+    }
+    fn adam(
+        &mut self,
+        p: Span,
+        g: Span,
+        m: Span,
+        v: Span,
+        len: usize,
+        k: &AdamScalars,
+    ) -> Result<(), ModelError> {
+        (**self).adam(p, g, m, v, len, k)
+    }
+}
+
+impl Resolved {
+    /// The opened GPU as a boxed backend; `None` for the CPU.
+    pub fn into_backend(self) -> Option<Box<dyn Backend>> {
+        match self {
+            Resolved::Cpu => None,
+            #[cfg(feature = "cuda")]
+            Resolved::Cuda(b) => Some(b),
+        }
+    }
 }

@@ -4,6 +4,8 @@
 use eirl_agent::Agent;
 use eirl_seed_rl::{SeedConfig, SeedRl};
 
+mod device;
+
 /// Random CartPole-v1 play scores about 22. The signal is where the run ends: the mean return of
 /// the last 100 training episodes (the sampling policy) after 600k env steps. Actors and learner
 /// run concurrently, so runs differ; 27 runs on 2 cores (most with a build alongside, 12 of them
