@@ -57,6 +57,10 @@ pub struct ServeArgs {
     /// the port can then send the learner experience.
     #[arg(long)]
     insecure: bool,
+    /// Where central inference runs: cpu, cuda, cuda:N or auto (overrides the config's
+    /// `device`).
+    #[arg(long)]
+    device: Option<String>,
 }
 
 #[derive(Args)]
@@ -136,6 +140,7 @@ fn serve(args: ServeArgs, given: crate::train::Given) -> Result<()> {
             expert: None,
             actors: Some(args.actors),
             envs_per_actor: None,
+            device: args.device,
             set_keys: Vec::new(),
             set,
         },

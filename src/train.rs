@@ -60,6 +60,10 @@ pub struct TrainArgs {
     /// SEED RL: environments per actor (overrides the config's `envs_per_actor`).
     #[arg(long)]
     pub(crate) envs_per_actor: Option<usize>,
+    /// SEED RL: where central inference runs — cpu, cuda, cuda:N, or auto (the GPU when the
+    /// CUDA libraries load and a device answers, else the CPU). Overrides the config's `device`.
+    #[arg(long)]
+    pub(crate) device: Option<String>,
     /// Set one config key: `--set learning_rate=1e-3`, `--set network.hidden=[128,128]`
     /// (repeatable; dotted keys reach into tables; the value is a TOML literal, else a string;
     /// applied after the preset and `--config`, before `--steps`).
@@ -146,6 +150,12 @@ fn overrides(args: &TrainArgs, entry: &Entry, table: &mut toml::Table) -> Result
             }
             set.push((key.into(), toml::Value::Integer(i64::try_from(v)?)));
         }
+    }
+    if let Some(device) = &args.device {
+        if !defaults.contains_key("device") {
+            bail!("--device does not apply to {}", entry.algorithm.name);
+        }
+        set.push(("device".into(), toml::Value::String(device.clone())));
     }
     for (key, value) in set {
         table.insert(key, value);

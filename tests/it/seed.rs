@@ -414,3 +414,46 @@ fn actors_told_to_exit_when_finished_end_with_the_learner() {
     let _ = staying.kill();
     let _ = staying.wait();
 }
+
+/// `--device` places SEED's central inference: `auto` runs anywhere; `cuda` on a machine without
+/// a usable GPU fails before training with what is missing; a bad name or another algorithm is
+/// refused.
+#[test]
+fn the_device_flag_places_central_inference() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = crate::eirl(
+        &["train", "seed", "--device", "auto", "--steps", "3000"],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", crate::stderr(&out));
+    assert!(crate::stdout(&out).contains("mean_return="));
+
+    let out = crate::eirl(
+        &["train", "seed", "--device", "cuda", "--steps", "3000"],
+        tmp.path(),
+    );
+    let err = crate::stderr(&out);
+    if eirl_models::gpu::ComputeDevice::Cuda(0).open().is_ok() {
+        assert!(out.status.success(), "{err}");
+    } else {
+        assert!(!out.status.success());
+        assert!(err.contains("CUDA is not usable here"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+
+    for (args, want) in [
+        (
+            &["train", "seed", "--device", "npu", "--steps", "100"][..],
+            "expected cpu, cuda, cuda:N or auto",
+        ),
+        (
+            &["train", "dqn", "--device", "cuda", "--steps", "100"][..],
+            "--device does not apply to dqn",
+        ),
+    ] {
+        let out = crate::eirl(args, tmp.path());
+        assert!(!out.status.success());
+        let err = crate::stderr(&out);
+        assert!(err.contains(want) && !err.contains("panicked"), "{err}");
+    }
+}
