@@ -12,6 +12,14 @@
 //! - `grpc`: actors send to the same server over loopback gRPC (one stream each).
 //!
 //! Reported: requests (env steps) per second and the latency of one act() call, p50/p99.
+//!
+//! With `EIRL_SEED_BENCH_DEVICE=cuda` (`cargo xtask bench seed --device cuda`) it measures
+//! central inference on the GPU against the CPU instead: h ∈ {256, 1024, 4096}, 16/64/256 envs,
+//! four modes — `raw` and `central` on the CPU (dfdx), and on the GPU (`DeviceMlp` on
+//! `CudaBackend`: cuBLAS GEMMs, bias/ReLU kernels, pinned uploads and downloads) — where the
+//! GPU's raw batched forward of all envs' rows (upload, forward, download, argmax) is the limit.
+//! `EIRL_SEED_BENCH_ENVS` overrides the env counts.
+//!
 //! `cargo xtask bench seed` runs it and writes the table into BENCHMARKS.md;
 //! `EIRL_SEED_BENCH_OUT=<file>` makes it write the markdown section there.
 //! `EIRL_SEED_BENCH_SECS` sets the measurement time per cell (default 1.5 s).
@@ -24,6 +32,7 @@ use eirl_inference_server::{
     Action, BatchPolicy, EnvStep, GrpcClient, InferBatch, InferOutput, InferenceServer,
     PolicyError, ServerConfig, Transport,
 };
+use eirl_models::gpu::{Backend, ComputeDevice, DeviceMlp, HostBackend};
 use eirl_models::{Activation, Device, Mlp, Parameterized, device, matrix_from_slice};
 use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
@@ -210,13 +219,93 @@ fn per_actor(h: usize, envs: usize, secs: Duration, single_threaded: bool) -> Ce
 }
 
 fn served(h: usize, envs: usize, secs: Duration, grpc: bool) -> Cell {
+    served_by(MlpPolicy(mlp(h, 0)), envs, secs, grpc)
+}
+
+/// The GPU's forward of the same network (`64 → h → h → h → 18`, ReLU), with the parameters
+/// of [`mlp`]`(h, 0)`.
+/// `None` is the host backend: the same program run by plain Rust, which checks this harness on
+/// machines without a GPU (`EIRL_SEED_BENCH_DEVICE=host`; its numbers mean nothing).
+fn device_mlp(h: usize, device: Option<ComputeDevice>) -> DeviceMlp<Box<dyn Backend>> {
+    let Some(device) = device else {
+        return upload(h, Box::new(HostBackend::new()));
+    };
+    let backend = match device.open().map(|r| r.into_backend()) {
+        Ok(Some(b)) => b,
+        Ok(None) => fail(&format!("{device} is not a GPU")),
+        Err(e) => fail(&format!("{e}")),
+    };
+    upload(h, backend)
+}
+
+fn upload(h: usize, backend: Box<dyn Backend>) -> DeviceMlp<Box<dyn Backend>> {
+    let mut net = DeviceMlp::new(backend, &[OBS, h, h, h, ACTIONS], Activation::Relu, false)
+        .expect("device MLP");
+    let flat: Vec<f32> = mlp(h, 0)
+        .mlp
+        .export_params()
+        .into_iter()
+        .flat_map(|(_, v)| v)
+        .collect();
+    net.set_params(&flat).expect("upload");
+    net
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("error: the GPU benchmark cannot run: {msg}");
+    std::process::exit(2)
+}
+
+struct GpuPolicy(DeviceMlp<Box<dyn Backend>>);
+
+impl BatchPolicy for GpuPolicy {
+    fn obs_dim(&self) -> usize {
+        OBS
+    }
+    fn aux_dim(&self) -> usize {
+        0
+    }
+    fn infer(&mut self, batch: InferBatch<'_>, out: &mut InferOutput) -> Result<(), PolicyError> {
+        out.clear();
+        let y = self
+            .0
+            .forward(batch.obs, batch.n)
+            .map_err(|e| PolicyError::new(e.to_string()))?;
+        out.actions.extend(argmax_rows(y).map(Action::Discrete));
+        Ok(())
+    }
+}
+
+fn gpu_raw(h: usize, envs: usize, secs: Duration, device: Option<ComputeDevice>) -> Cell {
+    let mut net = device_mlp(h, device);
+    let obs: Vec<f32> = observations(envs).concat();
+    let once = |net: &mut DeviceMlp<Box<dyn Backend>>| {
+        let y = net.forward(&obs, envs).expect("GPU forward");
+        std::hint::black_box(argmax_rows(y).count());
+    };
+    let warm = Instant::now();
+    while warm.elapsed() < secs / 5 {
+        once(&mut net);
+    }
+    let (mut lat, mut n) = (Vec::new(), 0u64);
+    let start = Instant::now();
+    while start.elapsed() < secs {
+        let t = Instant::now();
+        once(&mut net);
+        lat.push(t.elapsed());
+        n += envs as u64;
+    }
+    cell(n, start.elapsed(), lat)
+}
+
+/// Actors (one thread per env) served by `policy`, in-process or over loopback gRPC.
+fn served_by<P: BatchPolicy>(policy: P, envs: usize, secs: Duration, grpc: bool) -> Cell {
     let cfg = ServerConfig {
         unroll_len: 100,
         batch_fraction: env_or("EIRL_SEED_BENCH_FRACTION", 0.5),
         ..ServerConfig::default()
     };
-    let (server, unrolls, _episodes) =
-        InferenceServer::start(MlpPolicy(mlp(h, 0)), cfg).expect("server");
+    let (server, unrolls, _episodes) = InferenceServer::start(policy, cfg).expect("server");
     // The learner's side: take unrolls as they come so the server never waits on it.
     let drain = std::thread::spawn(move || for _ in unrolls.iter() {});
     let addr = if grpc {
@@ -244,6 +333,54 @@ fn served(h: usize, envs: usize, secs: Duration, grpc: bool) -> Cell {
     c
 }
 
+/// The GPU table: CPU and GPU, raw and central, in the same run.
+fn gpu_table(device: Option<ComputeDevice>, secs: Duration) -> String {
+    let widths = list_env("EIRL_SEED_BENCH_WIDTHS", &[256, 1024, 4096]);
+    let envs_list = list_env("EIRL_SEED_BENCH_ENVS", &[16, 64, 256]);
+    // Fail early, before minutes of CPU cells, when the GPU cannot be used.
+    drop(device_mlp(8, device));
+    let name = device_mlp(8, device).backend().name();
+    let mut md = format!(
+        "GPU: {name}.\n\n| h | envs | CPU raw (req/s) | CPU central (req/s, p50 / p99) | GPU raw (req/s, p50 / p99) | GPU central (req/s, p50 / p99) | GPU central / CPU central | GPU central / GPU raw |\n|---|---|---|---|---|---|---|---|\n"
+    );
+    for &h in &widths {
+        for &envs in &envs_list {
+            let cpu_raw = raw(h, envs, secs);
+            let cpu_central = served(h, envs, secs, false);
+            let g_raw = gpu_raw(h, envs, secs, device);
+            let g_central = served_by(GpuPolicy(device_mlp(h, device)), envs, secs, false);
+            let line = format!(
+                "| {h} | {envs} | {:.0} | {} | {} | {} | {:.1}× | {:.0}% |\n",
+                cpu_raw.per_sec,
+                fmt_cell(&cpu_central),
+                fmt_cell(&g_raw),
+                fmt_cell(&g_central),
+                g_central.per_sec / cpu_central.per_sec,
+                100.0 * g_central.per_sec / g_raw.per_sec
+            );
+            eprint!("{line}");
+            md.push_str(&line);
+        }
+    }
+    md
+}
+
+fn fmt_cell(c: &Cell) -> String {
+    format!(
+        "{:.0} ({:.0} µs / {:.0} µs)",
+        c.per_sec,
+        c.p50.as_secs_f64() * 1e6,
+        c.p99.as_secs_f64() * 1e6
+    )
+}
+
+fn list_env(name: &str, default: &[usize]) -> Vec<usize> {
+    std::env::var(name)
+        .ok()
+        .map(|s| s.split(',').filter_map(|w| w.trim().parse().ok()).collect())
+        .unwrap_or_else(|| default.to_vec())
+}
+
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
@@ -258,21 +395,26 @@ fn main() {
         .and_then(|s| s.parse::<f64>().ok())
         .map(Duration::from_secs_f64)
         .unwrap_or(Duration::from_millis(1500));
+    if let Some(d) = std::env::var_os("EIRL_SEED_BENCH_DEVICE") {
+        let d = d.to_string_lossy();
+        let device: Option<ComputeDevice> = (d != "host").then(|| {
+            d.parse()
+                .unwrap_or_else(|e| fail(&format!("EIRL_SEED_BENCH_DEVICE: {e}")))
+        });
+        if device != Some(ComputeDevice::Cpu) {
+            let md = gpu_table(device, secs);
+            match std::env::var_os("EIRL_SEED_BENCH_OUT") {
+                Some(path) => std::fs::write(&path, md).expect("write the table"),
+                None => print!("{md}"),
+            }
+            return;
+        }
+    }
     let mut md = String::from(
         "| h | envs | raw batched forward (req/s) | per-actor (req/s, p50 / p99) | central in-process (req/s, p50 / p99) | central gRPC (req/s, p50 / p99) | central / per-actor | central / raw | gRPC / raw |\n|---|---|---|---|---|---|---|---|---|\n",
     );
-    let fmt = |c: &Cell| {
-        format!(
-            "{:.0} ({:.0} µs / {:.0} µs)",
-            c.per_sec,
-            c.p50.as_secs_f64() * 1e6,
-            c.p99.as_secs_f64() * 1e6
-        )
-    };
-    let widths: Vec<usize> = std::env::var("EIRL_SEED_BENCH_WIDTHS")
-        .ok()
-        .map(|s| s.split(',').filter_map(|w| w.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![64, 256, 1024]);
+    let fmt = fmt_cell;
+    let widths = list_env("EIRL_SEED_BENCH_WIDTHS", &[64, 256, 1024]);
     for h in widths {
         for envs in [4, 16, 64] {
             let r = raw(h, envs, secs);
