@@ -57,8 +57,8 @@ pub struct ServeArgs {
     /// the port can then send the learner experience.
     #[arg(long)]
     insecure: bool,
-    /// Where central inference runs: cpu, cuda, cuda:N or auto (overrides the config's
-    /// `device`).
+    /// Where central inference and the learner run: cpu, cuda, cuda:N, auto or host (overrides
+    /// the config's `device`).
     #[arg(long)]
     device: Option<String>,
 }

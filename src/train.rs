@@ -60,8 +60,10 @@ pub struct TrainArgs {
     /// SEED RL: environments per actor (overrides the config's `envs_per_actor`).
     #[arg(long)]
     pub(crate) envs_per_actor: Option<usize>,
-    /// SEED RL: where central inference runs — cpu, cuda, cuda:N, or auto (the GPU when the
-    /// CUDA libraries load and a device answers, else the CPU). Overrides the config's `device`.
+    /// SEED RL: where central inference and the learner run — cpu, cuda, cuda:N, auto (the GPU
+    /// when the CUDA libraries load and a device answers, else the CPU), or host (the GPU's
+    /// program on the CPU, slow: checks the device path without a GPU). Overrides the config's
+    /// `device`.
     #[arg(long)]
     pub(crate) device: Option<String>,
     /// Set one config key: `--set learning_rate=1e-3`, `--set network.hidden=[128,128]`

@@ -444,7 +444,7 @@ fn the_device_flag_places_central_inference() {
     for (args, want) in [
         (
             &["train", "seed", "--device", "npu", "--steps", "100"][..],
-            "expected cpu, cuda, cuda:N or auto",
+            "expected cpu, cuda, cuda:N, auto or host",
         ),
         (
             &["train", "dqn", "--device", "cuda", "--steps", "100"][..],

@@ -122,7 +122,12 @@ impl SeedRl {
             self.seed ^ 0x5eed_0000,
             self.cfg.device,
         )?;
-        tracing::info!("central inference on {}", policy.device_name());
+        self.learner.use_device(self.cfg.device)?;
+        tracing::info!(
+            "central inference on {}, learner updates on {}",
+            policy.device_name(),
+            self.learner.device_name()
+        );
         let server_cfg = eirl_inference_server::ServerConfig {
             env_id: Some(self.env_id.clone()),
             ..self.cfg.server.clone()

@@ -73,9 +73,9 @@ pub struct SeedConfig {
     pub max_abs_reward: f32,
     /// The inference server: unroll length T, batching, queues, gRPC limits and token.
     pub server: ServerConfig,
-    /// Where central inference runs (`eirl train seed --device`): `cpu` (default), `cuda`,
-    /// `cuda:N`, or `auto` (the GPU when one is usable, else the CPU). The learner's updates
-    /// stay on the CPU.
+    /// Where central inference and the learner's updates run (`eirl train seed --device`):
+    /// `cpu` (default), `cuda`, `cuda:N`, `auto` (the GPU when one is usable, else the CPU), or
+    /// `host` (the GPU's program run on the CPU: slow, for checks without a GPU).
     pub device: ComputeDevice,
     /// gRPC address to serve on (`eirl seed serve --listen` sets it); none: in-process only.
     /// An address other than loopback needs a token (`EIRL_SEED_TOKEN`) unless `insecure`.

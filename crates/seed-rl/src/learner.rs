@@ -5,11 +5,20 @@
 //! `−ρ̄^pg_s (q_s − V(x_s)) log π(a_s|x_s)` (policy gradient, advantage held fixed)
 //! `+ baseline_cost · ½ (v_s − V(x_s))²` (value) `− ent_coef · H(π(·|x_s))`,
 //! with the V-trace targets `v_s` and advantages from `eirl-returns` (IMPALA eq. 1, Remark 2).
+//!
+//! On a device ([`Learner::use_device`]), the network's forward, backward and Adam step run as
+//! a [`DeviceMlp`] (torso, then one output layer holding the logits and the value side by
+//! side); the V-trace targets and the loss's gradient with respect to the outputs, written out
+//! by hand, are computed on the host. The dfdx network stays the parameters' public face
+//! (publication, evaluation, checkpoints): it is refreshed after every device update.
 
 use eirl_envs::EpisodeEnd;
 use eirl_inference_server::{Action, Unroll};
+use eirl_models::gpu::{Backend, ComputeDevice, DeviceMlp};
 use eirl_models::tensor::*;
-use eirl_models::{Adam, AdamConfig, Optimizer, PolicyValueNetwork, matrix_from_slice};
+use eirl_models::{
+    Adam, AdamConfig, ModelError, Optimizer, Parameterized, PolicyValueNetwork, matrix_from_slice,
+};
 use eirl_returns::{VTraceOutMut, VTraceParams, vtrace_td_error_and_advantage_into};
 
 use crate::{SeedConfig, SeedError};
@@ -36,6 +45,8 @@ pub struct TrainInfo {
 pub struct Learner {
     net: PolicyValueNetwork,
     opt: Adam,
+    /// The network on a device, when updates run there.
+    device: Option<DeviceNet>,
     cfg: SeedConfig,
     /// Unrolls refused by [`Learner::admit`] (truncated without the final observation).
     rejected_unrolls: u64,
@@ -103,6 +114,7 @@ impl Learner {
                 eps: cfg.adam_eps,
                 ..AdamConfig::default()
             }),
+            device: None,
             cfg: cfg.clone(),
             rejected_unrolls: 0,
             skipped_updates: 0,
@@ -113,8 +125,36 @@ impl Learner {
         &self.net
     }
 
+    /// The network, to replace its parameters (a restore); a device copy is re-uploaded before
+    /// the next update.
     pub fn network_mut(&mut self) -> &mut PolicyValueNetwork {
+        if let Some(d) = &mut self.device {
+            d.stale = true;
+        }
         &mut self.net
+    }
+
+    /// Runs updates on `device` (`cpu` keeps them on the CPU; `auto` takes the GPU when one is
+    /// usable). Fails, saying why, when a GPU was asked for and cannot be used.
+    pub fn use_device(&mut self, device: ComputeDevice) -> Result<(), SeedError> {
+        self.device = match device.open()?.into_backend() {
+            Some(b) => Some(DeviceNet::new(&self.net, &self.cfg, b)?),
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// Runs updates on a given backend (tests run the device program on the host backend).
+    pub fn use_backend(&mut self, backend: Box<dyn Backend>) -> Result<(), SeedError> {
+        self.device = Some(DeviceNet::new(&self.net, &self.cfg, backend)?);
+        Ok(())
+    }
+
+    /// Where updates run: `"cpu"` or the device's name.
+    pub fn device_name(&self) -> String {
+        self.device
+            .as_ref()
+            .map_or_else(|| "cpu".into(), |d| d.mlp.backend().name())
     }
 
     /// Unrolls refused so far by [`Learner::admit`] (and so by [`Learner::update`]).
@@ -276,7 +316,20 @@ impl Learner {
     pub fn targets(&self, unrolls: &[Unroll]) -> Result<Targets, SeedError> {
         let p = self.prepare(&unrolls.iter().collect::<Vec<_>>())?;
         let (logits, values) = self.net.logits_and_values(&p.obs, p.n)?;
-        self.compute_targets(&p, &logits, &values)
+        let boot = self.boot_values(&p)?;
+        self.compute_targets(&p, &logits, &values, &boot)
+    }
+
+    /// `V` of the bootstrap rows (an unroll's last record, or a final observation).
+    fn boot_values(&self, p: &Prepared) -> Result<Vec<f32>, SeedError> {
+        if p.boot_rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let d = self.net.obs_dim();
+        Ok(self
+            .net
+            .logits_and_values(&p.boot_rows, p.boot_rows.len() / d)?
+            .1)
     }
 
     /// Host side of an update: `ρ_s = π/μ` and the V-trace targets / advantages, segment by
@@ -286,15 +339,9 @@ impl Learner {
         p: &Prepared,
         logits: &[f32],
         values: &[f32],
+        boot_values: &[f32],
     ) -> Result<Targets, SeedError> {
-        let (d, na, n) = (self.net.obs_dim(), self.net.num_actions(), p.n);
-        let boot_values = if p.boot_rows.is_empty() {
-            Vec::new()
-        } else {
-            self.net
-                .logits_and_values(&p.boot_rows, p.boot_rows.len() / d)?
-                .1
-        };
+        let (na, n) = (self.net.num_actions(), p.n);
         let mut rho = Vec::with_capacity(n);
         let mut entropy = 0.0f64;
         for (row, &a) in logits.chunks_exact(na).zip(&p.actions) {
@@ -395,6 +442,9 @@ impl Learner {
     pub fn update(&mut self, unrolls: &[Unroll]) -> Result<TrainInfo, SeedError> {
         let admitted: Vec<&Unroll> = unrolls.iter().filter(|u| self.admit(u)).collect();
         let p = self.prepare(&admitted)?;
+        if self.device.is_some() {
+            return self.update_on_device(p);
+        }
         let (d, n) = (self.net.obs_dim(), p.n);
         let dev = self.net.device().clone();
         let x = matrix_from_slice(&dev, &p.obs, n, d)?;
@@ -405,7 +455,12 @@ impl Learner {
             rho,
             values: v_host,
             entropy,
-        } = self.compute_targets(&p, &logits.as_vec(), &values.as_vec())?;
+        } = self.compute_targets(
+            &p,
+            &logits.as_vec(),
+            &values.as_vec(),
+            &self.boot_values(&p)?,
+        )?;
         let actions = p.actions;
         let nf = n as f32;
         let value_loss_host = 0.5
@@ -445,6 +500,170 @@ impl Learner {
             steps: n,
         })
     }
+}
+
+impl Learner {
+    /// [`Learner::update`] on the device: forwards, backward and Adam there; targets and the
+    /// loss's output gradient on the host.
+    fn update_on_device(&mut self, p: Prepared) -> Result<TrainInfo, SeedError> {
+        let mut dev = self
+            .device
+            .take()
+            .ok_or_else(|| SeedError::Config("no device".into()))?;
+        let r = self.device_update(&mut dev, p);
+        self.device = Some(dev);
+        r
+    }
+
+    fn device_update(&mut self, dev: &mut DeviceNet, p: Prepared) -> Result<TrainInfo, SeedError> {
+        let (na, n) = (self.net.num_actions(), p.n);
+        if dev.stale {
+            dev.mlp.set_params(&pack(&self.net.export_params())?)?;
+            dev.stale = false;
+        }
+        let w = na + 1;
+        let d = self.net.obs_dim();
+        // The bootstrap forward first: the batch forward's activations must survive until
+        // the backward pass.
+        let boot: Vec<f32> = if p.boot_rows.is_empty() {
+            Vec::new()
+        } else {
+            let out = dev.mlp.forward(&p.boot_rows, p.boot_rows.len() / d)?;
+            out.chunks_exact(w).map(|r| r[na]).collect()
+        };
+        let out = dev.mlp.forward(&p.obs, n)?.to_vec();
+        let logits: Vec<f32> = out.chunks_exact(w).flat_map(|r| r[..na].to_vec()).collect();
+        let values: Vec<f32> = out.chunks_exact(w).map(|r| r[na]).collect();
+        let t = self.compute_targets(&p, &logits, &values, &boot)?;
+        let nf = n as f32;
+        let (ent_coef, baseline_cost) = (self.cfg.ent_coef, self.cfg.baseline_cost);
+        // ∂loss/∂outputs, row by row, with logp = log_softmax(logits), π = exp(logp):
+        // policy term −(adv/n)·logp[a] → −(adv/n)(onehot(a) − π);
+        // ent_coef·(1/n)·Σ π logp → (ent_coef/n)·π ⊙ (logp + H);
+        // value term baseline_cost·½·mean (V − v_s)² → baseline_cost·(V − v_s)/n.
+        let mut d_out = vec![0.0f32; n * w];
+        let (mut policy_loss, mut value_loss) = (0.0f32, 0.0f32);
+        for i in 0..n {
+            let row = &logits[i * na..(i + 1) * na];
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let lse = max + row.iter().map(|l| (l - max).exp()).sum::<f32>().ln();
+            let logp: Vec<f32> = row.iter().map(|l| l - lse).collect();
+            let h: f32 = -logp.iter().map(|lp| lp.exp() * lp).sum::<f32>();
+            let a = p.actions[i];
+            let adv = t.pg_advantage[i];
+            policy_loss -= adv / nf * logp[a];
+            let g = &mut d_out[i * w..(i + 1) * w];
+            for j in 0..na {
+                let pi = logp[j].exp();
+                let onehot = if j == a { 1.0 } else { 0.0 };
+                g[j] = -(adv / nf) * (onehot - pi) + ent_coef / nf * pi * (logp[j] + h);
+            }
+            let err = values[i] - t.vs[i];
+            value_loss += 0.5 * err * err / nf;
+            g[na] = baseline_cost * err / nf;
+        }
+        let loss = policy_loss + baseline_cost * value_loss - ent_coef * t.entropy;
+        if !loss.is_finite() || d_out.iter().any(|g| !g.is_finite()) {
+            return Err(ModelError::NonFinite("V-trace loss").into());
+        }
+        dev.mlp.backward(&d_out)?;
+        let cfg = self.opt.cfg;
+        let grad_norm = dev.mlp.adam_step(&cfg, self.cfg.max_grad_norm)?;
+        let flat = dev.mlp.params()?;
+        self.net
+            .import_params(&unpack(&flat, &self.net.export_params())?)?;
+        Ok(TrainInfo {
+            policy_loss,
+            value_loss,
+            entropy: t.entropy,
+            mean_rho: t.rho.iter().sum::<f32>() / nf,
+            grad_norm,
+            steps: n,
+        })
+    }
+}
+
+/// The learner's network on a device: the torso, then one layer of `A + 1` outputs (the logits,
+/// then the value).
+struct DeviceNet {
+    mlp: DeviceMlp<Box<dyn Backend>>,
+    /// The CPU network changed (a restore): upload it before the next update.
+    stale: bool,
+}
+
+impl DeviceNet {
+    fn new(
+        net: &PolicyValueNetwork,
+        cfg: &SeedConfig,
+        backend: Box<dyn Backend>,
+    ) -> Result<Self, SeedError> {
+        let mut sizes = vec![net.obs_dim()];
+        sizes.extend(&cfg.network.hidden);
+        sizes.push(net.num_actions() + 1);
+        let mut mlp = DeviceMlp::new(backend, &sizes, cfg.network.activation, false)?;
+        mlp.set_params(&pack(&net.export_params())?)?;
+        Ok(DeviceNet { mlp, stale: false })
+    }
+}
+
+/// A [`PolicyValueNetwork`]'s parameters (torso, `W_π [h, A]`, `b_π`, `W_v [h, 1]`, `b_v`) as
+/// one flat MLP whose last layer is `[W_π | W_v]`, `[b_π, b_v]`.
+fn pack(params: &[(Vec<usize>, Vec<f32>)]) -> Result<Vec<f32>, ModelError> {
+    let bad = || ModelError::Config("not a policy-value network's parameters".into());
+    let k = params.len().checked_sub(4).ok_or_else(bad)?;
+    let [(ws, wp), (_, bp), (_, wv), (_, bv)] = &params[k..] else {
+        return Err(bad());
+    };
+    let (h, a) = match ws.as_slice() {
+        [h, a] => (*h, *a),
+        _ => return Err(bad()),
+    };
+    if wv.len() != h || bp.len() != a || bv.len() != 1 {
+        return Err(bad());
+    }
+    let mut flat: Vec<f32> = params[..k].iter().flat_map(|(_, v)| v.clone()).collect();
+    for r in 0..h {
+        flat.extend_from_slice(&wp[r * a..(r + 1) * a]);
+        flat.push(wv[r]);
+    }
+    flat.extend_from_slice(bp);
+    flat.push(bv[0]);
+    Ok(flat)
+}
+
+/// The inverse of [`pack`], shaped like `like`.
+fn unpack(
+    flat: &[f32],
+    like: &[(Vec<usize>, Vec<f32>)],
+) -> Result<Vec<(Vec<usize>, Vec<f32>)>, ModelError> {
+    let bad = || ModelError::Config("device parameters do not fit the network".into());
+    let total: usize = like.iter().map(|(_, v)| v.len()).sum();
+    if flat.len() != total || like.len() < 4 {
+        return Err(bad());
+    }
+    let k = like.len() - 4;
+    let mut out = Vec::with_capacity(like.len());
+    let mut at = 0;
+    for (shape, v) in &like[..k] {
+        out.push((shape.clone(), flat[at..at + v.len()].to_vec()));
+        at += v.len();
+    }
+    let (h, a) = match like[k].0.as_slice() {
+        [h, a] => (*h, *a),
+        _ => return Err(bad()),
+    };
+    let (mut wp, mut wv) = (Vec::with_capacity(h * a), Vec::with_capacity(h));
+    for r in 0..h {
+        let row = &flat[at + r * (a + 1)..at + (r + 1) * (a + 1)];
+        wp.extend_from_slice(&row[..a]);
+        wv.push(row[a]);
+    }
+    at += h * (a + 1);
+    out.push((like[k].0.clone(), wp));
+    out.push((like[k + 1].0.clone(), flat[at..at + a].to_vec()));
+    out.push((like[k + 2].0.clone(), wv));
+    out.push((like[k + 3].0.clone(), vec![flat[at + a]]));
+    Ok(out)
 }
 
 /// The first transition `t` (record `t + 1`) that is truncated, not terminated, and has no
@@ -698,6 +917,107 @@ mod tests {
             first.value_loss,
             last.value_loss
         );
+    }
+
+    /// A batch with every kind of transition: off-policy ratios on both sides of ρ̄, a
+    /// termination, a truncation with its final observation, and unrolls' ends.
+    fn mixed_batch(l: &Learner, rng: &mut ChaCha8Rng) -> Vec<Unroll> {
+        let mut batch: Vec<Unroll> = (0..4).map(|_| unroll(l, 6, rng)).collect();
+        for u in &mut batch {
+            for a in &mut u.aux {
+                *a += rng.gen_range(-1.0..1.0);
+            }
+        }
+        batch[1].terminated[3] = true;
+        batch[2].truncated[4] = true;
+        batch[2].final_obs[4] = Some(vec![0.3, -0.2, 0.5]);
+        batch
+    }
+
+    /// The device update (here on the host backend, which runs the GPU's program) against the
+    /// dfdx update: the same losses, gradient norms and parameters over several steps, with the
+    /// gradient clip engaged.
+    fn device_matches_cpu(backend: Box<dyn Backend>, tol: f32) {
+        let cfg = SeedConfig {
+            max_grad_norm: Some(0.05),
+            ..SeedConfig::default()
+        };
+        let mut cpu = learner(&cfg);
+        let mut dev = learner(&cfg);
+        dev.use_backend(backend).expect("device");
+        let mut rng = ChaCha8Rng::seed_from_u64(21);
+        let close = |a: f32, b: f32| (a - b).abs() <= tol * (1.0 + b.abs());
+        for step in 0..4 {
+            let batch = mixed_batch(&cpu, &mut rng);
+            let (a, b) = (
+                cpu.update(&batch).expect("cpu update"),
+                dev.update(&batch).expect("device update"),
+            );
+            assert!(a.grad_norm > 0.05, "the clip engages: {a:?}");
+            assert!((a.mean_rho - 1.0).abs() > 1e-3 && a.steps == 24, "{a:?}");
+            for (what, x, y) in [
+                ("policy_loss", b.policy_loss, a.policy_loss),
+                ("value_loss", b.value_loss, a.value_loss),
+                ("entropy", b.entropy, a.entropy),
+                ("mean_rho", b.mean_rho, a.mean_rho),
+                ("grad_norm", b.grad_norm, a.grad_norm),
+            ] {
+                assert!(close(x, y), "step {step}: {what} {x} vs {y}");
+            }
+            for ((_, x), (_, y)) in dev
+                .network()
+                .export_params()
+                .iter()
+                .zip(cpu.network().export_params().iter())
+            {
+                for (p, q) in x.iter().zip(y) {
+                    assert!(close(*p, *q), "step {step}: parameter {p} vs {q}");
+                }
+            }
+        }
+        // A restore replaces the parameters: the device picks them up.
+        let fresh = learner(&cfg).network().clone();
+        *dev.network_mut() = fresh.clone();
+        *cpu.network_mut() = fresh;
+        let batch = mixed_batch(&cpu, &mut rng);
+        let (a, b) = (
+            cpu.update(&batch).expect("cpu"),
+            dev.update(&batch).expect("device"),
+        );
+        assert!(close(b.value_loss, a.value_loss), "{b:?} vs {a:?}");
+    }
+
+    #[test]
+    fn device_updates_match_cpu_updates() {
+        device_matches_cpu(Box::new(eirl_models::gpu::HostBackend::new()), 1e-4);
+    }
+
+    #[test]
+    fn gpu_updates_match_cpu_updates_where_a_gpu_answers() {
+        match ComputeDevice::Cuda(0).open() {
+            Ok(r) => device_matches_cpu(r.into_backend().expect("a GPU"), 2e-3),
+            Err(e) => {
+                assert!(
+                    std::env::var_os("EIRL_REQUIRE_GPU").is_none_or(|v| v != "1"),
+                    "EIRL_REQUIRE_GPU=1 but: {e}"
+                );
+                println!("skipped: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn packing_the_heads_round_trips() {
+        let l = learner(&SeedConfig::default());
+        let params = l.network().export_params();
+        let flat = pack(&params).expect("pack");
+        assert_eq!(
+            flat.len(),
+            params.iter().map(|(_, v)| v.len()).sum::<usize>()
+        );
+        assert_eq!(unpack(&flat, &params).expect("unpack"), params);
+        assert!(unpack(&flat[1..], &params).is_err());
+        assert!(pack(&params[..3]).is_err());
     }
 
     #[test]

@@ -58,8 +58,9 @@ pub use host::HostBackend;
 pub use kernels::{KERNEL_NAMES, KERNEL_SOURCE};
 pub use mlp::DeviceMlp;
 
-/// Where a network runs: `cpu`, `cuda` (GPU 0), `cuda:N`, or `auto` (the first GPU when the
-/// CUDA libraries load and a device answers, else the CPU).
+/// Where a network runs: `cpu`, `cuda` (GPU 0), `cuda:N`, `auto` (the first GPU when the
+/// CUDA libraries load and a device answers, else the CPU), or `host` (the GPU's program run by
+/// [`HostBackend`] on the CPU: slow, for checking a device path end to end without a GPU).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ComputeDevice {
     /// The CPU (the default).
@@ -69,6 +70,8 @@ pub enum ComputeDevice {
     Cuda(usize),
     /// GPU 0 where one is usable, else the CPU.
     Auto,
+    /// The device program on [`HostBackend`].
+    Host,
 }
 
 impl fmt::Display for ComputeDevice {
@@ -78,6 +81,7 @@ impl fmt::Display for ComputeDevice {
             ComputeDevice::Cuda(0) => f.write_str("cuda"),
             ComputeDevice::Cuda(n) => write!(f, "cuda:{n}"),
             ComputeDevice::Auto => f.write_str("auto"),
+            ComputeDevice::Host => f.write_str("host"),
         }
     }
 }
@@ -88,13 +92,14 @@ impl FromStr for ComputeDevice {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || {
             ModelError::Config(format!(
-                "unknown device {s:?} (expected cpu, cuda, cuda:N or auto)"
+                "unknown device {s:?} (expected cpu, cuda, cuda:N, auto or host)"
             ))
         };
         match s {
             "cpu" => Ok(ComputeDevice::Cpu),
             "cuda" | "gpu" => Ok(ComputeDevice::Cuda(0)),
             "auto" => Ok(ComputeDevice::Auto),
+            "host" => Ok(ComputeDevice::Host),
             _ => {
                 let n = s.strip_prefix("cuda:").ok_or_else(bad)?;
                 n.parse().map(ComputeDevice::Cuda).map_err(|_| bad())
@@ -120,6 +125,8 @@ impl<'de> Deserialize<'de> for ComputeDevice {
 pub enum Resolved {
     /// The CPU.
     Cpu,
+    /// The device program on the host backend.
+    Host(HostBackend),
     /// A GPU backend, ready to use.
     #[cfg(feature = "cuda")]
     Cuda(Box<CudaBackend>),
@@ -129,6 +136,7 @@ impl std::fmt::Debug for Resolved {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Resolved::Cpu => f.write_str("Cpu"),
+            Resolved::Host(_) => f.write_str("Host"),
             #[cfg(feature = "cuda")]
             Resolved::Cuda(b) => write!(f, "Cuda({})", b.name()),
         }
@@ -142,6 +150,7 @@ impl ComputeDevice {
     pub fn open(self) -> Result<Resolved, ModelError> {
         match self {
             ComputeDevice::Cpu => Ok(Resolved::Cpu),
+            ComputeDevice::Host => Ok(Resolved::Host(HostBackend::new())),
             ComputeDevice::Cuda(ordinal) => open_cuda(ordinal),
             ComputeDevice::Auto => match open_cuda(0) {
                 Ok(r) => Ok(r),
@@ -425,6 +434,7 @@ impl Resolved {
     pub fn into_backend(self) -> Option<Box<dyn Backend>> {
         match self {
             Resolved::Cpu => None,
+            Resolved::Host(b) => Some(Box::new(b)),
             #[cfg(feature = "cuda")]
             Resolved::Cuda(b) => Some(b),
         }

@@ -232,6 +232,7 @@ fn devices_parse_print_and_deserialize() -> Result<(), ModelError> {
         ("cuda", ComputeDevice::Cuda(0)),
         ("cuda:3", ComputeDevice::Cuda(3)),
         ("auto", ComputeDevice::Auto),
+        ("host", ComputeDevice::Host),
     ] {
         assert_eq!(text.parse::<ComputeDevice>()?, dev);
         assert_eq!(dev.to_string(), text);
@@ -239,7 +240,10 @@ fn devices_parse_print_and_deserialize() -> Result<(), ModelError> {
     assert_eq!("gpu".parse::<ComputeDevice>()?, ComputeDevice::Cuda(0));
     for bad in ["", "tpu", "cuda:", "cuda:x", "cuda:-1", "CUDA"] {
         let e = bad.parse::<ComputeDevice>().expect_err(bad).to_string();
-        assert!(e.contains("expected cpu, cuda, cuda:N or auto"), "{e}");
+        assert!(
+            e.contains("expected cpu, cuda, cuda:N, auto or host"),
+            "{e}"
+        );
     }
     #[derive(serde::Deserialize)]
     struct C {
@@ -287,6 +291,11 @@ fn cuda_opens_or_says_why_and_auto_falls_back() -> Result<(), ModelError> {
         ComputeDevice::Cpu.open()?,
         eirl_models::gpu::Resolved::Cpu
     ));
+    let host = ComputeDevice::Host
+        .open()?
+        .into_backend()
+        .expect("a backend");
+    assert_eq!(host.name(), "host");
     Ok(())
 }
 
