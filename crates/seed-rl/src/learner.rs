@@ -635,7 +635,7 @@ fn pack(params: &[(Vec<usize>, Vec<f32>)]) -> Result<Vec<f32>, ModelError> {
 fn unpack(
     flat: &[f32],
     like: &[(Vec<usize>, Vec<f32>)],
-) -> Result<Vec<(Vec<usize>, Vec<f32>)>, ModelError> {
+) -> Result<crate::ParamSnapshot, ModelError> {
     let bad = || ModelError::Config("device parameters do not fit the network".into());
     let total: usize = like.iter().map(|(_, v)| v.len()).sum();
     if flat.len() != total || like.len() < 4 {

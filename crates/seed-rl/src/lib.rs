@@ -22,6 +22,11 @@
 //! Pieces usable alone: [`Learner`] (V-trace update from server [`Unroll`](eirl_inference_server::Unroll)s),
 //! [`ServedPolicy`] (a policy-value network served with sampled actions and `log μ`),
 //! [`run_actor`] (an actor loop over any [`Transport`](eirl_inference_server::Transport)).
+//!
+//! SEED's accelerated central inference: with `device = "cuda"` ([`SeedConfig::device`]) the
+//! served policy and the learner's updates run on a GPU through `eirl_models::gpu` (cuBLAS and
+//! NVRTC kernels via cudarc, CUDA loaded at run time); `"host"` runs the same device program on
+//! the CPU.
 
 mod actor;
 mod agent;

@@ -213,7 +213,7 @@ fn gemm_follows_cublas_column_major_semantics() -> Result<(), ModelError> {
     host.gemm(&g)?;
     let mut out = [0.0; 4];
     host.download(Span::buf(c), &mut out)?;
-    assert_eq!(out, [14.0, 32.0, 32.0, 77.0]);
+    assert_close("A·Aᵀ", &out, &[14.0, 32.0, 32.0, 77.0], 0.0);
     // α = 2, β = 1 accumulates.
     host.gemm(&Gemm {
         alpha: 2.0,
@@ -221,7 +221,7 @@ fn gemm_follows_cublas_column_major_semantics() -> Result<(), ModelError> {
         ..g
     })?;
     host.download(Span::buf(c), &mut out)?;
-    assert_eq!(out, [42.0, 96.0, 96.0, 231.0]);
+    assert_close("2·A·Aᵀ + C", &out, &[42.0, 96.0, 96.0, 231.0], 0.0);
     Ok(())
 }
 
