@@ -14,7 +14,7 @@ use cudarc::driver::{
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
 use super::kernels::{KERNEL_NAMES, KERNEL_SOURCE};
-use super::{Act, AdamScalars, Backend, Gemm, Span, check_span};
+use super::{Act, AdamScalars, Backend, Gemm, Span, check_span, spans};
 use crate::error::ModelError;
 
 const THREADS: u32 = 256;
@@ -433,8 +433,7 @@ impl Backend for CudaBackend {
         cols: usize,
         act: Act,
     ) -> Result<(), ModelError> {
-        self.span("bias_act output", y, rows * cols)?;
-        self.span("bias_act bias", bias, cols)?;
+        spans::bias_act(|id| self.len(id), y, bias, rows, cols)?;
         let (py, pb) = (self.ptr(y)?, self.ptr(bias)?);
         let (r, c, a) = (
             Self::int(rows, "rows")?,
@@ -451,8 +450,7 @@ impl Backend for CudaBackend {
     }
 
     fn act_grad(&mut self, delta: Span, out: Span, len: usize, act: Act) -> Result<(), ModelError> {
-        self.span("act_grad delta", delta, len)?;
-        self.span("act_grad output", out, len)?;
+        spans::act_grad(|id| self.len(id), delta, out, len)?;
         if act == Act::Identity {
             return Ok(());
         }
@@ -473,8 +471,7 @@ impl Backend for CudaBackend {
         rows: usize,
         cols: usize,
     ) -> Result<(), ModelError> {
-        self.span("col_sums output", dst, cols)?;
-        self.span("col_sums input", src, rows * cols)?;
+        spans::col_sums(|id| self.len(id), dst, src, rows, cols)?;
         let (pd, ps) = (self.ptr(dst)?, self.ptr(src)?);
         let (r, c) = (Self::int(rows, "rows")?, Self::int(cols, "cols")?);
         let mut l = self.stream.launch_builder(&self.kernels.col_sums);
@@ -493,13 +490,7 @@ impl Backend for CudaBackend {
         cols: usize,
         ld: usize,
     ) -> Result<(), ModelError> {
-        if ld < cols {
-            return Err(ModelError::Device(format!(
-                "softmax_rows: row stride {ld} < {cols} columns"
-            )));
-        }
-        self.span("softmax_rows output", dst, rows * cols)?;
-        self.span("softmax_rows input", src, super::extent(cols, rows, ld))?;
+        spans::softmax_rows(|id| self.len(id), dst, src, rows, cols, ld)?;
         let (pd, ps) = (self.ptr(dst)?, self.ptr(src)?);
         let (r, c, s) = (
             Self::int(rows, "rows")?,
@@ -523,9 +514,7 @@ impl Backend for CudaBackend {
         len: usize,
         k: &AdamScalars,
     ) -> Result<(), ModelError> {
-        for (what, s) in [("p", p), ("g", g), ("m", m), ("v", v)] {
-            self.span(&format!("adam {what}"), s, len)?;
-        }
+        spans::adam(|id| self.len(id), [p, g, m, v], len)?;
         let ptrs = [self.ptr(p)?, self.ptr(g)?, self.ptr(m)?, self.ptr(v)?];
         let n = Self::int(len, "len")?;
         let mut l = self.stream.launch_builder(&self.kernels.adam);

@@ -1,6 +1,6 @@
 //! The device program run by plain Rust on the CPU: the reference for [`super::CudaBackend`].
 
-use super::{Act, AdamScalars, Backend, Gemm, Span, check_span};
+use super::{Act, AdamScalars, Backend, Gemm, Span, check_span, spans};
 use crate::error::ModelError;
 
 /// Runs the device operations on the CPU, with cuBLAS's column-major GEMM semantics argument
@@ -116,8 +116,7 @@ impl Backend for HostBackend {
         cols: usize,
         a: Act,
     ) -> Result<(), ModelError> {
-        self.span("bias_act output", y, rows * cols)?;
-        self.span("bias_act bias", bias, cols)?;
+        spans::bias_act(|id| self.len(id), y, bias, rows, cols)?;
         let b = self.slice(bias, cols).to_vec();
         for row in self.slice_mut(y, rows * cols).chunks_exact_mut(cols) {
             for (v, &bc) in row.iter_mut().zip(&b) {
@@ -128,8 +127,7 @@ impl Backend for HostBackend {
     }
 
     fn act_grad(&mut self, delta: Span, out: Span, len: usize, a: Act) -> Result<(), ModelError> {
-        self.span("act_grad delta", delta, len)?;
-        self.span("act_grad output", out, len)?;
+        spans::act_grad(|id| self.len(id), delta, out, len)?;
         let o = self.slice(out, len).to_vec();
         for (d, &o) in self.slice_mut(delta, len).iter_mut().zip(&o) {
             match a {
@@ -152,8 +150,7 @@ impl Backend for HostBackend {
         rows: usize,
         cols: usize,
     ) -> Result<(), ModelError> {
-        self.span("col_sums output", dst, cols)?;
-        self.span("col_sums input", src, rows * cols)?;
+        spans::col_sums(|id| self.len(id), dst, src, rows, cols)?;
         let mut sums = vec![0.0f32; cols];
         for row in self.slice(src, rows * cols).chunks_exact(cols) {
             for (s, &v) in sums.iter_mut().zip(row) {
@@ -172,13 +169,7 @@ impl Backend for HostBackend {
         cols: usize,
         ld: usize,
     ) -> Result<(), ModelError> {
-        if ld < cols {
-            return Err(ModelError::Device(format!(
-                "softmax_rows: row stride {ld} < {cols} columns"
-            )));
-        }
-        self.span("softmax_rows output", dst, rows * cols)?;
-        self.span("softmax_rows input", src, super::extent(cols, rows, ld))?;
+        spans::softmax_rows(|id| self.len(id), dst, src, rows, cols, ld)?;
         let mut out = vec![0.0f32; rows * cols];
         for (r, p) in out.chunks_exact_mut(cols).enumerate() {
             let x = self.slice(src.at(r * ld), cols);
@@ -202,9 +193,7 @@ impl Backend for HostBackend {
         len: usize,
         k: &AdamScalars,
     ) -> Result<(), ModelError> {
-        for (what, s) in [("p", p), ("g", g), ("m", m), ("v", v)] {
-            self.span(&format!("adam {what}"), s, len)?;
-        }
+        spans::adam(|id| self.len(id), [p, g, m, v], len)?;
         let flush = |x: f32| if x.abs() < f32::MIN_POSITIVE { 0.0 } else { x };
         let c1 = (1.0 - k.beta1) * k.scale;
         let c2 = (1.0 - k.beta2) * k.scale * k.scale;

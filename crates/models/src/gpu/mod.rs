@@ -31,7 +31,8 @@
 //! dev.set_params(fused.params())?;
 //! let x = [0.1, -0.4, 0.3, 0.9, 0.0, -0.2];
 //! let on_device = dev.forward(&x, 2)?.to_vec();
-//! let on_cpu = fused.forward(&x, 2, &mut Workspace::default())?;
+//! let mut ws = Workspace::default();
+//! let on_cpu = fused.forward(&x, 2, &mut ws)?;
 //! for (a, b) in on_device.iter().zip(on_cpu) {
 //!     assert!((a - b).abs() < 1e-5);
 //! }
@@ -271,6 +272,72 @@ pub(crate) fn check_span(
             "{what}: {n} elements from offset {} overrun buffer {} of {have}",
             span.off, span.id
         )))
+    }
+}
+
+/// The spans each kernel reads or writes, checked against the buffers (`len` gives a buffer's
+/// length) before any backend runs it: one definition for every backend.
+pub(crate) mod spans {
+    use super::{Span, check_span, extent};
+    use crate::error::ModelError;
+
+    pub fn bias_act(
+        len: impl Fn(usize) -> usize,
+        y: Span,
+        bias: Span,
+        rows: usize,
+        cols: usize,
+    ) -> Result<(), ModelError> {
+        check_span(&len, "bias_act output", y, rows * cols)?;
+        check_span(&len, "bias_act bias", bias, cols)
+    }
+
+    pub fn act_grad(
+        len: impl Fn(usize) -> usize,
+        delta: Span,
+        out: Span,
+        n: usize,
+    ) -> Result<(), ModelError> {
+        check_span(&len, "act_grad delta", delta, n)?;
+        check_span(&len, "act_grad output", out, n)
+    }
+
+    pub fn col_sums(
+        len: impl Fn(usize) -> usize,
+        dst: Span,
+        src: Span,
+        rows: usize,
+        cols: usize,
+    ) -> Result<(), ModelError> {
+        check_span(&len, "col_sums output", dst, cols)?;
+        check_span(&len, "col_sums input", src, rows * cols)
+    }
+
+    pub fn softmax_rows(
+        len: impl Fn(usize) -> usize,
+        dst: Span,
+        src: Span,
+        rows: usize,
+        cols: usize,
+        ld: usize,
+    ) -> Result<(), ModelError> {
+        if ld < cols {
+            return Err(ModelError::Device(format!(
+                "softmax_rows: row stride {ld} < {cols} columns"
+            )));
+        }
+        check_span(&len, "softmax_rows output", dst, rows * cols)?;
+        check_span(&len, "softmax_rows input", src, extent(cols, rows, ld))
+    }
+
+    pub fn adam(len: impl Fn(usize) -> usize, bufs: [Span; 4], n: usize) -> Result<(), ModelError> {
+        for (what, s) in ["adam p", "adam g", "adam m", "adam v"]
+            .into_iter()
+            .zip(bufs)
+        {
+            check_span(&len, what, s, n)?;
+        }
+        Ok(())
     }
 }
 
