@@ -192,11 +192,6 @@ impl std::fmt::Debug for CudaBackend {
     }
 }
 
-// SAFETY: the backend is used by one thread at a time (it is `&mut` for every operation);
-// cudarc binds the context to whichever thread calls, and the cuBLAS handle is tied to the
-// stream, not to a thread.
-unsafe impl Send for CudaBackend {}
-
 impl CudaBackend {
     /// Opens GPU `ordinal`: loads the libraries, creates a context, stream and cuBLAS handle,
     /// and compiles the kernels. Fails with what is missing when there is no driver, no such
