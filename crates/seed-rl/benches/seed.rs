@@ -337,8 +337,7 @@ fn served_by<P: BatchPolicy>(policy: P, envs: usize, secs: Duration, grpc: bool)
 fn gpu_table(device: Option<ComputeDevice>, secs: Duration) -> String {
     let widths = list_env("EIRL_SEED_BENCH_WIDTHS", &[256, 1024, 4096]);
     let envs_list = list_env("EIRL_SEED_BENCH_ENVS", &[16, 64, 256]);
-    // Fail early, before minutes of CPU cells, when the GPU cannot be used.
-    drop(device_mlp(8, device));
+    // Fails early, before minutes of CPU cells, when the GPU cannot be used.
     let name = device_mlp(8, device).backend().name();
     let mut md = format!(
         "GPU: {name}.\n\n| h | envs | CPU raw (req/s) | CPU central (req/s, p50 / p99) | GPU raw (req/s, p50 / p99) | GPU central (req/s, p50 / p99) | GPU central / CPU central | GPU central / GPU raw |\n|---|---|---|---|---|---|---|---|\n"

@@ -345,8 +345,7 @@ impl Learner {
         let mut rho = Vec::with_capacity(n);
         let mut entropy = 0.0f64;
         for (row, &a) in logits.chunks_exact(na).zip(&p.actions) {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let lse = max + row.iter().map(|l| (l - max).exp()).sum::<f32>().ln();
+            let lse = log_sum_exp(row);
             let logp = row[a] - lse;
             let i = rho.len();
             rho.push((logp - p.mu_logp[i]).exp());
@@ -531,9 +530,11 @@ impl Learner {
             let out = dev.mlp.forward(&p.boot_rows, p.boot_rows.len() / d)?;
             out.chunks_exact(w).map(|r| r[na]).collect()
         };
-        let out = dev.mlp.forward(&p.obs, n)?.to_vec();
-        let logits: Vec<f32> = out.chunks_exact(w).flat_map(|r| r[..na].to_vec()).collect();
-        let values: Vec<f32> = out.chunks_exact(w).map(|r| r[na]).collect();
+        let (mut logits, mut values) = (Vec::with_capacity(n * na), Vec::with_capacity(n));
+        for r in dev.mlp.forward(&p.obs, n)?.chunks_exact(w) {
+            logits.extend_from_slice(&r[..na]);
+            values.push(r[na]);
+        }
         let t = self.compute_targets(&p, &logits, &values, &boot)?;
         let nf = n as f32;
         let (ent_coef, baseline_cost) = (self.cfg.ent_coef, self.cfg.baseline_cost);
@@ -545,8 +546,7 @@ impl Learner {
         let (mut policy_loss, mut value_loss) = (0.0f32, 0.0f32);
         for i in 0..n {
             let row = &logits[i * na..(i + 1) * na];
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let lse = max + row.iter().map(|l| (l - max).exp()).sum::<f32>().ln();
+            let lse = log_sum_exp(row);
             let logp: Vec<f32> = row.iter().map(|l| l - lse).collect();
             let h: f32 = -logp.iter().map(|lp| lp.exp() * lp).sum::<f32>();
             let a = p.actions[i];
@@ -581,6 +581,12 @@ impl Learner {
             steps: n,
         })
     }
+}
+
+/// `log Σ exp(row)`, shifted by the row's maximum.
+fn log_sum_exp(row: &[f32]) -> f32 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    max + row.iter().map(|l| (l - max).exp()).sum::<f32>().ln()
 }
 
 /// The learner's network on a device: the torso, then one layer of `A + 1` outputs (the logits,

@@ -152,21 +152,18 @@ impl BatchPolicy for ServedPolicy {
         out.clear();
         let a_n = self.net.num_actions();
         let err = |e: ModelError| PolicyError::new(e.to_string());
-        match &mut self.device {
-            Some(d) => {
-                let p = d.forward_softmax(batch.obs, batch.n, a_n).map_err(err)?;
-                self.probs.clear();
-                self.probs.extend_from_slice(p);
-            }
+        let probs = match &mut self.device {
+            Some(d) => d.forward_softmax(batch.obs, batch.n, a_n).map_err(err)?,
             None => {
                 let logits = self.net.logits(batch.obs, batch.n).map_err(err)?;
                 self.probs.clear();
                 for row in logits.chunks_exact(a_n) {
                     self.probs.extend(Categorical::probs(row));
                 }
+                &self.probs
             }
-        }
-        for p in self.probs.chunks_exact(a_n) {
+        };
+        for p in probs.chunks_exact(a_n) {
             let a = Categorical::sample(p, &mut self.rng);
             out.actions.push(Action::Discrete(a as i64));
             out.aux.push(p[a].max(f32::MIN_POSITIVE).ln());

@@ -254,24 +254,29 @@ impl CudaBackend {
         Ok(p + (s.off * std::mem::size_of::<f32>()) as CUdeviceptr)
     }
 
-    /// Grows a pinned staging buffer to `n` elements.
-    fn staging(&mut self, upload: bool, n: usize) -> Result<(), ModelError> {
+    /// The first `n` elements of a pinned staging buffer (for uploads or downloads), grown as
+    /// needed. Taking the slice waits for the buffer's last recorded use.
+    fn staging(&mut self, upload: bool, n: usize) -> Result<&mut [f32], ModelError> {
         let slot = if upload { &mut self.up } else { &mut self.down };
-        if slot.as_ref().is_some_and(|s| s.len() >= n) {
-            return Ok(());
-        }
-        let n = n.next_power_of_two();
-        let flags = if upload {
-            cudarc::driver::sys::CU_MEMHOSTALLOC_WRITECOMBINED
-        } else {
-            0
-        };
-        // SAFETY: the memory is written (upload) or filled by a copy (download) before it is
-        // read.
-        let s = unsafe { self.ctx.alloc_pinned_with_flags::<f32>(n, flags) }
+        if !slot.as_ref().is_some_and(|s| s.len() >= n) {
+            let flags = if upload {
+                cudarc::driver::sys::CU_MEMHOSTALLOC_WRITECOMBINED
+            } else {
+                0
+            };
+            // SAFETY: the memory is written (upload) or filled by a copy (download) before it
+            // is read.
+            let s = unsafe {
+                self.ctx
+                    .alloc_pinned_with_flags::<f32>(n.next_power_of_two(), flags)
+            }
             .map_err(|e| cuda_err("allocating pinned host memory", e))?;
-        *slot = Some(s);
-        Ok(())
+            *slot = Some(s);
+        }
+        let s = slot
+            .as_mut()
+            .ok_or_else(|| ModelError::Device("no staging buffer".into()))?;
+        Ok(&mut s.as_mut_slice().map_err(|e| cuda_err("pinned memory", e))?[..n])
     }
 
     fn grid(n: usize) -> LaunchConfig {
@@ -331,17 +336,10 @@ impl Backend for CudaBackend {
                 .map_err(|e| cuda_err("waiting for the GPU", e))?;
             self.upload_pending = false;
         }
-        self.staging(true, src.len())?;
         let d = self.ptr(dst)?;
         bind(&self.ctx)?;
         let stream = self.stream.cu_stream();
-        let up = self
-            .up
-            .as_mut()
-            .ok_or_else(|| ModelError::Device("staging".into()))?;
-        let host = &mut up
-            .as_mut_slice()
-            .map_err(|e| cuda_err("pinned memory", e))?[..src.len()];
+        let host = self.staging(true, src.len())?;
         host.copy_from_slice(src);
         // SAFETY: `d` addresses `src.len()` floats inside a live device buffer (checked above);
         // the pinned source is not written or freed before the stream has run this copy
@@ -357,22 +355,15 @@ impl Backend for CudaBackend {
         if dst.is_empty() {
             return Ok(());
         }
-        self.staging(false, dst.len())?;
         let s = self.ptr(src)?;
         bind(&self.ctx)?;
-        let stream = self.stream.cu_stream();
-        let down = self
-            .down
-            .as_mut()
-            .ok_or_else(|| ModelError::Device("staging".into()))?;
-        let host = &mut down
-            .as_mut_slice()
-            .map_err(|e| cuda_err("pinned memory", e))?[..dst.len()];
+        let stream = self.stream.clone();
+        let host = self.staging(false, dst.len())?;
         // SAFETY: `s` addresses `dst.len()` floats inside a live device buffer (checked above);
         // the stream is synchronised before the pinned memory is read.
-        unsafe { cudarc::driver::result::memcpy_dtoh_async(host, s, stream) }
+        unsafe { cudarc::driver::result::memcpy_dtoh_async(host, s, stream.cu_stream()) }
             .map_err(|e| cuda_err("copying from the GPU", e))?;
-        self.stream
+        stream
             .synchronize()
             .map_err(|e| cuda_err("waiting for the GPU", e))?;
         dst.copy_from_slice(host);

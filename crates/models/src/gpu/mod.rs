@@ -123,6 +123,7 @@ impl<'de> Deserialize<'de> for ComputeDevice {
 }
 
 /// A [`ComputeDevice`] after `auto` is decided.
+#[derive(Debug)]
 pub enum Resolved {
     /// The CPU.
     Cpu,
@@ -131,17 +132,6 @@ pub enum Resolved {
     /// A GPU backend, ready to use.
     #[cfg(feature = "cuda")]
     Cuda(Box<CudaBackend>),
-}
-
-impl std::fmt::Debug for Resolved {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Resolved::Cpu => f.write_str("Cpu"),
-            Resolved::Host(_) => f.write_str("Host"),
-            #[cfg(feature = "cuda")]
-            Resolved::Cuda(b) => write!(f, "Cuda({})", b.name()),
-        }
-    }
 }
 
 impl ComputeDevice {
