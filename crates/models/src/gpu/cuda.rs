@@ -258,7 +258,7 @@ impl CudaBackend {
     /// needed. Taking the slice waits for the buffer's last recorded use.
     fn staging(&mut self, upload: bool, n: usize) -> Result<&mut [f32], ModelError> {
         let slot = if upload { &mut self.up } else { &mut self.down };
-        if !slot.as_ref().is_some_and(|s| s.len() >= n) {
+        if slot.as_ref().is_none_or(|s| s.len() < n) {
             let flags = if upload {
                 cudarc::driver::sys::CU_MEMHOSTALLOC_WRITECOMBINED
             } else {
