@@ -66,15 +66,27 @@ const SEED_MARK: &str = "<!-- seed inference benchmark -->";
 /// The SEED RL package, whose bench is a throughput harness rather than criterion.
 const SEED_PACKAGE: &str = "eirl-seed-rl";
 
-/// Runs `crates/seed-rl/benches/seed.rs` and returns its markdown section.
-fn seed_section(target_dir: &Path) -> Result<String> {
-    let out = target_dir.join("seed-bench.md");
+/// Runs `crates/seed-rl/benches/seed.rs` (on `device`, if given: its GPU table) and returns
+/// the table it wrote.
+fn seed_table(target_dir: &Path, device: Option<&str>) -> Result<String> {
+    let out = target_dir.join(if device.is_some() {
+        "seed-gpu-bench.md"
+    } else {
+        "seed-bench.md"
+    });
     let mut cmd = cargo();
     cmd.args(["bench", "-p", SEED_PACKAGE, "--bench", "seed"])
         .env("EIRL_SEED_BENCH_OUT", &out);
+    if let Some(d) = device {
+        cmd.env("EIRL_SEED_BENCH_DEVICE", d);
+    }
     run_streaming(&mut cmd).context("the SEED inference benchmark failed")?;
-    let table =
-        std::fs::read_to_string(&out).with_context(|| format!("reading {}", out.display()))?;
+    std::fs::read_to_string(&out).with_context(|| format!("reading {}", out.display()))
+}
+
+/// Runs `crates/seed-rl/benches/seed.rs` and returns its markdown section.
+fn seed_section(target_dir: &Path) -> Result<String> {
+    let table = seed_table(target_dir, None)?;
     let m = machine::info();
     Ok(format!(
         "{SEED_MARK}\n\n## eirl-seed-rl: central batched inference vs per-actor inference\n\n\
@@ -95,14 +107,7 @@ const SEED_GPU_MARK: &str = "<!-- seed gpu inference benchmark -->";
 
 /// Runs `crates/seed-rl/benches/seed.rs` on `device` and returns its markdown section.
 fn seed_gpu_section(target_dir: &Path, device: &str) -> Result<String> {
-    let out = target_dir.join("seed-gpu-bench.md");
-    let mut cmd = cargo();
-    cmd.args(["bench", "-p", SEED_PACKAGE, "--bench", "seed"])
-        .env("EIRL_SEED_BENCH_OUT", &out)
-        .env("EIRL_SEED_BENCH_DEVICE", device);
-    run_streaming(&mut cmd).context("the SEED GPU inference benchmark failed")?;
-    let table =
-        std::fs::read_to_string(&out).with_context(|| format!("reading {}", out.display()))?;
+    let table = seed_table(target_dir, Some(device))?;
     let m = machine::info();
     Ok(format!(
         "{SEED_GPU_MARK}\n\n## eirl-seed-rl: central inference on the GPU vs the CPU\n\n\
