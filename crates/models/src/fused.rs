@@ -141,6 +141,19 @@ impl Workspace {
     }
 }
 
+/// Checks `sizes` and returns where each layer's `W_l` starts in the flat parameter layout (its
+/// `b_l` follows the `in·out` weights) and the number of parameters.
+pub(crate) fn flat_layout(sizes: &[usize]) -> Result<(Vec<usize>, usize), ModelError> {
+    crate::mlp::check_sizes(sizes, 1)?;
+    let mut offsets = Vec::with_capacity(sizes.len() - 1);
+    let mut total = 0;
+    for w in sizes.windows(2) {
+        offsets.push(total);
+        total += w[0] * w[1] + w[1];
+    }
+    Ok((offsets, total))
+}
+
 /// An MLP `sizes[0] → … → sizes[n]` whose parameters live in one flat buffer (see the module
 /// documentation for the layout).
 #[derive(Clone, Debug)]
@@ -161,13 +174,7 @@ impl FusedMlp {
         activation: Activation,
         activate_output: bool,
     ) -> Result<Self, ModelError> {
-        crate::mlp::check_sizes(sizes, 1)?;
-        let mut offsets = Vec::with_capacity(sizes.len() - 1);
-        let mut total = 0;
-        for w in sizes.windows(2) {
-            offsets.push(total);
-            total += w[0] * w[1] + w[1];
-        }
+        let (offsets, total) = flat_layout(sizes)?;
         Ok(FusedMlp {
             sizes: sizes.to_vec(),
             activation,

@@ -2,7 +2,8 @@
 
 use super::{Act, AdamScalars, Backend, Gemm, Span};
 use crate::error::{ModelError, check_len};
-use crate::mlp::{Activation, check_sizes};
+use crate::fused::flat_layout;
+use crate::mlp::Activation;
 use crate::optim::AdamConfig;
 
 /// An MLP `sizes[0] → … → sizes[n]` whose parameters, activations, gradients and Adam moments
@@ -45,13 +46,7 @@ impl<B: Backend> DeviceMlp<B> {
         activation: Activation,
         activate_output: bool,
     ) -> Result<Self, ModelError> {
-        check_sizes(sizes, 1)?;
-        let mut offsets = Vec::with_capacity(sizes.len() - 1);
-        let mut total = 0;
-        for w in sizes.windows(2) {
-            offsets.push(total);
-            total += w[0] * w[1] + w[1];
-        }
+        let (offsets, total) = flat_layout(sizes)?;
         let params = backend.alloc(total)?;
         let norm = backend.alloc(1)?;
         Ok(DeviceMlp {
@@ -118,11 +113,16 @@ impl<B: Backend> DeviceMlp<B> {
         Ok(out)
     }
 
+    /// The gradient buffer, once a backward pass has filled it.
+    fn grads_buf(&self) -> Result<usize, ModelError> {
+        self.grads.ok_or_else(|| {
+            ModelError::Config("no gradients: call backward after a forward pass".into())
+        })
+    }
+
     /// Downloads the gradients of the last [`DeviceMlp::backward`].
     pub fn grads(&mut self) -> Result<Vec<f32>, ModelError> {
-        let g = self.grads.ok_or_else(|| {
-            ModelError::Config("no gradients: call backward after a forward pass".into())
-        })?;
+        let g = self.grads_buf()?;
         let mut out = vec![0.0; self.n_params];
         self.backend.download(Span::buf(g), &mut out)?;
         Ok(out)
@@ -292,9 +292,7 @@ impl<B: Backend> DeviceMlp<B> {
 
     /// The global L2 norm of the gradients, computed on the device (`gᵀg` as a 1×1 GEMM).
     pub fn grad_norm(&mut self) -> Result<f32, ModelError> {
-        let g = self.grads.ok_or_else(|| {
-            ModelError::Config("no gradients: call backward after a forward pass".into())
-        })?;
+        let g = self.grads_buf()?;
         let n = self.n_params;
         let g = Span::buf(g);
         self.matmul(1, 1, n, (g, false), (g, true), Span::buf(self.norm), false)?;
@@ -345,7 +343,7 @@ impl<B: Backend> DeviceMlp<B> {
             inv_sqrt_bc2: 1.0 / bc2.sqrt(),
             step: -cfg.lr / bc1,
         };
-        let g = self.grads.unwrap_or(usize::MAX);
+        let g = self.grads_buf()?;
         self.backend.adam(
             Span::buf(self.params),
             Span::buf(g),
